@@ -1,0 +1,47 @@
+# One command per job; CI (.ci/run) calls the same targets.
+SHELL := /bin/bash
+export PATH := $(CURDIR)/.bin:$(PATH)
+GOOGLEAPIS_MOD := github.com/grpc-ecosystem/grpc-gateway@v1.16.0
+MODULES := gen platform ingest-svc analysis-svc status-svc cli e2e
+
+.PHONY: help tools googleapis generate verify lint test test-short bench demo build deps
+
+help: ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
+
+deps: ## Install system packages (GDAL, exiftool) and start PostgreSQL if needed
+	bash scripts/deps.sh
+
+tools: ## Build the pinned codegen and test tools into .bin/
+	cd tools && GOWORK=off GOBIN=$(CURDIR)/.bin go install tool
+
+googleapis: ## Copy google/api annotations from a Go module (buf's registry is unreachable)
+	@dir=$$(GOWORK=off GOFLAGS=-mod=mod go mod download -json $(GOOGLEAPIS_MOD) | sed -n 's/.*"Dir": "\(.*\)".*/\1/p'); \
+	test -n "$$dir" || { echo "cannot download $(GOOGLEAPIS_MOD)"; exit 1; }; \
+	rm -rf .build/googleapis && mkdir -p .build/googleapis/google/api && \
+	cp $$dir/third_party/googleapis/google/api/{annotations,http}.proto .build/googleapis/google/api/ && \
+	chmod -R u+w .build/googleapis
+
+generate: googleapis ## Regenerate gen/ from proto/
+	buf lint
+	buf generate
+
+verify: generate ## Regenerate and fail if gen/ differs from what is committed
+	@git diff --exit-code --stat -- gen/ || { echo "gen/ is stale: run make generate and commit"; exit 1; }
+	@test -z "$$(git status --porcelain -- gen/)" || { git status --porcelain -- gen/; echo "gen/ has untracked files: run make generate and commit"; exit 1; }
+
+lint: ## gofmt, go vet and staticcheck on every module
+	@out=$$(gofmt -l $(filter-out gen,$(MODULES))); test -z "$$out" || { echo "gofmt needed:"; echo "$$out"; exit 1; }
+	for m in $(MODULES); do (cd $$m && go vet ./... && staticcheck ./...) || exit 1; done
+
+build: ## Build every binary into .bin/
+	go build -o .bin/ ./ingest-svc/cmd/ingest-svc ./status-svc/cmd/status-svc ./analysis-svc/cmd/analysis-svc ./cli/cmd/canopy
+
+test: ## Run every test (needs PostgreSQL, GDAL and the tools: see README)
+	bash scripts/test.sh
+
+bench: ## Run the benchmarks
+	cd analysis-svc && go test -run '^$$' -bench . -benchtime 3x ./internal/...
+
+demo: ## Run the whole pipeline on sample images and print the results
+	bash scripts/demo.sh

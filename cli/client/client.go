@@ -1,0 +1,170 @@
+// Package client is a thin Go SDK over the generated stubs: it dials the
+// services, uploads files in chunks, and follows an image's status.
+package client
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+
+	canopyv1 "github.com/canopyag/canopy/gen/go/canopy/v1"
+)
+
+// DefaultChunkSize balances per-message overhead against memory: 256 KiB
+// keeps a stream's buffers small and is far below gRPC's 4 MiB message limit.
+const DefaultChunkSize = 256 << 10
+
+// Client talks to ingest-svc and status-svc.
+type Client struct {
+	Ingest canopyv1.IngestServiceClient
+	Status canopyv1.StatusServiceClient
+	conns  []*grpc.ClientConn
+}
+
+// Dial connects to the two services (plaintext; see the README for TLS).
+func Dial(ingestAddr, statusAddr string, opts ...grpc.DialOption) (*Client, error) {
+	opts = append([]grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())}, opts...)
+	ic, err := grpc.NewClient(ingestAddr, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("dial ingest-svc %s: %w", ingestAddr, err)
+	}
+	sc, err := grpc.NewClient(statusAddr, opts...)
+	if err != nil {
+		ic.Close()
+		return nil, fmt.Errorf("dial status-svc %s: %w", statusAddr, err)
+	}
+	return &Client{
+		Ingest: canopyv1.NewIngestServiceClient(ic),
+		Status: canopyv1.NewStatusServiceClient(sc),
+		conns:  []*grpc.ClientConn{ic, sc},
+	}, nil
+}
+
+// Close closes the connections.
+func (c *Client) Close() error {
+	var errs []error
+	for _, cc := range c.conns {
+		errs = append(errs, cc.Close())
+	}
+	return errors.Join(errs...)
+}
+
+// File is one file to upload.
+type File struct {
+	Path string
+	Role canopyv1.BandRole
+}
+
+// UploadOptions are the optional parts of an upload.
+type UploadOptions struct {
+	BatchID        string
+	ClientUploadID string
+	BandLayout     string
+	ChunkSize      int
+	// Progress, if set, is called after every chunk with the bytes sent so far.
+	Progress func(sent int64)
+}
+
+// UploadFiles uploads one image: a single photo, or every band file of one
+// rig capture, in one stream.
+func (c *Client) UploadFiles(ctx context.Context, files []File, opt UploadOptions) (*canopyv1.UploadImageResponse, error) {
+	md := &canopyv1.UploadMetadata{
+		BatchId:        opt.BatchID,
+		ClientUploadId: opt.ClientUploadID,
+		BandLayout:     opt.BandLayout,
+	}
+	readers := make([]io.Reader, len(files))
+	for i, f := range files {
+		fh, err := os.Open(f.Path)
+		if err != nil {
+			return nil, fmt.Errorf("open %s: %w", f.Path, err)
+		}
+		defer fh.Close()
+		readers[i] = fh
+		md.Files = append(md.Files, &canopyv1.FileSpec{Filename: filepath.Base(f.Path), BandRole: f.Role})
+	}
+	return c.Upload(ctx, md, readers, opt)
+}
+
+// Upload streams readers (one per md.Files entry, in order) as one image.
+func (c *Client) Upload(ctx context.Context, md *canopyv1.UploadMetadata, readers []io.Reader, opt UploadOptions) (*canopyv1.UploadImageResponse, error) {
+	if len(readers) != len(md.GetFiles()) {
+		return nil, fmt.Errorf("upload: %d readers for %d declared files", len(readers), len(md.GetFiles()))
+	}
+	size := opt.ChunkSize
+	if size <= 0 {
+		size = DefaultChunkSize
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel() // a local read error must abort the stream, not complete it
+	stream, err := c.Ingest.UploadImage(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("start upload: %w", err)
+	}
+	if err := stream.Send(&canopyv1.UploadImageRequest{Payload: &canopyv1.UploadImageRequest_Metadata{Metadata: md}}); err != nil {
+		return nil, serverError(stream)
+	}
+	buf := make([]byte, size)
+	var sent int64
+	for i, r := range readers {
+		for {
+			n, rerr := io.ReadFull(r, buf)
+			if n > 0 {
+				chunk := &canopyv1.Chunk{FileIndex: int32(i), Data: buf[:n]}
+				if err := stream.Send(&canopyv1.UploadImageRequest{Payload: &canopyv1.UploadImageRequest_Chunk{Chunk: chunk}}); err != nil {
+					// io.EOF from Send means the server ended the call; its
+					// status (say ResourceExhausted) is what the user needs.
+					return nil, serverError(stream)
+				}
+				sent += int64(n)
+				if opt.Progress != nil {
+					opt.Progress(sent)
+				}
+			}
+			if errors.Is(rerr, io.EOF) || errors.Is(rerr, io.ErrUnexpectedEOF) {
+				break
+			}
+			if rerr != nil {
+				return nil, fmt.Errorf("read %s: %w", md.GetFiles()[i].GetFilename(), rerr)
+			}
+		}
+	}
+	resp, err := stream.CloseAndRecv()
+	if err != nil {
+		return nil, fmt.Errorf("upload: %w", err)
+	}
+	return resp, nil
+}
+
+func serverError(stream grpc.ClientStreamingClient[canopyv1.UploadImageRequest, canopyv1.UploadImageResponse]) error {
+	_, err := stream.CloseAndRecv()
+	if err == nil {
+		err = errors.New("server closed the stream early")
+	}
+	return fmt.Errorf("upload: %w", err)
+}
+
+// Watch calls fn with every update of an image until it reaches a terminal
+// state (the stream ends) or ctx ends.
+func (c *Client) Watch(ctx context.Context, imageID string, fn func(*canopyv1.WatchImageResponse)) error {
+	stream, err := c.Status.WatchImage(ctx, &canopyv1.WatchImageRequest{ImageId: imageID})
+	if err != nil {
+		return fmt.Errorf("watch %s: %w", imageID, err)
+	}
+	for {
+		msg, err := stream.Recv()
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("watch %s: %w", imageID, err)
+		}
+		fn(msg)
+	}
+}

@@ -1,0 +1,523 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"text/tabwriter"
+	"time"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/canopyag/canopy/cli/client"
+	"github.com/canopyag/canopy/cli/internal/capture"
+	"github.com/canopyag/canopy/cli/internal/sample"
+	canopyv1 "github.com/canopyag/canopy/gen/go/canopy/v1"
+)
+
+var errUsage = errors.New("usage")
+
+type cli struct {
+	ingestAddr, statusAddr string
+	stdout, stderr         io.Writer
+	c                      *client.Client
+}
+
+func (a *cli) connect() (*client.Client, error) {
+	if a.c == nil {
+		c, err := client.Dial(a.ingestAddr, a.statusAddr)
+		if err != nil {
+			return nil, err
+		}
+		a.c = c
+	}
+	return a.c, nil
+}
+
+// describe turns a gRPC error into "Code: message", the server's own words,
+// rather than a bare transport error.
+func describe(err error) string {
+	if st, ok := status.FromError(errors.Unwrap(err)); ok && st.Code() != codes.OK {
+		prefix := strings.TrimSuffix(err.Error(), st.Err().Error())
+		msg := fmt.Sprintf("%s%s: %s", prefix, st.Code(), st.Message())
+		if st.Code() == codes.Unavailable {
+			msg += " (is the service running? see --ingest/--status)"
+		}
+		return msg
+	}
+	return err.Error()
+}
+
+func (a *cli) flags(name string) *flag.FlagSet {
+	fs := flag.NewFlagSet("canopy "+name, flag.ContinueOnError)
+	fs.SetOutput(a.stderr)
+	return fs
+}
+
+func (a *cli) upload(ctx context.Context, args []string) error {
+	fs := a.flags("upload")
+	watch := fs.Bool("watch", false, "follow the images until they are analysed, then print the results")
+	batch := fs.String("batch", "", "batch (flight) name to group the images")
+	layout := fs.String("layout", "", "band order of single multi-band files, e.g. RGN or NGB")
+	asJSON := fs.Bool("json", false, "print JSON")
+	if err := fs.Parse(args); err != nil {
+		return errUsage
+	}
+	paths, err := expand(fs.Args())
+	if err != nil {
+		return err
+	}
+	if len(paths) == 0 {
+		fmt.Fprintln(a.stderr, "canopy upload: name at least one file or folder")
+		return errUsage
+	}
+	c, err := a.connect()
+	if err != nil {
+		return err
+	}
+	groups := capture.Split(paths)
+	var ids []string
+	var failed int
+	for _, g := range groups {
+		total := int64(0)
+		var files []client.File
+		for _, p := range g.Paths {
+			st, err := os.Stat(p)
+			if err != nil {
+				return err
+			}
+			total += st.Size()
+			files = append(files, client.File{Path: p})
+		}
+		bar := newProgress(a.stderr, g.Name, total)
+		opt := client.UploadOptions{BatchID: *batch, Progress: bar.update}
+		if len(files) == 1 {
+			opt.BandLayout = *layout
+		}
+		resp, err := c.UploadFiles(ctx, files, opt)
+		bar.done(err)
+		if err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			fmt.Fprintf(a.stderr, "%s: %s\n", g.Name, describe(err))
+			failed++
+			continue
+		}
+		ids = append(ids, resp.GetImageId())
+		if *asJSON {
+			a.printJSON(resp)
+		} else {
+			fmt.Fprintf(a.stdout, "uploaded %s  %s  %d file(s), %s\n", resp.GetImageId(), g.Name, len(files), humanBytes(resp.GetSizeBytes()))
+		}
+	}
+	if *watch && len(ids) > 0 {
+		if err := a.watchIDs(ctx, ids, *asJSON); err != nil && !errors.Is(err, errFailed) {
+			return err
+		} else if err != nil {
+			failed++
+		}
+		if !*asJSON {
+			fmt.Fprintln(a.stdout)
+			if err := a.printResults(ctx, ids); err != nil {
+				return err
+			}
+		}
+	}
+	if failed > 0 {
+		return errFailed
+	}
+	return nil
+}
+
+// expand turns folders into the image files inside them.
+func expand(args []string) ([]string, error) {
+	var out []string
+	for _, arg := range args {
+		matches, err := filepath.Glob(arg)
+		if err != nil || len(matches) == 0 {
+			matches = []string{arg}
+		}
+		for _, m := range matches {
+			st, err := os.Stat(m)
+			if err != nil {
+				return nil, err
+			}
+			if !st.IsDir() {
+				out = append(out, m)
+				continue
+			}
+			err = filepath.WalkDir(m, func(p string, d os.DirEntry, err error) error {
+				if err != nil {
+					return err
+				}
+				switch strings.ToLower(filepath.Ext(p)) {
+				case ".jpg", ".jpeg", ".tif", ".tiff", ".png":
+					if !d.IsDir() {
+						out = append(out, p)
+					}
+				}
+				return nil
+			})
+			if err != nil {
+				return nil, err
+			}
+		}
+	}
+	return out, nil
+}
+
+func (a *cli) watch(ctx context.Context, args []string) error {
+	fs := a.flags("watch")
+	asJSON := fs.Bool("json", false, "print JSON")
+	if err := fs.Parse(args); err != nil || fs.NArg() == 0 {
+		fmt.Fprintln(a.stderr, "usage: canopy watch [--json] ID...")
+		return errUsage
+	}
+	return a.watchIDs(ctx, fs.Args(), *asJSON)
+}
+
+// watchIDs follows every image concurrently and prints each transition.
+func (a *cli) watchIDs(ctx context.Context, ids []string, asJSON bool) error {
+	c, err := a.connect()
+	if err != nil {
+		return err
+	}
+	var (
+		mu     sync.Mutex
+		wg     sync.WaitGroup
+		errs   []error
+		failed bool
+	)
+	for _, id := range ids {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			err := c.Watch(ctx, id, func(m *canopyv1.WatchImageResponse) {
+				mu.Lock()
+				defer mu.Unlock()
+				if asJSON {
+					a.printJSON(m)
+					return
+				}
+				img := m.GetImage()
+				line := fmt.Sprintf("%s  %-10s  %s", time.Now().Format("15:04:05.000"), statusName(img.GetStatus()), img.GetId())
+				if msg := m.GetEvent().GetMessage(); msg != "" {
+					line += "  " + msg
+				}
+				fmt.Fprintln(a.stdout, line)
+				if img.GetStatus() == canopyv1.ImageStatus_IMAGE_STATUS_FAILED {
+					failed = true
+				}
+			})
+			if err != nil {
+				mu.Lock()
+				errs = append(errs, err)
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	if failed {
+		return errFailed
+	}
+	return nil
+}
+
+func (a *cli) status(ctx context.Context, args []string) error {
+	fs := a.flags("status")
+	asJSON := fs.Bool("json", false, "print JSON")
+	if err := fs.Parse(args); err != nil || fs.NArg() != 1 {
+		fmt.Fprintln(a.stderr, "usage: canopy status [--json] ID")
+		return errUsage
+	}
+	c, err := a.connect()
+	if err != nil {
+		return err
+	}
+	img, err := c.Status.GetImage(ctx, &canopyv1.GetImageRequest{ImageId: fs.Arg(0)})
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		a.printJSON(img)
+		return nil
+	}
+	w := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintf(w, "id\t%s\n", img.GetId())
+	fmt.Fprintf(w, "status\t%s\n", statusName(img.GetStatus()))
+	fmt.Fprintf(w, "file\t%s (%d file(s), %s)\n", img.GetFilename(), len(img.GetFiles()), humanBytes(img.GetSizeBytes()))
+	fmt.Fprintf(w, "gps\t%s\n", gpsText(img.GetGps()))
+	fmt.Fprintf(w, "attempts\t%d\n", img.GetAttempts())
+	if img.GetLastError() != "" {
+		fmt.Fprintf(w, "error\t%s\n", img.GetLastError())
+	}
+	fmt.Fprintf(w, "uploaded\t%s\n", img.GetUploadedAt().AsTime().Format(time.RFC3339Nano))
+	if img.GetProcessedAt() != nil {
+		fmt.Fprintf(w, "processed\t%s\n", img.GetProcessedAt().AsTime().Format(time.RFC3339Nano))
+	}
+	return w.Flush()
+}
+
+func (a *cli) result(ctx context.Context, args []string) error {
+	fs := a.flags("result")
+	asJSON := fs.Bool("json", false, "print the whole analysis as JSON")
+	if err := fs.Parse(args); err != nil || fs.NArg() != 1 {
+		fmt.Fprintln(a.stderr, "usage: canopy result [--json] ID")
+		return errUsage
+	}
+	c, err := a.connect()
+	if err != nil {
+		return err
+	}
+	an, err := c.Status.GetAnalysis(ctx, &canopyv1.GetAnalysisRequest{ImageId: fs.Arg(0)})
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		a.printJSON(an)
+		return nil
+	}
+	fmt.Fprintf(a.stdout, "image %s  %dx%d  calibration %s  bands %s (%s)  map %s\n", an.GetImageId(), an.GetWidth(), an.GetHeight(),
+		an.GetCalibrationMode(), strings.Join(an.GetBandRoles(), ","), an.GetBandRolesSource(), an.GetMapBlobKey())
+	w := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(w, "index\tvalid px\tmean\tstd\tmin\tp50\tmax\tveg frac\tnote")
+	for _, ix := range an.GetIndices() {
+		if !ix.GetAvailable() {
+			fmt.Fprintf(w, "%s\t-\t-\t-\t-\t-\t-\t-\t%s\n", ix.GetName(), ix.GetReason())
+			continue
+		}
+		note := ""
+		if ix.GetUnreliable() {
+			note = "unreliable on raw DN"
+		}
+		fmt.Fprintf(w, "%s\t%d\t%.4f\t%.4f\t%.4f\t%.4f\t%.4f\t%.3f\t%s\n", ix.GetName(), ix.GetValidPixels(), ix.GetMean(), ix.GetStd(),
+			ix.GetMin(), ix.GetPercentiles().GetP50(), ix.GetMax(), ix.GetVegetationFraction(), note)
+	}
+	for _, warn := range an.GetWarnings() {
+		fmt.Fprintf(w, "warning\t%s\n", warn)
+	}
+	return w.Flush()
+}
+
+func (a *cli) results(ctx context.Context, args []string) error {
+	fs := a.flags("results")
+	batch := fs.String("batch", "", "only this batch")
+	if err := fs.Parse(args); err != nil {
+		return errUsage
+	}
+	imgs, err := a.listAll(ctx, &canopyv1.ListImagesRequest{BatchId: *batch})
+	if err != nil {
+		return err
+	}
+	ids := make([]string, len(imgs))
+	for i, img := range imgs {
+		ids[i] = img.GetId()
+	}
+	return a.printResults(ctx, ids)
+}
+
+// printResults prints one row per image: the main job's closing table.
+func (a *cli) printResults(ctx context.Context, ids []string) error {
+	c, err := a.connect()
+	if err != nil {
+		return err
+	}
+	w := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(w, "image\tfile\tstatus\tlat\tlon\tsize\tcalibration\tNDVI\tSAVI\tVARI\tveg frac\tnote")
+	for _, id := range ids {
+		img, err := c.Status.GetImage(ctx, &canopyv1.GetImageRequest{ImageId: id})
+		if err != nil {
+			return err
+		}
+		lat, lon := "-", "-"
+		if g := img.GetGps(); g != nil && g.GetValid() {
+			lat, lon = fmt.Sprintf("%.6f", g.GetLatitude()), fmt.Sprintf("%.6f", g.GetLongitude())
+		} else if g != nil {
+			lat, lon = "void", "void"
+		}
+		row := []string{shortID(id), img.GetFilename(), statusName(img.GetStatus()), lat, lon, "-", "-", "-", "-", "-", "-", img.GetLastError()}
+		if img.GetStatus() == canopyv1.ImageStatus_IMAGE_STATUS_COMPLETED {
+			an, err := c.Status.GetAnalysis(ctx, &canopyv1.GetAnalysisRequest{ImageId: id})
+			if err != nil {
+				return err
+			}
+			row[5] = fmt.Sprintf("%dx%d", an.GetWidth(), an.GetHeight())
+			row[6] = an.GetCalibrationMode()
+			for _, ix := range an.GetIndices() {
+				col := map[string]int{"NDVI": 7, "SAVI": 8, "VARI": 9}[ix.GetName()]
+				if col != 0 && ix.GetAvailable() {
+					row[col] = fmt.Sprintf("%.3f", ix.GetMean())
+				}
+				if ix.GetName() == an.GetMapIndex() && ix.GetAvailable() {
+					row[10] = fmt.Sprintf("%.2f (%s)", ix.GetVegetationFraction(), ix.GetName())
+				}
+			}
+			if len(an.GetWarnings()) > 0 {
+				row[11] = fmt.Sprintf("%d warning(s)", len(an.GetWarnings()))
+			}
+		}
+		fmt.Fprintln(w, strings.Join(row, "\t"))
+	}
+	return w.Flush()
+}
+
+func (a *cli) list(ctx context.Context, args []string) error {
+	fs := a.flags("list")
+	st := fs.String("status", "", "only images in this status: uploaded, processing, completed, failed")
+	batch := fs.String("batch", "", "only this batch")
+	asJSON := fs.Bool("json", false, "print JSON")
+	if err := fs.Parse(args); err != nil {
+		return errUsage
+	}
+	req := &canopyv1.ListImagesRequest{BatchId: *batch}
+	if *st != "" {
+		v, ok := canopyv1.ImageStatus_value["IMAGE_STATUS_"+strings.ToUpper(*st)]
+		if !ok {
+			fmt.Fprintf(a.stderr, "canopy list: unknown status %q\n", *st)
+			return errUsage
+		}
+		req.Status = canopyv1.ImageStatus(v)
+	}
+	imgs, err := a.listAll(ctx, req)
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		a.printJSON(&canopyv1.ListImagesResponse{Images: imgs})
+		return nil
+	}
+	w := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(w, "id\tstatus\tfile\tfiles\tsize\tuploaded")
+	for _, img := range imgs {
+		fmt.Fprintf(w, "%s\t%s\t%s\t%d\t%s\t%s\n", img.GetId(), statusName(img.GetStatus()), img.GetFilename(),
+			len(img.GetFiles()), humanBytes(img.GetSizeBytes()), img.GetUploadedAt().AsTime().Local().Format("2006-01-02 15:04:05"))
+	}
+	return w.Flush()
+}
+
+func (a *cli) listAll(ctx context.Context, req *canopyv1.ListImagesRequest) ([]*canopyv1.Image, error) {
+	c, err := a.connect()
+	if err != nil {
+		return nil, err
+	}
+	var out []*canopyv1.Image
+	req.PageSize = 500
+	for {
+		resp, err := c.Status.ListImages(ctx, req)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, resp.GetImages()...)
+		if resp.GetNextPageToken() == "" {
+			return out, nil
+		}
+		req.PageToken = resp.GetNextPageToken()
+	}
+}
+
+func (a *cli) stats(ctx context.Context, args []string) error {
+	fs := a.flags("stats")
+	asJSON := fs.Bool("json", false, "print JSON")
+	if err := fs.Parse(args); err != nil {
+		return errUsage
+	}
+	c, err := a.connect()
+	if err != nil {
+		return err
+	}
+	st, err := c.Status.GetQueueStats(ctx, &canopyv1.GetQueueStatsRequest{})
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		a.printJSON(st)
+		return nil
+	}
+	fmt.Fprintf(a.stdout, "uploaded %d  processing %d  completed %d  failed %d  (oldest waiting %.1fs)\n",
+		st.GetUploaded(), st.GetProcessing(), st.GetCompleted(), st.GetFailed(), st.GetOldestUploadedAgeSeconds())
+	return nil
+}
+
+func (a *cli) sample(args []string) error {
+	if len(args) != 1 {
+		fmt.Fprintln(a.stderr, "usage: canopy sample DIR")
+		return errUsage
+	}
+	paths, err := sample.Write(args[0], 640, 480)
+	if err != nil {
+		return err
+	}
+	sort.Strings(paths)
+	for _, p := range paths {
+		fmt.Fprintln(a.stdout, p)
+	}
+	return nil
+}
+
+func (a *cli) printJSON(m proto.Message) {
+	b, err := protojson.MarshalOptions{Multiline: false}.Marshal(m)
+	if err != nil {
+		fmt.Fprintln(a.stderr, "encode json:", err)
+		return
+	}
+	// Re-encode through encoding/json for stable, compact output.
+	var v any
+	if json.Unmarshal(b, &v) == nil {
+		b, _ = json.Marshal(v)
+	}
+	fmt.Fprintln(a.stdout, string(b))
+}
+
+func statusName(s canopyv1.ImageStatus) string {
+	return strings.ToLower(strings.TrimPrefix(s.String(), "IMAGE_STATUS_"))
+}
+
+func gpsText(g *canopyv1.GPS) string {
+	if g == nil {
+		return "none"
+	}
+	s := fmt.Sprintf("%.7f, %.7f", g.GetLatitude(), g.GetLongitude())
+	if g.Altitude != nil {
+		s += fmt.Sprintf(", %.1f m", g.GetAltitude())
+	}
+	s += " (" + g.GetSource() + ")"
+	if !g.GetValid() {
+		s += " INVALID"
+	}
+	if g.GetWarning() != "" {
+		s += ": " + g.GetWarning()
+	}
+	return s
+}
+
+func shortID(id string) string {
+	if len(id) > 13 {
+		return id[:13]
+	}
+	return id
+}
+
+func humanBytes(n int64) string {
+	switch {
+	case n >= 1<<20:
+		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
+	case n >= 1<<10:
+		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
+	}
+	return fmt.Sprintf("%d B", n)
+}

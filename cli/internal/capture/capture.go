@@ -1,0 +1,56 @@
+// Package capture groups the files a ground station hands over into uploads:
+// every band file of one multispectral rig capture goes up as one image.
+package capture
+
+import (
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strings"
+)
+
+// Group is one upload: a photo, or the band files of one capture.
+type Group struct {
+	Name  string
+	Paths []string
+}
+
+var patterns = []*regexp.Regexp{
+	// MicaSense: IMG_0001_1.tif .. IMG_0001_5.tif (band roles come from XMP, not the suffix).
+	regexp.MustCompile(`(?i)^(.*IMG_\d{4})_(\d{1,2})\.tiff?$`),
+	// Parrot Sequoia: IMG_180413_080658_0000_NIR.TIF (the _RGB.JPG is a separate photo).
+	regexp.MustCompile(`(?i)^(.*)_(GRE|RED|REG|NIR)\.tiff?$`),
+	// DJI multispectral: DJI_0011_MS_NIR.TIF.
+	regexp.MustCompile(`(?i)^(.*)_MS_(G|R|RE|NIR)\.tiff?$`),
+}
+
+// Split groups paths: band files sharing a capture prefix go together,
+// everything else is a group of its own. Order follows the input.
+func Split(paths []string) []Group {
+	var groups []Group
+	index := map[string]int{}
+	for _, p := range paths {
+		base := filepath.Base(p)
+		key := ""
+		for _, re := range patterns {
+			if m := re.FindStringSubmatch(base); m != nil {
+				key = filepath.Join(filepath.Dir(p), strings.ToUpper(m[1]))
+				break
+			}
+		}
+		if key == "" {
+			groups = append(groups, Group{Name: base, Paths: []string{p}})
+			continue
+		}
+		if i, ok := index[key]; ok {
+			groups[i].Paths = append(groups[i].Paths, p)
+			continue
+		}
+		index[key] = len(groups)
+		groups = append(groups, Group{Name: filepath.Base(key), Paths: []string{p}})
+	}
+	for i := range groups {
+		sort.Strings(groups[i].Paths)
+	}
+	return groups
+}

@@ -1,0 +1,149 @@
+// Package app wires ingest-svc together: config, database, blob store, the
+// gRPC and REST servers. main calls Run; tests call it too, with their own
+// environment and ":0" addresses.
+package app
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+
+	"github.com/canopyag/canopy/gen"
+	canopyv1 "github.com/canopyag/canopy/gen/go/canopy/v1"
+	"github.com/canopyag/canopy/ingest-svc/internal/queue"
+	"github.com/canopyag/canopy/ingest-svc/internal/upload"
+	"github.com/canopyag/canopy/ingest-svc/internal/workapi"
+	"github.com/canopyag/canopy/platform/config"
+	"github.com/canopyag/canopy/platform/database"
+	"github.com/canopyag/canopy/platform/logging"
+	"github.com/canopyag/canopy/platform/notify"
+	"github.com/canopyag/canopy/platform/server"
+)
+
+// Config is everything ingest-svc reads from the environment.
+type Config struct {
+	Server    server.Config
+	Database  database.Config
+	Blob      config.Blob
+	Migrate   bool
+	Upload    upload.Limits
+	Queue     queue.Config
+	Work      workapi.Config
+	LogFormat string
+	LogLevel  string
+}
+
+// LoadConfig reads and validates the configuration.
+func LoadConfig(getenv config.Getenv) (Config, error) {
+	r := config.NewReader(getenv)
+	chunkLimit := r.Int(4<<20, 64<<10, 64<<20, "GRPC_MAX_RECV_BYTES")
+	c := Config{
+		Server: server.Config{
+			GRPCAddr:       r.String("127.0.0.1:7001", "INGEST_GRPC_ADDR"),
+			HTTPAddr:       r.String("127.0.0.1:8001", "INGEST_HTTP_ADDR"),
+			ShutdownGrace:  r.Duration(15*time.Second, 0, "SHUTDOWN_GRACE"),
+			MaxRecvMsgSize: chunkLimit,
+		},
+		Database: r.Database(),
+		Blob:     r.Blob(),
+		Migrate:  r.Bool(true, "MIGRATE_ON_START"),
+		Upload: upload.Limits{
+			MaxBytes:    r.Int64(512<<20, 1, 1<<40, "MAX_UPLOAD_BYTES"),
+			MaxFiles:    r.Int(16, 1, 64, "MAX_UPLOAD_FILES"),
+			MaxAttempts: r.Int(3, 1, 100, "MAX_ATTEMPTS"),
+		},
+		Queue: queue.Config{
+			MaxAttempts: r.Int(3, 1, 100, "MAX_ATTEMPTS"),
+			BackoffBase: r.Duration(2*time.Second, time.Millisecond, "RETRY_BACKOFF_BASE"),
+			BackoffMax:  r.Duration(5*time.Minute, time.Millisecond, "RETRY_BACKOFF_MAX"),
+		},
+		Work: workapi.Config{
+			DefaultLease: r.Duration(60*time.Second, time.Second, "LEASE_DURATION"),
+			MaxLease:     r.Duration(30*time.Minute, time.Second, "MAX_LEASE_DURATION"),
+			MaxWait:      r.Duration(60*time.Second, 0, "MAX_CLAIM_WAIT"),
+			MaxBatch:     r.Int(100, 1, 10000, "MAX_CLAIM_BATCH"),
+			PollInterval: r.Duration(time.Second, 10*time.Millisecond, "CLAIM_POLL_INTERVAL"),
+		},
+		LogFormat: r.String("text", "LOG_FORMAT"),
+		LogLevel:  r.String("info", "LOG_LEVEL"),
+	}
+	if err := r.Err(); err != nil {
+		return Config{}, fmt.Errorf("ingest-svc config: %w", err)
+	}
+	return c, nil
+}
+
+// Run serves until ctx ends. ready, if not nil, is called with the bound
+// addresses once the service answers.
+func Run(ctx context.Context, getenv config.Getenv, stdout io.Writer, ready func(grpcAddr, httpAddr string)) error {
+	cfg, err := LoadConfig(getenv)
+	if err != nil {
+		return err
+	}
+	log := logging.New(stdout, cfg.LogFormat, cfg.LogLevel).With("service", "ingest-svc")
+
+	pool, err := database.Open(ctx, cfg.Database, 30*time.Second)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	if cfg.Migrate {
+		n, err := database.Migrate(ctx, pool)
+		if err != nil {
+			return err
+		}
+		log.InfoContext(ctx, "schema up to date", "migrations_applied", n)
+	}
+	blobs, err := cfg.Blob.Open(ctx)
+	if err != nil {
+		return err
+	}
+	log.InfoContext(ctx, "connected", "database", cfg.Database.Redacted(), "blob_store", cfg.Blob.Describe())
+
+	listener := notify.New(cfg.Database.ConnString(), map[string]notify.KeyFunc{workapi.WorkChannel: nil}, log)
+	srv := server.New(cfg.Server, log)
+	canopyv1.RegisterIngestServiceServer(srv.GRPC(), upload.New(pool, blobs, cfg.Upload, log))
+	canopyv1.RegisterWorkServiceServer(srv.GRPC(), workapi.New(queue.New(pool, cfg.Queue), listener, cfg.Work, log))
+	srv.AddGateway(canopyv1.RegisterIngestServiceHandlerFromEndpoint)
+	srv.AddGateway(canopyv1.RegisterWorkServiceHandlerFromEndpoint)
+	srv.Handle("/openapi.json", openAPI())
+	if err := srv.Listen(); err != nil {
+		return err
+	}
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return listener.Run(gctx) })
+	g.Go(func() error {
+		defer cancel() // if serving fails, stop the listener too
+		return srv.Serve(gctx)
+	})
+	g.Go(func() error {
+		select {
+		case <-listener.Ready():
+		case <-gctx.Done():
+			return nil
+		}
+		srv.Health().SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
+		if ready != nil {
+			ready(srv.GRPCAddr(), srv.HTTPAddr())
+		}
+		return nil
+	})
+	err = g.Wait()
+	log.Info("stopped")
+	return err
+}
+
+func openAPI() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write(gen.OpenAPI)
+	})
+}

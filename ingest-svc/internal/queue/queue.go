@@ -1,0 +1,325 @@
+// Package queue is the analysis work queue, kept in the images table: a claim
+// leases images with FOR UPDATE SKIP LOCKED, and every transition writes its
+// event row (whose trigger sends NOTIFY) in the same transaction, so nothing
+// is announced that is not durable.
+package queue
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"google.golang.org/protobuf/encoding/protojson"
+
+	canopyv1 "github.com/canopyag/canopy/gen/go/canopy/v1"
+	"github.com/canopyag/canopy/platform/catalog"
+)
+
+// ErrLeaseLost means the caller's lease token is not the current one: the
+// lease expired and someone else claimed the image, or it was finished.
+var ErrLeaseLost = errors.New("lease is not held: it expired and was reclaimed, or the work is already finished")
+
+// Config tunes retries.
+type Config struct {
+	// MaxAttempts is how many claims an image gets before it is failed.
+	MaxAttempts int
+	// BackoffBase is the delay before the first retry; it doubles per attempt
+	// up to BackoffMax, with jitter so a burst of failures does not retry in step.
+	BackoffBase time.Duration
+	BackoffMax  time.Duration
+}
+
+// Queue runs the work-queue statements.
+type Queue struct {
+	pool *pgxpool.Pool
+	cfg  Config
+}
+
+// New returns a queue over pool.
+func New(pool *pgxpool.Pool, cfg Config) *Queue {
+	if cfg.MaxAttempts <= 0 {
+		cfg.MaxAttempts = 3
+	}
+	if cfg.BackoffBase <= 0 {
+		cfg.BackoffBase = time.Second
+	}
+	if cfg.BackoffMax <= 0 {
+		cfg.BackoffMax = time.Minute
+	}
+	return &Queue{pool: pool, cfg: cfg}
+}
+
+// Claimed is one leased image.
+type Claimed struct {
+	Image *canopyv1.Image
+	Token string
+}
+
+// Claim leases up to n claimable images to worker for lease: uploaded images
+// whose backoff has passed, and processing images whose lease has expired
+// (their worker died). Images whose attempts are used up are failed instead.
+func (q *Queue) Claim(ctx context.Context, worker string, n int, lease time.Duration) ([]Claimed, error) {
+	var out []Claimed
+	err := pgx.BeginFunc(ctx, q.pool, func(tx pgx.Tx) error {
+		out = out[:0]
+		if err := failExhausted(ctx, tx); err != nil {
+			return err
+		}
+		rows, err := tx.Query(ctx, `
+			WITH next AS (
+				SELECT id, status AS old_status, lease_owner AS old_owner FROM images
+				WHERE (status = 'uploaded' AND run_after <= now())
+				   OR (status = 'processing' AND lease_expires_at < now())
+				ORDER BY uploaded_at, id
+				LIMIT $1
+				FOR UPDATE SKIP LOCKED)
+			UPDATE images i SET
+				status = 'processing',
+				attempts = i.attempts + 1,
+				lease_owner = $2,
+				lease_token = gen_random_uuid(),
+				lease_expires_at = now() + make_interval(secs => $3),
+				processing_started_at = now()
+			FROM next WHERE i.id = next.id
+			RETURNING i.id::text, i.lease_token::text, i.attempts, next.old_status, coalesce(next.old_owner, '')`,
+			n, worker, lease.Seconds())
+		if err != nil {
+			return fmt.Errorf("lease images: %w", err)
+		}
+		type claimed struct {
+			id, token, oldStatus, oldOwner string
+			attempt                        int
+		}
+		var cs []claimed
+		for rows.Next() {
+			var c claimed
+			if err := rows.Scan(&c.id, &c.token, &c.attempt, &c.oldStatus, &c.oldOwner); err != nil {
+				rows.Close()
+				return fmt.Errorf("scan claim: %w", err)
+			}
+			cs = append(cs, c)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return fmt.Errorf("lease images: %w", err)
+		}
+		for _, c := range cs {
+			msg := "claimed by " + worker
+			if c.oldStatus == catalog.StatusProcessing {
+				msg = fmt.Sprintf("lease of %s expired; reclaimed by %s", c.oldOwner, worker)
+			}
+			if err := RecordEvent(ctx, tx, c.id, catalog.StatusProcessing, c.attempt, msg); err != nil {
+				return err
+			}
+			img, err := catalog.GetImage(ctx, tx, c.id)
+			if err != nil {
+				return err
+			}
+			out = append(out, Claimed{Image: img, Token: c.token})
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("claim work: %w", err)
+	}
+	return out, nil
+}
+
+// failExhausted fails images whose lease expired on their last attempt: a
+// worker died on them every time, so another try is unlikely to help.
+func failExhausted(ctx context.Context, tx pgx.Tx) error {
+	rows, err := tx.Query(ctx, `
+		UPDATE images SET status = 'failed', processed_at = now(),
+			last_error = 'lease of ' || coalesce(lease_owner, '?') || ' expired on the last of ' || max_attempts || ' attempts',
+			lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL
+		WHERE id IN (
+			SELECT id FROM images
+			WHERE status = 'processing' AND lease_expires_at < now() AND attempts >= max_attempts
+			FOR UPDATE SKIP LOCKED)
+		RETURNING id::text, attempts, last_error`)
+	if err != nil {
+		return fmt.Errorf("fail exhausted images: %w", err)
+	}
+	type failed struct {
+		id, msg string
+		attempt int
+	}
+	var fs []failed
+	for rows.Next() {
+		var f failed
+		if err := rows.Scan(&f.id, &f.attempt, &f.msg); err != nil {
+			rows.Close()
+			return fmt.Errorf("scan exhausted: %w", err)
+		}
+		fs = append(fs, f)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("fail exhausted images: %w", err)
+	}
+	for _, f := range fs {
+		if err := RecordEvent(ctx, tx, f.id, catalog.StatusFailed, f.attempt, f.msg); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// NextDue is when the next image becomes claimable without a new upload:
+// a backoff ending or a lease expiring. ok is false when nothing is pending.
+func (q *Queue) NextDue(ctx context.Context) (due time.Time, ok bool, err error) {
+	var t *time.Time
+	err = q.pool.QueryRow(ctx, `SELECT least(
+		(SELECT min(run_after) FROM images WHERE status = 'uploaded'),
+		(SELECT min(lease_expires_at) FROM images WHERE status = 'processing'))`).Scan(&t)
+	if err != nil {
+		return time.Time{}, false, fmt.Errorf("next due work: %w", err)
+	}
+	if t == nil {
+		return time.Time{}, false, nil
+	}
+	return *t, true, nil
+}
+
+// Renew extends the lease held with token.
+func (q *Queue) Renew(ctx context.Context, id, token string, lease time.Duration) error {
+	tag, err := q.pool.Exec(ctx, `UPDATE images SET lease_expires_at = now() + make_interval(secs => $3)
+		WHERE id = $1 AND status = 'processing' AND lease_token = $2`, id, token, lease.Seconds())
+	if err != nil {
+		return fmt.Errorf("renew lease of %s: %w", id, err)
+	}
+	if tag.RowsAffected() == 0 {
+		return q.whyNotHeld(ctx, id)
+	}
+	return nil
+}
+
+// whyNotHeld tells a missing image from a lost lease.
+func (q *Queue) whyNotHeld(ctx context.Context, id string) error {
+	var exists bool
+	if err := q.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM images WHERE id = $1)`, id).Scan(&exists); err != nil {
+		return fmt.Errorf("look up image %s: %w", id, err)
+	}
+	if !exists {
+		return fmt.Errorf("image %s: %w", id, catalog.ErrNotFound)
+	}
+	return fmt.Errorf("image %s: %w", id, ErrLeaseLost)
+}
+
+// Complete records the analysis and marks the image completed, if token is
+// still the image's lease.
+func (q *Queue) Complete(ctx context.Context, id, token string, a *canopyv1.Analysis) (*canopyv1.Image, error) {
+	result, err := protojson.Marshal(a)
+	if err != nil {
+		return nil, fmt.Errorf("encode analysis: %w", err)
+	}
+	var img *canopyv1.Image
+	lost := false
+	err = pgx.BeginFunc(ctx, q.pool, func(tx pgx.Tx) error {
+		var attempt int
+		err := tx.QueryRow(ctx, `UPDATE images SET status = 'completed', processed_at = now(), last_error = '',
+				lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL
+			WHERE id = $1 AND status = 'processing' AND lease_token = $2
+			RETURNING attempts`, id, token).Scan(&attempt)
+		if errors.Is(err, pgx.ErrNoRows) {
+			lost = true
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("mark completed: %w", err)
+		}
+		if _, err := tx.Exec(ctx, `INSERT INTO analyses
+			(image_id, algorithm_version, calibration_mode, width, height, map_index, map_blob_key, worker, result)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
+			id, a.GetAlgorithmVersion(), a.GetCalibrationMode(), a.GetWidth(), a.GetHeight(),
+			a.GetMapIndex(), a.GetMapBlobKey(), a.GetWorker(), result); err != nil {
+			return fmt.Errorf("store analysis: %w", err)
+		}
+		if err := RecordEvent(ctx, tx, id, catalog.StatusCompleted, attempt, "analysis stored"); err != nil {
+			return err
+		}
+		img, err = catalog.GetImage(ctx, tx, id)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("complete %s: %w", id, err)
+	}
+	if lost {
+		return nil, q.whyNotHeld(ctx, id)
+	}
+	return img, nil
+}
+
+// Fail ends an attempt. A retryable error re-queues the image after a
+// backoff while attempts remain; otherwise the image is failed with msg.
+func (q *Queue) Fail(ctx context.Context, id, token, msg string, retryable bool) (*canopyv1.Image, error) {
+	var img *canopyv1.Image
+	lost := false
+	err := pgx.BeginFunc(ctx, q.pool, func(tx pgx.Tx) error {
+		var attempt, maxAttempts int
+		err := tx.QueryRow(ctx, `SELECT attempts, max_attempts FROM images
+			WHERE id = $1 AND status = 'processing' AND lease_token = $2 FOR UPDATE`, id, token).Scan(&attempt, &maxAttempts)
+		if errors.Is(err, pgx.ErrNoRows) {
+			lost = true
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("lock image: %w", err)
+		}
+		if retryable && attempt < maxAttempts {
+			delay := q.backoff(attempt)
+			if _, err := tx.Exec(ctx, `UPDATE images SET status = 'uploaded', last_error = $2,
+					run_after = now() + make_interval(secs => $3),
+					lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL
+				WHERE id = $1`, id, msg, delay.Seconds()); err != nil {
+				return fmt.Errorf("re-queue: %w", err)
+			}
+			note := fmt.Sprintf("attempt %d of %d failed, retrying in %s: %s", attempt, maxAttempts, delay.Round(time.Millisecond), msg)
+			if err := RecordEvent(ctx, tx, id, catalog.StatusUploaded, attempt, note); err != nil {
+				return err
+			}
+		} else {
+			if _, err := tx.Exec(ctx, `UPDATE images SET status = 'failed', last_error = $2, processed_at = now(),
+					lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL
+				WHERE id = $1`, id, msg); err != nil {
+				return fmt.Errorf("mark failed: %w", err)
+			}
+			if err := RecordEvent(ctx, tx, id, catalog.StatusFailed, attempt, msg); err != nil {
+				return err
+			}
+		}
+		img, err = catalog.GetImage(ctx, tx, id)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("fail %s: %w", id, err)
+	}
+	if lost {
+		return nil, q.whyNotHeld(ctx, id)
+	}
+	return img, nil
+}
+
+// backoff is exponential with "equal jitter": half fixed, half random, so
+// retries spread out but never come sooner than half the nominal delay.
+func (q *Queue) backoff(attempt int) time.Duration {
+	d := q.cfg.BackoffBase << min(attempt-1, 20)
+	if d > q.cfg.BackoffMax || d <= 0 {
+		d = q.cfg.BackoffMax
+	}
+	return d/2 + rand.N(d/2+1)
+}
+
+// RecordEvent appends a transition to the event log; its trigger sends the
+// NOTIFY, delivered when tx commits.
+func RecordEvent(ctx context.Context, tx pgx.Tx, id, status string, attempt int, msg string) error {
+	if _, err := tx.Exec(ctx, `INSERT INTO image_events (image_id, status, attempt, message) VALUES ($1, $2, $3, $4)`,
+		id, status, attempt, msg); err != nil {
+		return fmt.Errorf("record %s event: %w", status, err)
+	}
+	return nil
+}

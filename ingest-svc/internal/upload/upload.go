@@ -1,0 +1,514 @@
+// Package upload receives client-streamed images: it streams every chunk
+// straight into the blob store (never holding a whole file in memory),
+// hashes on the fly, reads GPS from the EXIF, and records the image as
+// uploaded only after its blobs are durable.
+package upload
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	canopyv1 "github.com/canopyag/canopy/gen/go/canopy/v1"
+	"github.com/canopyag/canopy/ingest-svc/internal/queue"
+	"github.com/canopyag/canopy/platform/blob"
+	"github.com/canopyag/canopy/platform/catalog"
+	"github.com/canopyag/canopy/platform/exif"
+)
+
+// Limits bounds what one upload may carry.
+type Limits struct {
+	MaxBytes    int64 // per upload, all files together
+	MaxFiles    int
+	MaxAttempts int // analysis attempts given to each image
+}
+
+// Service implements canopyv1.IngestServiceServer.
+type Service struct {
+	canopyv1.UnimplementedIngestServiceServer
+	pool   *pgxpool.Pool
+	blobs  blob.Store
+	limits Limits
+	log    *slog.Logger
+}
+
+// New returns the ingest service.
+func New(pool *pgxpool.Pool, blobs blob.Store, limits Limits, log *slog.Logger) *Service {
+	return &Service{pool: pool, blobs: blobs, limits: limits, log: log}
+}
+
+// metadataPrefix is how much of a file's start is kept in memory for the
+// EXIF reader; a TIFF whose tags lie further in is read back from the store.
+const metadataPrefix = 256 << 10
+
+// UploadImage receives one image or capture.
+func (s *Service) UploadImage(stream grpc.ClientStreamingServer[canopyv1.UploadImageRequest, canopyv1.UploadImageResponse]) error {
+	ctx := stream.Context()
+	start := time.Now()
+	first, err := stream.Recv()
+	if errors.Is(err, io.EOF) {
+		return status.Error(codes.InvalidArgument, "empty upload: the first message must carry the metadata")
+	}
+	if err != nil {
+		return recvError(err)
+	}
+	md := first.GetMetadata()
+	if md == nil {
+		return status.Error(codes.InvalidArgument, "the first message must carry the metadata, not a chunk")
+	}
+	if err := s.validate(md); err != nil {
+		return err
+	}
+	if md.GetClientUploadId() != "" {
+		if img, err := s.byClientID(ctx, md.GetClientUploadId()); err != nil {
+			return err
+		} else if img != nil {
+			return stream.SendAndClose(response(img, true))
+		}
+	}
+
+	id := uuid.Must(uuid.NewV7()).String()
+	u := &receiver{svc: s, ctx: ctx, imageID: id, specs: md.GetFiles()}
+	files, err := u.receive(stream)
+	if err != nil {
+		u.cleanup()
+		return err
+	}
+	img, dup, err := s.record(ctx, id, md, files)
+	if err != nil || dup {
+		u.cleanup() // nothing references the blobs
+	}
+	if err != nil {
+		return err
+	}
+	s.log.InfoContext(ctx, "image uploaded", "image_id", img.GetId(), "files", len(files),
+		"bytes", img.GetSizeBytes(), "duplicate", dup, "duration_ms", time.Since(start).Milliseconds())
+	return stream.SendAndClose(response(img, dup))
+}
+
+func response(img *canopyv1.Image, dup bool) *canopyv1.UploadImageResponse {
+	r := &canopyv1.UploadImageResponse{
+		ImageId: img.GetId(), SizeBytes: img.GetSizeBytes(), Status: img.GetStatus(),
+		Files: img.GetFiles(), Duplicate: dup,
+	}
+	if len(img.GetFiles()) > 0 {
+		r.Sha256 = img.GetFiles()[0].GetSha256()
+	}
+	return r
+}
+
+func (s *Service) validate(md *canopyv1.UploadMetadata) error {
+	fs := md.GetFiles()
+	if len(fs) == 0 {
+		return status.Error(codes.InvalidArgument, "metadata.files is empty: declare at least one file")
+	}
+	if len(fs) > s.limits.MaxFiles {
+		return status.Errorf(codes.InvalidArgument, "metadata.files has %d files; at most %d per upload", len(fs), s.limits.MaxFiles)
+	}
+	for i, f := range fs {
+		if f.GetFilename() == "" || len(f.GetFilename()) > 1024 {
+			return status.Errorf(codes.InvalidArgument, "files[%d].filename: want 1 to 1024 bytes", i)
+		}
+	}
+	if len(md.GetClientUploadId()) > 256 || len(md.GetBatchId()) > 256 {
+		return status.Error(codes.InvalidArgument, "client_upload_id and batch_id are limited to 256 bytes")
+	}
+	if l := md.GetBandLayout(); l != "" {
+		if len(l) > 16 || strings.Trim(strings.ToUpper(l), "RGBNEOCA") != "" {
+			return status.Errorf(codes.InvalidArgument, "band_layout %q: use the letters R G B N (near infrared) E (red edge) O C (other) A (alpha), like RGN or NGB", l)
+		}
+		if len(fs) != 1 {
+			return status.Error(codes.InvalidArgument, "band_layout describes a single multi-band file; for a capture of one file per band, set files[].band_role")
+		}
+	}
+	if g := md.GetGps(); g != nil {
+		if g.GetLatitude() < -90 || g.GetLatitude() > 90 || g.GetLongitude() < -180 || g.GetLongitude() > 180 {
+			return status.Errorf(codes.InvalidArgument, "gps (%g, %g) is out of range", g.GetLatitude(), g.GetLongitude())
+		}
+	}
+	return nil
+}
+
+func (s *Service) byClientID(ctx context.Context, clientID string) (*canopyv1.Image, error) {
+	var id string
+	err := s.pool.QueryRow(ctx, `SELECT id::text FROM images WHERE client_upload_id = $1`, clientID).Scan(&id)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, s.unavailable(ctx, "look up client upload id", err)
+	}
+	img, err := catalog.GetImage(ctx, s.pool, id)
+	if err != nil {
+		return nil, s.unavailable(ctx, "load earlier upload", err)
+	}
+	return img, nil
+}
+
+// storedFile is one file received and durable in the blob store.
+type storedFile struct {
+	spec        *canopyv1.FileSpec
+	key         string
+	contentType string
+	size        int64
+	sha256      string
+	prefix      []byte
+}
+
+// receiver runs one upload's stream.
+type receiver struct {
+	svc     *Service
+	ctx     context.Context
+	imageID string
+	specs   []*canopyv1.FileSpec
+	total   int64
+	stored  []storedFile
+	cur     *fileWriter
+}
+
+// fileWriter feeds one file's chunks to a blob Put running in its own
+// goroutine through a pipe, so memory stays at a chunk or two per stream
+// and a slow store slows the client down instead of filling memory.
+type fileWriter struct {
+	index  int
+	key    string
+	pw     *io.PipeWriter
+	done   chan error
+	hash   hash.Hash
+	size   int64
+	prefix bytes.Buffer
+	ctype  string
+}
+
+func (u *receiver) receive(stream grpc.ClientStreamingServer[canopyv1.UploadImageRequest, canopyv1.UploadImageResponse]) ([]storedFile, error) {
+	next := 0 // the index of the next file to start
+	for {
+		msg, err := stream.Recv()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return nil, recvError(err)
+		}
+		c := msg.GetChunk()
+		if c == nil {
+			return nil, status.Error(codes.InvalidArgument, "metadata may only come first; later messages must be chunks")
+		}
+		idx := int(c.GetFileIndex())
+		if idx < 0 || idx >= len(u.specs) {
+			return nil, status.Errorf(codes.InvalidArgument, "chunk file_index %d: the upload declares %d files", idx, len(u.specs))
+		}
+		if u.cur == nil || idx != u.cur.index {
+			if idx < next {
+				return nil, status.Errorf(codes.InvalidArgument, "chunk for file %d after file %d: send files in order, one after the other", idx, next-1)
+			}
+			if idx > next {
+				return nil, status.Errorf(codes.InvalidArgument, "file %d (%s) got no data", next, u.specs[next].GetFilename())
+			}
+			if err := u.finishFile(); err != nil {
+				return nil, err
+			}
+			u.startFile(idx)
+			next = idx + 1
+		}
+		if err := u.write(c.GetData()); err != nil {
+			return nil, err
+		}
+	}
+	if u.cur == nil {
+		return nil, status.Error(codes.InvalidArgument, "no data: the upload ended after the metadata")
+	}
+	if err := u.finishFile(); err != nil {
+		return nil, err
+	}
+	if len(u.stored) < len(u.specs) {
+		return nil, status.Errorf(codes.InvalidArgument, "file %d (%s) got no data", len(u.stored), u.specs[len(u.stored)].GetFilename())
+	}
+	return u.stored, nil
+}
+
+func (u *receiver) startFile(idx int) {
+	// Keys are ours, never the client's filename: a name like ../../etc/passwd
+	// is only ever stored as metadata.
+	key := fmt.Sprintf("images/%s/%d", u.imageID, idx)
+	pr, pw := io.Pipe()
+	fw := &fileWriter{index: idx, key: key, pw: pw, done: make(chan error, 1), hash: sha256.New()}
+	go func() {
+		_, err := u.svc.blobs.Put(u.ctx, key, pr)
+		pr.CloseWithError(err) // unblock the writer if Put gave up early
+		fw.done <- err
+	}()
+	u.cur = fw
+}
+
+func (u *receiver) write(data []byte) error {
+	fw := u.cur
+	if len(data) == 0 {
+		return nil
+	}
+	u.total += int64(len(data))
+	if u.total > u.svc.limits.MaxBytes {
+		return status.Errorf(codes.ResourceExhausted, "upload is over the %d-byte limit", u.svc.limits.MaxBytes)
+	}
+	if fw.prefix.Len() < metadataPrefix {
+		fw.prefix.Write(data[:min(len(data), metadataPrefix-fw.prefix.Len())])
+	}
+	if fw.ctype == "" && fw.prefix.Len() >= sniffLen {
+		if err := fw.sniff(u.specs[fw.index].GetFilename()); err != nil {
+			return err
+		}
+	}
+	fw.hash.Write(data)
+	fw.size += int64(len(data))
+	if _, err := fw.pw.Write(data); err != nil {
+		return u.svc.unavailable(u.ctx, "store upload", err)
+	}
+	return nil
+}
+
+func (u *receiver) finishFile() error {
+	fw := u.cur
+	if fw == nil {
+		return nil
+	}
+	name := u.specs[fw.index].GetFilename()
+	if fw.size == 0 {
+		return status.Errorf(codes.InvalidArgument, "file %d (%s) is empty", fw.index, name)
+	}
+	if fw.ctype == "" {
+		if err := fw.sniff(name); err != nil {
+			return err
+		}
+	}
+	fw.pw.Close()
+	if err := <-fw.done; err != nil {
+		u.cur = nil
+		return u.svc.unavailable(u.ctx, "store upload", err)
+	}
+	u.stored = append(u.stored, storedFile{
+		spec: u.specs[fw.index], key: fw.key, contentType: fw.ctype, size: fw.size,
+		sha256: hex.EncodeToString(fw.hash.Sum(nil)), prefix: fw.prefix.Bytes(),
+	})
+	u.cur = nil
+	return nil
+}
+
+// cleanup removes whatever this upload stored: a failed upload leaves
+// neither a row nor a blob.
+func (u *receiver) cleanup() {
+	ctx := context.WithoutCancel(u.ctx)
+	if fw := u.cur; fw != nil {
+		fw.pw.CloseWithError(errors.New("upload aborted"))
+		<-fw.done // Put removes its partial object itself
+		u.cur = nil
+	}
+	for _, f := range u.stored {
+		if err := u.svc.blobs.Delete(ctx, f.key); err != nil {
+			u.svc.log.ErrorContext(ctx, "remove blob of failed upload", "key", f.key, "error", err)
+		}
+	}
+}
+
+const sniffLen = 8
+
+// sniff decides the content type from the first bytes, whatever the client
+// claims, and refuses what the analysis cannot read.
+func (fw *fileWriter) sniff(name string) error {
+	b := fw.prefix.Bytes()
+	switch {
+	case bytes.HasPrefix(b, []byte{0xFF, 0xD8, 0xFF}):
+		fw.ctype = "image/jpeg"
+	case bytes.HasPrefix(b, []byte("II*\x00")), bytes.HasPrefix(b, []byte("MM\x00*")),
+		bytes.HasPrefix(b, []byte("II+\x00")), bytes.HasPrefix(b, []byte("MM\x00+")):
+		fw.ctype = "image/tiff"
+	case bytes.HasPrefix(b, []byte("\x89PNG\r\n\x1a\n")):
+		fw.ctype = "image/png"
+	default:
+		return status.Errorf(codes.InvalidArgument, "file %d (%s) is not a JPEG, TIFF or PNG image (it starts with %q)", fw.index, name, b[:min(len(b), 8)])
+	}
+	return nil
+}
+
+// record writes the image rows and its "uploaded" event in one transaction.
+// dup is true when a concurrent upload with the same client id won the race.
+func (s *Service) record(ctx context.Context, id string, md *canopyv1.UploadMetadata, files []storedFile) (*canopyv1.Image, bool, error) {
+	var total int64
+	for _, f := range files {
+		total += f.size
+	}
+	meta := s.readMetadata(ctx, files[0])
+	captureTime := md.GetCaptureTime().AsTime()
+	if md.GetCaptureTime() == nil {
+		captureTime = time.Time{}
+		if meta != nil {
+			captureTime = meta.CaptureTime
+		}
+	}
+	var clientID *string
+	if md.GetClientUploadId() != "" {
+		clientID = &md.ClientUploadId
+	}
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `INSERT INTO images (id, batch_id, client_upload_id, filename, band_layout,
+				size_bytes, status, max_attempts, capture_time)
+			VALUES ($1, $2, $3, $4, $5, $6, 'uploaded', $7, $8)`,
+			id, md.GetBatchId(), clientID, files[0].spec.GetFilename(), strings.ToUpper(md.GetBandLayout()),
+			total, s.limits.MaxAttempts, nullTime(captureTime)); err != nil {
+			return fmt.Errorf("insert image: %w", err)
+		}
+		for i, f := range files {
+			if _, err := tx.Exec(ctx, `INSERT INTO image_files (image_id, file_index, filename, content_type,
+					band_role, blob_key, size_bytes, sha256) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
+				id, i, f.spec.GetFilename(), f.contentType, catalog.BandRoleName(f.spec.GetBandRole()),
+				f.key, f.size, f.sha256); err != nil {
+				return fmt.Errorf("insert image file: %w", err)
+			}
+		}
+		if err := insertGPS(ctx, tx, id, md.GetGps(), meta); err != nil {
+			return err
+		}
+		return queue.RecordEvent(ctx, tx, id, catalog.StatusUploaded, 0, fmt.Sprintf("%d file(s), %d bytes", len(files), total))
+	})
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) && pgErr.Code == "23505" && pgErr.ConstraintName == "images_client_upload_id" {
+		img, err := s.byClientID(ctx, md.GetClientUploadId())
+		if err != nil {
+			return nil, false, err
+		}
+		return img, true, nil
+	}
+	if err != nil {
+		return nil, false, s.unavailable(ctx, "record upload", err)
+	}
+	img, err := catalog.GetImage(ctx, s.pool, id)
+	if err != nil {
+		return nil, false, s.unavailable(ctx, "load recorded upload", err)
+	}
+	return img, false, nil
+}
+
+func nullTime(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	return &t
+}
+
+// readMetadata reads EXIF from the first file. Metadata is a nicety: a file
+// without it, or with broken tags, is still a valid upload.
+func (s *Service) readMetadata(ctx context.Context, f storedFile) *exif.Metadata {
+	if f.contentType == "image/png" {
+		return nil
+	}
+	r := &prefixReaderAt{ctx: ctx, prefix: f.prefix, size: f.size, store: s.blobs, key: f.key}
+	meta, err := exif.Read(r, f.size)
+	if errors.Is(err, exif.ErrNoMetadata) {
+		return nil
+	}
+	if err != nil {
+		s.log.WarnContext(ctx, "unreadable exif; image kept without metadata", "key", f.key, "error", err)
+		return nil
+	}
+	for _, w := range meta.Warnings {
+		s.log.WarnContext(ctx, "exif", "key", f.key, "warning", w)
+	}
+	return meta
+}
+
+func insertGPS(ctx context.Context, tx pgx.Tx, id string, override *canopyv1.GPSOverride, meta *exif.Metadata) error {
+	var (
+		lat, lon float64
+		alt      *float64
+		source   string
+		valid    bool
+		warning  string
+	)
+	switch {
+	case override != nil:
+		lat, lon, source, valid = override.GetLatitude(), override.GetLongitude(), "client", true
+		if override.Altitude != nil {
+			a := override.GetAltitude()
+			alt = &a
+		}
+	case meta != nil && meta.GPS != nil:
+		g := meta.GPS
+		lat, lon, alt, source, valid = g.Latitude, g.Longitude, g.Altitude, "exif", g.Valid
+		if !g.Valid {
+			warning = "the file flags its GPS fix as void (GPSStatus V); not a location"
+		}
+		if !g.HasRef {
+			warning = strings.TrimPrefix(warning+"; no hemisphere reference tags: values kept unsigned", "; ")
+		}
+	default:
+		return nil
+	}
+	if _, err := tx.Exec(ctx, `INSERT INTO image_gps (image_id, latitude, longitude, altitude, source, valid, warning)
+		VALUES ($1, $2, $3, $4, $5, $6, $7)`, id, lat, lon, alt, source, valid, warning); err != nil {
+		return fmt.Errorf("insert gps: %w", err)
+	}
+	return nil
+}
+
+// prefixReaderAt serves the EXIF reader from the bytes kept in memory and
+// falls back to ranged reads of the stored blob beyond them.
+type prefixReaderAt struct {
+	ctx    context.Context
+	prefix []byte
+	size   int64
+	store  blob.Store
+	key    string
+}
+
+func (r *prefixReaderAt) ReadAt(p []byte, off int64) (int, error) {
+	if off < 0 {
+		return 0, errors.New("negative offset")
+	}
+	if off >= r.size {
+		return 0, io.EOF
+	}
+	if end := off + int64(len(p)); end <= int64(len(r.prefix)) {
+		return copy(p, r.prefix[off:end]), nil
+	}
+	want := min(int64(len(p)), r.size-off)
+	rc, err := r.store.OpenRange(r.ctx, r.key, off, want)
+	if err != nil {
+		return 0, err
+	}
+	defer rc.Close()
+	n, err := io.ReadFull(rc, p[:want])
+	if err == nil && want < int64(len(p)) {
+		err = io.EOF
+	}
+	return n, err
+}
+
+func recvError(err error) error {
+	if st, ok := status.FromError(err); ok {
+		return st.Err()
+	}
+	return status.Errorf(codes.Unavailable, "receive: %v", err)
+}
+
+func (s *Service) unavailable(ctx context.Context, action string, err error) error {
+	if ctx.Err() != nil {
+		return status.FromContextError(ctx.Err()).Err()
+	}
+	s.log.ErrorContext(ctx, action+" failed", "error", err)
+	return status.Errorf(codes.Unavailable, "%s failed; nothing was stored, try again", action)
+}

@@ -1,0 +1,224 @@
+// Package workapi serves the WorkService RPCs over the queue: it validates
+// requests, long-polls claims, and maps queue errors to gRPC codes.
+package workapi
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"time"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/peer"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/durationpb"
+
+	canopyv1 "github.com/canopyag/canopy/gen/go/canopy/v1"
+	"github.com/canopyag/canopy/ingest-svc/internal/queue"
+	"github.com/canopyag/canopy/platform/catalog"
+	"github.com/canopyag/canopy/platform/notify"
+)
+
+// WorkChannel is the NOTIFY channel an uploaded (or re-queued) image is announced on.
+const WorkChannel = "canopy_work"
+
+// Queue is what the API needs from the work queue.
+type Queue interface {
+	Claim(ctx context.Context, worker string, n int, lease time.Duration) ([]queue.Claimed, error)
+	NextDue(ctx context.Context) (time.Time, bool, error)
+	Renew(ctx context.Context, id, token string, lease time.Duration) error
+	Complete(ctx context.Context, id, token string, a *canopyv1.Analysis) (*canopyv1.Image, error)
+	Fail(ctx context.Context, id, token, msg string, retryable bool) (*canopyv1.Image, error)
+}
+
+// Wakeups is where claimers wait for new work.
+type Wakeups interface {
+	Subscribe(channel, key string) *notify.Subscription
+	Connected() bool
+}
+
+// Config bounds what clients may ask for.
+type Config struct {
+	DefaultLease time.Duration
+	MaxLease     time.Duration
+	MaxWait      time.Duration
+	MaxBatch     int
+	// PollInterval is how often a waiting claim re-checks while the LISTEN
+	// connection is down (or unavailable, behind a transaction pooler).
+	PollInterval time.Duration
+}
+
+// Server implements canopyv1.WorkServiceServer.
+type Server struct {
+	canopyv1.UnimplementedWorkServiceServer
+	q      Queue
+	wake   Wakeups
+	cfg    Config
+	log    *slog.Logger
+}
+
+// New returns the WorkService.
+func New(q Queue, wake Wakeups, cfg Config, log *slog.Logger) *Server {
+	return &Server{q: q, wake: wake, cfg: cfg, log: log}
+}
+
+// ClaimWork leases work, blocking up to the requested wait when there is none.
+func (s *Server) ClaimWork(ctx context.Context, req *canopyv1.ClaimWorkRequest) (*canopyv1.ClaimWorkResponse, error) {
+	n := int(req.GetMaxItems())
+	if n < 0 || n > s.cfg.MaxBatch {
+		return nil, status.Errorf(codes.InvalidArgument, "max_items %d: want 0 to %d", n, s.cfg.MaxBatch)
+	}
+	n = max(n, 1)
+	lease, err := s.lease(req.GetLease())
+	if err != nil {
+		return nil, err
+	}
+	wait := min(req.GetWait().AsDuration(), s.cfg.MaxWait)
+	worker := req.GetWorkerId()
+	if worker == "" {
+		worker = "anonymous"
+		if p, ok := peer.FromContext(ctx); ok {
+			worker = p.Addr.String()
+		}
+	}
+
+	// Subscribe before the first try, so an upload landing between the try
+	// and the wait still wakes us.
+	sub := s.wake.Subscribe(WorkChannel, "")
+	defer sub.Close()
+	deadline := time.Now().Add(wait)
+	for {
+		claimed, err := s.q.Claim(ctx, worker, n, lease)
+		if err != nil {
+			return nil, s.internal(ctx, "claim work", err)
+		}
+		if len(claimed) > 0 {
+			resp := &canopyv1.ClaimWorkResponse{}
+			for _, c := range claimed {
+				resp.Items = append(resp.Items, &canopyv1.WorkItem{Image: c.Image, LeaseToken: c.Token, Lease: durationpb.New(lease)})
+			}
+			return resp, nil
+		}
+		now := time.Now()
+		if !now.Before(deadline) {
+			return &canopyv1.ClaimWorkResponse{}, nil
+		}
+		wakeAt := deadline
+		if due, ok, err := s.q.NextDue(ctx); err != nil {
+			return nil, s.internal(ctx, "claim work", err)
+		} else if ok && due.Before(wakeAt) {
+			wakeAt = due
+		}
+		if !s.wake.Connected() && now.Add(s.cfg.PollInterval).Before(wakeAt) {
+			wakeAt = now.Add(s.cfg.PollInterval)
+		}
+		timer := time.NewTimer(max(time.Until(wakeAt), time.Millisecond))
+		select {
+		case <-ctx.Done():
+			timer.Stop()
+			return nil, status.FromContextError(ctx.Err()).Err()
+		case <-sub.C():
+		case <-timer.C:
+		}
+		timer.Stop()
+	}
+}
+
+// RenewLease extends a held lease.
+func (s *Server) RenewLease(ctx context.Context, req *canopyv1.RenewLeaseRequest) (*canopyv1.RenewLeaseResponse, error) {
+	id, token, err := ids(req.GetImageId(), req.GetLeaseToken())
+	if err != nil {
+		return nil, err
+	}
+	lease, err := s.lease(req.GetLease())
+	if err != nil {
+		return nil, err
+	}
+	if err := s.q.Renew(ctx, id, token, lease); err != nil {
+		return nil, s.toStatus(ctx, "renew lease", err)
+	}
+	return &canopyv1.RenewLeaseResponse{Lease: durationpb.New(lease)}, nil
+}
+
+// CompleteWork stores the analysis.
+func (s *Server) CompleteWork(ctx context.Context, req *canopyv1.CompleteWorkRequest) (*canopyv1.CompleteWorkResponse, error) {
+	id, token, err := ids(req.GetImageId(), req.GetLeaseToken())
+	if err != nil {
+		return nil, err
+	}
+	a := req.GetAnalysis()
+	if a == nil {
+		return nil, status.Error(codes.InvalidArgument, "analysis is required")
+	}
+	if a.GetImageId() != "" && a.GetImageId() != id {
+		return nil, status.Errorf(codes.InvalidArgument, "analysis.image_id %q does not match image_id %q", a.GetImageId(), id)
+	}
+	a.ImageId = id
+	img, err := s.q.Complete(ctx, id, token, a)
+	if err != nil {
+		return nil, s.toStatus(ctx, "complete work", err)
+	}
+	return &canopyv1.CompleteWorkResponse{Image: img}, nil
+}
+
+// FailWork ends an attempt with an error.
+func (s *Server) FailWork(ctx context.Context, req *canopyv1.FailWorkRequest) (*canopyv1.FailWorkResponse, error) {
+	id, token, err := ids(req.GetImageId(), req.GetLeaseToken())
+	if err != nil {
+		return nil, err
+	}
+	msg := req.GetError()
+	if msg == "" {
+		return nil, status.Error(codes.InvalidArgument, "error is required: say why the attempt failed")
+	}
+	img, err := s.q.Fail(ctx, id, token, msg, req.GetRetryable())
+	if err != nil {
+		return nil, s.toStatus(ctx, "fail work", err)
+	}
+	return &canopyv1.FailWorkResponse{Image: img}, nil
+}
+
+func (s *Server) lease(d *durationpb.Duration) (time.Duration, error) {
+	if d == nil || d.AsDuration() == 0 {
+		return s.cfg.DefaultLease, nil
+	}
+	l := d.AsDuration()
+	if l < time.Second || l > s.cfg.MaxLease {
+		return 0, status.Errorf(codes.InvalidArgument, "lease %s: want 1s to %s", l, s.cfg.MaxLease)
+	}
+	return l, nil
+}
+
+func ids(imageID, token string) (string, string, error) {
+	id, err := catalog.ParseID(imageID)
+	if err != nil {
+		return "", "", status.Error(codes.InvalidArgument, err.Error())
+	}
+	tok, err := catalog.ParseID(token)
+	if err != nil {
+		return "", "", status.Errorf(codes.InvalidArgument, "lease_token %q is not a lease token", token)
+	}
+	return id, tok, nil
+}
+
+func (s *Server) toStatus(ctx context.Context, action string, err error) error {
+	switch {
+	case errors.Is(err, queue.ErrLeaseLost):
+		return status.Error(codes.FailedPrecondition, err.Error())
+	case errors.Is(err, catalog.ErrNotFound):
+		return status.Error(codes.NotFound, err.Error())
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		return status.FromContextError(err).Err()
+	}
+	return s.internal(ctx, action, err)
+}
+
+// internal logs the detail and tells the client only that the store failed:
+// Unavailable, because a database hiccup is worth retrying.
+func (s *Server) internal(ctx context.Context, action string, err error) error {
+	if ctx.Err() != nil {
+		return status.FromContextError(ctx.Err()).Err()
+	}
+	s.log.ErrorContext(ctx, action+" failed", "error", err)
+	return status.Errorf(codes.Unavailable, "%s: database unavailable, try again", action)
+}

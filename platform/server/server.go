@@ -1,0 +1,186 @@
+// Package server runs a service's gRPC API, its REST gateway and the
+// standard health and reflection services, and shuts them down in order.
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/reflection"
+)
+
+// Config holds the listen addresses. An empty HTTPAddr disables REST.
+type Config struct {
+	GRPCAddr      string
+	HTTPAddr      string
+	ShutdownGrace time.Duration
+	// MaxRecvMsgSize bounds one incoming message; upload chunks must fit.
+	MaxRecvMsgSize int
+}
+
+// GatewayRegistrar registers a service's REST handlers on the gateway mux,
+// proxying to the gRPC endpoint.
+type GatewayRegistrar func(ctx context.Context, mux *runtime.ServeMux, endpoint string, opts []grpc.DialOption) error
+
+// Server is one service's network front.
+type Server struct {
+	cfg      Config
+	log      *slog.Logger
+	grpc     *grpc.Server
+	health   *health.Server
+	gateways []GatewayRegistrar
+	extra    map[string]http.Handler
+
+	grpcLis net.Listener
+	httpLis net.Listener
+}
+
+// New builds the gRPC server with logging and panic-recovery interceptors,
+// health and reflection. Register services on GRPC() before Serve.
+func New(cfg Config, log *slog.Logger, opts ...grpc.ServerOption) *Server {
+	if cfg.ShutdownGrace == 0 {
+		cfg.ShutdownGrace = 10 * time.Second
+	}
+	if cfg.MaxRecvMsgSize == 0 {
+		cfg.MaxRecvMsgSize = 4 << 20
+	}
+	opts = append([]grpc.ServerOption{
+		grpc.MaxRecvMsgSize(cfg.MaxRecvMsgSize),
+		grpc.ChainUnaryInterceptor(unaryRecover(log), unaryLog(log)),
+		grpc.ChainStreamInterceptor(streamRecover(log), streamLog(log)),
+	}, opts...)
+	s := &Server{
+		cfg:    cfg,
+		log:    log,
+		grpc:   grpc.NewServer(opts...),
+		health: health.NewServer(),
+		extra:  map[string]http.Handler{},
+	}
+	healthpb.RegisterHealthServer(s.grpc, s.health)
+	reflection.Register(s.grpc)
+	return s
+}
+
+// GRPC is the server to register services on.
+func (s *Server) GRPC() *grpc.Server { return s.grpc }
+
+// Health lets the service mark itself serving once its dependencies are up.
+func (s *Server) Health() *health.Server { return s.health }
+
+// AddGateway adds REST handlers for one gRPC service.
+func (s *Server) AddGateway(r GatewayRegistrar) { s.gateways = append(s.gateways, r) }
+
+// Handle serves an extra HTTP path (for example /openapi.json) beside the gateway.
+func (s *Server) Handle(pattern string, h http.Handler) { s.extra[pattern] = h }
+
+// Listen opens the sockets, so callers (and tests using ":0") learn the
+// real addresses before serving starts.
+func (s *Server) Listen() error {
+	var err error
+	if s.grpcLis, err = net.Listen("tcp", s.cfg.GRPCAddr); err != nil {
+		return fmt.Errorf("listen grpc %s: %w", s.cfg.GRPCAddr, err)
+	}
+	if s.cfg.HTTPAddr != "" {
+		if s.httpLis, err = net.Listen("tcp", s.cfg.HTTPAddr); err != nil {
+			s.grpcLis.Close()
+			return fmt.Errorf("listen http %s: %w", s.cfg.HTTPAddr, err)
+		}
+	}
+	return nil
+}
+
+// GRPCAddr is the bound gRPC address (after Listen).
+func (s *Server) GRPCAddr() string { return s.grpcLis.Addr().String() }
+
+// HTTPAddr is the bound HTTP address, or "" when REST is off.
+func (s *Server) HTTPAddr() string {
+	if s.httpLis == nil {
+		return ""
+	}
+	return s.httpLis.Addr().String()
+}
+
+// Serve runs until ctx ends, then shuts down: health goes NOT_SERVING so
+// load balancers stop sending, HTTP stops, and gRPC drains for up to the
+// grace period before in-flight calls are cut.
+func (s *Server) Serve(ctx context.Context) error {
+	if s.grpcLis == nil {
+		if err := s.Listen(); err != nil {
+			return err
+		}
+	}
+	errc := make(chan error, 2)
+	go func() { errc <- s.grpc.Serve(s.grpcLis) }()
+
+	var httpSrv *http.Server
+	if s.httpLis != nil {
+		// The gateway dials our own gRPC port, so REST calls pass through the
+		// same interceptors as gRPC ones and streaming works unchanged.
+		mux := runtime.NewServeMux()
+		dial := []grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())}
+		for _, g := range s.gateways {
+			if err := g(ctx, mux, s.GRPCAddr(), dial); err != nil {
+				s.grpc.Stop()
+				return fmt.Errorf("register gateway: %w", err)
+			}
+		}
+		root := http.NewServeMux()
+		for p, h := range s.extra {
+			root.Handle(p, h)
+		}
+		root.HandleFunc("/healthz", s.healthz)
+		root.Handle("/", mux)
+		httpSrv = &http.Server{Handler: root, ReadHeaderTimeout: 10 * time.Second}
+		go func() { errc <- httpSrv.Serve(s.httpLis) }()
+	}
+	s.log.InfoContext(ctx, "serving", "grpc_addr", s.GRPCAddr(), "http_addr", s.HTTPAddr())
+
+	var serveErr error
+	select {
+	case <-ctx.Done():
+	case serveErr = <-errc:
+	}
+	s.health.Shutdown()
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), s.cfg.ShutdownGrace)
+	defer cancel()
+	if httpSrv != nil {
+		// Streaming REST calls (watch) never end by themselves; cut them
+		// after the grace period like gRPC streams.
+		if err := httpSrv.Shutdown(shutdownCtx); err != nil {
+			httpSrv.Close()
+		}
+	}
+	stopped := make(chan struct{})
+	go func() { s.grpc.GracefulStop(); close(stopped) }()
+	select {
+	case <-stopped:
+	case <-shutdownCtx.Done():
+		s.log.Warn("grace period over, cutting remaining calls", "grace", s.cfg.ShutdownGrace)
+		s.grpc.Stop()
+		<-stopped
+	}
+	if serveErr != nil && !errors.Is(serveErr, http.ErrServerClosed) && !errors.Is(serveErr, grpc.ErrServerStopped) {
+		return fmt.Errorf("serve: %w", serveErr)
+	}
+	return nil
+}
+
+// healthz answers 200 while the service reports SERVING, for HTTP-only probes.
+func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
+	resp, err := s.health.Check(r.Context(), &healthpb.HealthCheckRequest{})
+	if err != nil || resp.GetStatus() != healthpb.HealthCheckResponse_SERVING {
+		http.Error(w, "not serving", http.StatusServiceUnavailable)
+		return
+	}
+	_, _ = w.Write([]byte("ok\n"))
+}

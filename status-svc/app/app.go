@@ -1,0 +1,98 @@
+// Package app wires status-svc together. main calls Run; tests call it too.
+package app
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+
+	canopyv1 "github.com/canopyag/canopy/gen/go/canopy/v1"
+	"github.com/canopyag/canopy/platform/config"
+	"github.com/canopyag/canopy/platform/database"
+	"github.com/canopyag/canopy/platform/logging"
+	"github.com/canopyag/canopy/platform/notify"
+	"github.com/canopyag/canopy/platform/server"
+	"github.com/canopyag/canopy/status-svc/internal/statusapi"
+)
+
+// Config is everything status-svc reads from the environment.
+type Config struct {
+	Server    server.Config
+	Database  database.Config
+	LogFormat string
+	LogLevel  string
+}
+
+// LoadConfig reads and validates the configuration.
+func LoadConfig(getenv config.Getenv) (Config, error) {
+	r := config.NewReader(getenv)
+	c := Config{
+		Server: server.Config{
+			GRPCAddr:      r.String("127.0.0.1:7002", "STATUS_GRPC_ADDR"),
+			HTTPAddr:      r.String("127.0.0.1:8002", "STATUS_HTTP_ADDR"),
+			ShutdownGrace: r.Duration(5*time.Second, 0, "SHUTDOWN_GRACE"),
+		},
+		Database:  r.Database(),
+		LogFormat: r.String("text", "LOG_FORMAT"),
+		LogLevel:  r.String("info", "LOG_LEVEL"),
+	}
+	if err := r.Err(); err != nil {
+		return Config{}, fmt.Errorf("status-svc config: %w", err)
+	}
+	return c, nil
+}
+
+// Run serves until ctx ends. ready, if not nil, is called with the bound
+// addresses once the service answers. status-svc never migrates: ingest-svc
+// owns the schema, so it waits until the schema is there.
+func Run(ctx context.Context, getenv config.Getenv, stdout io.Writer, ready func(grpcAddr, httpAddr string)) error {
+	cfg, err := LoadConfig(getenv)
+	if err != nil {
+		return err
+	}
+	log := logging.New(stdout, cfg.LogFormat, cfg.LogLevel).With("service", "status-svc")
+	pool, err := database.Open(ctx, cfg.Database, 30*time.Second)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	if err := database.WaitForSchema(ctx, pool, 60*time.Second); err != nil {
+		return err
+	}
+	log.InfoContext(ctx, "connected", "database", cfg.Database.Redacted())
+
+	listener := notify.New(cfg.Database.ConnString(), map[string]notify.KeyFunc{statusapi.EventsChannel: notify.SecondField}, log)
+	srv := server.New(cfg.Server, log)
+	canopyv1.RegisterStatusServiceServer(srv.GRPC(), statusapi.New(pool, listener, log))
+	srv.AddGateway(canopyv1.RegisterStatusServiceHandlerFromEndpoint)
+	if err := srv.Listen(); err != nil {
+		return err
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return listener.Run(gctx) })
+	g.Go(func() error {
+		defer cancel()
+		return srv.Serve(gctx)
+	})
+	g.Go(func() error {
+		select {
+		case <-listener.Ready():
+		case <-gctx.Done():
+			return nil
+		}
+		srv.Health().SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
+		if ready != nil {
+			ready(srv.GRPCAddr(), srv.HTTPAddr())
+		}
+		return nil
+	})
+	err = g.Wait()
+	log.Info("stopped")
+	return err
+}

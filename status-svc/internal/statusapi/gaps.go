@@ -1,0 +1,73 @@
+package statusapi
+
+import "time"
+
+// gapTracker lets a watcher of all images read events in seq order without
+// missing any. Sequence numbers are handed out when a row is inserted but
+// become visible at commit, so seq 11 can be visible before seq 10. When a
+// read shows such a hole, the missing seqs are remembered and read again
+// until they appear or gapWait passes (a rolled-back insert never fills its
+// hole).
+type gapTracker struct {
+	wait  time.Duration
+	holes map[int64]time.Time // missing seq -> when it was first noticed
+	sent  map[int64]bool      // seqs above the oldest hole already delivered
+}
+
+func newGapTracker(wait time.Duration) *gapTracker {
+	return &gapTracker{wait: wait, holes: map[int64]time.Time{}, sent: map[int64]bool{}}
+}
+
+// readFrom is the seq to read after: below the oldest open hole.
+func (g *gapTracker) readFrom(last int64) int64 {
+	g.expire()
+	from := last
+	for seq := range g.holes {
+		from = min(from, seq-1)
+	}
+	return from
+}
+
+// deliver reports whether the event seq should be sent, and records holes
+// between last and seq. contiguous says every seq belongs to this watcher
+// (no batch filter); with a filter, seqs of other batches are legitimately
+// absent, so holes cannot be told from filtered events and are not tracked.
+func (g *gapTracker) deliver(seq, last int64, contiguous bool) bool {
+	if seq <= last {
+		if _, ok := g.holes[seq]; ok {
+			delete(g.holes, seq)
+			g.sent[seq] = true
+			return true
+		}
+		return false
+	}
+	if g.sent[seq] {
+		return false
+	}
+	if contiguous {
+		now := time.Now()
+		for missing := last + 1; missing < seq && len(g.holes) < 10000; missing++ {
+			if !g.sent[missing] {
+				g.holes[missing] = now
+			}
+		}
+	}
+	if len(g.holes) > 0 {
+		g.sent[seq] = true
+	}
+	return true
+}
+
+func (g *gapTracker) open() bool { return len(g.holes) > 0 }
+
+func (g *gapTracker) expire() {
+	now := time.Now()
+	for seq, at := range g.holes {
+		if now.Sub(at) > g.wait {
+			delete(g.holes, seq)
+		}
+	}
+	if len(g.holes) == 0 {
+		clear(g.sent)
+	}
+}
