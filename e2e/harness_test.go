@@ -35,7 +35,6 @@ type stack struct {
 type testLog struct {
 	t  *testing.T
 	mu sync.Mutex
-	b  bytes.Buffer
 }
 
 func (w *testLog) Write(p []byte) (int, error) {
