@@ -24,8 +24,8 @@ import (
 //
 //	exiftool -n -GPSLatitude -GPSLongitude -GPSAltitude FILE
 var (
-	dji0061GPS  = [3]float64{41.5485962, -83.6986488, 119.7}   // odm-tests-dji/DJI_0061.JPG
-	img0001GPS  = [3]float64{36.5760815, -119.4352604, 174.527} // micasense-rededge/0000SET/000/IMG_0001_1.tif
+	dji0061GPS = [3]float64{41.5485962, -83.6986488, 119.7}    // odm-tests-dji/DJI_0061.JPG
+	img0001GPS = [3]float64{36.5760815, -119.4352604, 174.527} // micasense-rededge/0000SET/000/IMG_0001_1.tif
 )
 
 type upload struct {

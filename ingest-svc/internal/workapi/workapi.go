@@ -51,10 +51,10 @@ type Config struct {
 // Server implements canopyv1.WorkServiceServer.
 type Server struct {
 	canopyv1.UnimplementedWorkServiceServer
-	q      Queue
-	wake   Wakeups
-	cfg    Config
-	log    *slog.Logger
+	q    Queue
+	wake Wakeups
+	cfg  Config
+	log  *slog.Logger
 }
 
 // New returns the WorkService.
