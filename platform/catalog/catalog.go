@@ -359,7 +359,7 @@ func LatestSeq(ctx context.Context, q Querier) (int64, error) {
 // QueueStats counts images per status.
 func QueueStats(ctx context.Context, q Querier) (*canopyv1.GetQueueStatsResponse, error) {
 	rows, err := q.Query(ctx, `SELECT status, count(*),
-		coalesce(extract(epoch FROM now() - min(uploaded_at)) FILTER (WHERE status = 'uploaded'), 0)
+		coalesce(extract(epoch FROM now() - min(uploaded_at)), 0)::float8
 		FROM images GROUP BY status`)
 	if err != nil {
 		return nil, fmt.Errorf("queue stats: %w", err)

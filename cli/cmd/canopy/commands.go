@@ -22,7 +22,7 @@ import (
 
 	"github.com/canopyag/canopy/cli/client"
 	"github.com/canopyag/canopy/cli/internal/capture"
-	"github.com/canopyag/canopy/cli/internal/sample"
+	"github.com/canopyag/canopy/cli/sample"
 	canopyv1 "github.com/canopyag/canopy/gen/go/canopy/v1"
 )
 
