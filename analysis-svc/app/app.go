@@ -1,0 +1,102 @@
+// Package app wires analysis-svc together. main calls Run; tests call it too.
+package app
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"runtime"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+
+	"github.com/canopyag/canopy/analysis-svc/internal/analyze"
+	"github.com/canopyag/canopy/analysis-svc/internal/worker"
+	canopyv1 "github.com/canopyag/canopy/gen/go/canopy/v1"
+	"github.com/canopyag/canopy/platform/config"
+	"github.com/canopyag/canopy/platform/logging"
+	"github.com/canopyag/canopy/platform/server"
+)
+
+// Config is everything analysis-svc reads from the environment. It has no
+// database settings: the work queue is reached only through ingest-svc.
+type Config struct {
+	Server     server.Config
+	IngestAddr string
+	Blob       config.Blob
+	Worker     worker.Config
+	LogFormat  string
+	LogLevel   string
+}
+
+// LoadConfig reads and validates the configuration.
+func LoadConfig(getenv config.Getenv) (Config, error) {
+	r := config.NewReader(getenv)
+	host, _ := os.Hostname()
+	c := Config{
+		Server: server.Config{
+			GRPCAddr:      r.String("127.0.0.1:7003", "ANALYSIS_GRPC_ADDR"),
+			ShutdownGrace: time.Second,
+		},
+		IngestAddr: r.String("127.0.0.1:7001", "INGEST_ADDR"),
+		Blob:       r.Blob(),
+		Worker: worker.Config{
+			Workers:   r.Int(runtime.GOMAXPROCS(0), 1, 256, "WORKERS", "WORKER_CONCURRENCY"),
+			WorkerID:  r.String(fmt.Sprintf("%s-%d", host, os.Getpid()), "WORKER_ID"),
+			ClaimWait: r.Duration(30*time.Second, 0, "CLAIM_WAIT"),
+			Lease:     r.Duration(60*time.Second, time.Second, "LEASE_DURATION"),
+			TempDir:   r.String(os.TempDir(), "WORK_DIR"),
+			Options: analyze.Options{
+				SAVIL:     r.Float(0.5, 0, 1, "SAVI_L"),
+				MaxPixels: r.Int64(250_000_000, 1, 1<<40, "MAX_PIXELS"),
+			},
+			ShutdownGrace: r.Duration(20*time.Second, 0, "SHUTDOWN_GRACE"),
+		},
+		LogFormat: r.String("text", "LOG_FORMAT"),
+		LogLevel:  r.String("info", "LOG_LEVEL"),
+	}
+	if err := r.Err(); err != nil {
+		return Config{}, fmt.Errorf("analysis-svc config: %w", err)
+	}
+	return c, nil
+}
+
+// Run works until ctx ends. ready, if not nil, is called once the pool runs.
+func Run(ctx context.Context, getenv config.Getenv, stdout io.Writer, ready func(grpcAddr string)) error {
+	cfg, err := LoadConfig(getenv)
+	if err != nil {
+		return err
+	}
+	log := logging.New(stdout, cfg.LogFormat, cfg.LogLevel).With("service", "analysis-svc")
+	blobs, err := cfg.Blob.Open(ctx)
+	if err != nil {
+		return err
+	}
+	cc, err := grpc.NewClient(cfg.IngestAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		return fmt.Errorf("dial ingest-svc %s: %w", cfg.IngestAddr, err)
+	}
+	defer cc.Close()
+	pool := worker.New(canopyv1.NewWorkServiceClient(cc), blobs, analyze.Analyze, cfg.Worker, log)
+
+	// Only health and reflection: the service's work is pulled, not served.
+	srv := server.New(cfg.Server, log)
+	if err := srv.Listen(); err != nil {
+		return err
+	}
+	log.InfoContext(ctx, "starting", "workers", cfg.Worker.Workers, "ingest", cfg.IngestAddr, "blob_store", cfg.Blob.Describe())
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return srv.Serve(gctx) })
+	g.Go(func() error { return pool.Run(gctx) })
+	srv.Health().SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
+	if ready != nil {
+		ready(srv.GRPCAddr())
+	}
+	err = g.Wait()
+	log.Info("stopped")
+	return err
+}

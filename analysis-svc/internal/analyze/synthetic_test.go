@@ -1,0 +1,111 @@
+package analyze
+
+import (
+	"context"
+	"errors"
+	"math"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/airbusgeo/godal"
+)
+
+// fiveBand writes a 2 x 1 uint16 GeoTIFF in MicaSense order Blue, Green,
+// Red, NIR, Red edge with no metadata that names the bands.
+func fiveBand(t *testing.T) string {
+	p := filepath.Join(t.TempDir(), "stack.tif")
+	// Pixel 0: Blue 500, Green 2000, Red 3000, NIR 9000, Red edge 6000.
+	// Pixel 1: all 0 -> every index is 0/0 there.
+	writeTIFF(t, p, godal.UInt16, 2, 1, [][]float32{{500, 0}, {2000, 0}, {3000, 0}, {9000, 0}, {6000, 0}}, nil)
+	return p
+}
+
+func TestFiveBandLayoutMapsRoles(t *testing.T) {
+	p := fiveBand(t)
+	res := run(t, []File{{Path: p, Filename: "stack.tif"}}, Options{BandLayout: "BGRNE"})
+	// (9000-3000)/(9000+3000) = 0.5; by spectral position (band 4 = NIR
+	// would be wrong) it would be (6000-3000)/9000 = 1/3.
+	ndvi := indexResult(t, res, "NDVI").Stats
+	if ndvi.Valid != 1 || ndvi.NoData != 1 || math.Abs(ndvi.Mean-0.5) > 1e-7 {
+		t.Errorf("NDVI = %+v, want one valid pixel of 0.5", ndvi)
+	}
+	// (9000-6000)/(9000+6000) = 0.2
+	if ndre := indexResult(t, res, "NDRE").Stats; math.Abs(ndre.Mean-0.2) > 1e-7 {
+		t.Errorf("NDRE = %v, want 0.2", ndre.Mean)
+	}
+	if res.BandRolesSource != "layout" {
+		t.Errorf("source = %s", res.BandRolesSource)
+	}
+}
+
+func TestMultiBandWithoutRolesAsksForLayout(t *testing.T) {
+	p := fiveBand(t)
+	_, err := Analyze(context.Background(), []File{{Path: p, Filename: "stack.tif"}}, Options{}, nil)
+	if !errors.Is(err, ErrUnsupported) || !strings.Contains(err.Error(), "band layout") {
+		t.Fatalf("got %v, want a request for a band layout", err)
+	}
+	_, err = Analyze(context.Background(), []File{{Path: p, Filename: "stack.tif"}}, Options{BandLayout: "RGB"}, nil)
+	if !errors.Is(err, ErrUnsupported) || !strings.Contains(err.Error(), "names 3 bands, the image has 5") {
+		t.Fatalf("short layout: got %v", err)
+	}
+}
+
+func TestFloatReflectanceWithDescriptions(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "refl.tif")
+	// NIR 0.8 / Red 0.2: NDVI 0.6, SAVI(L=0.5) = 1.5*0.6/1.5 = 0.6,
+	// SAVI(L=0.25) = 1.25*0.6/1.25 = 0.6 as well; second pixel NIR 0.5,
+	// Red 0.1: SAVI(0.25) = 1.25*0.4/0.85 = 0.588235...
+	writeTIFF(t, p, godal.Float32, 2, 1, [][]float32{{0.8, 0.5}, {0.2, 0.1}}, []string{"nir", "red"})
+	res := run(t, []File{{Path: p}}, Options{SAVIL: 0.25})
+	if res.CalibrationMode != "reflectance" || res.BandRolesSource != "description" {
+		t.Errorf("calibration %s, source %s", res.CalibrationMode, res.BandRolesSource)
+	}
+	savi := indexResult(t, res, "SAVI")
+	if savi.Caveat != "" {
+		t.Errorf("caveat on reflectance: %q", savi.Caveat)
+	}
+	if want := (0.6 + 1.25*0.4/0.85) / 2; math.Abs(savi.Stats.Mean-want) > 1e-6 {
+		t.Errorf("SAVI mean = %v, want %v", savi.Stats.Mean, want)
+	}
+}
+
+func TestFilenameSuffixRoles(t *testing.T) {
+	dir := t.TempDir()
+	// Sequoia-style names, no XMP: NIR 3000, Red 1000 -> NDVI 0.5.
+	nir, red := filepath.Join(dir, "IMG_0001_NIR.TIF"), filepath.Join(dir, "IMG_0001_RED.TIF")
+	writeTIFF(t, nir, godal.UInt16, 1, 1, [][]float32{{3000}}, nil)
+	writeTIFF(t, red, godal.UInt16, 1, 1, [][]float32{{1000}}, nil)
+	res := run(t, []File{{Path: nir, Filename: "IMG_0001_NIR.TIF"}, {Path: red, Filename: "IMG_0001_RED.TIF"}}, Options{})
+	if res.BandRolesSource != "filename" || math.Abs(indexResult(t, res, "NDVI").Stats.Mean-0.5) > 1e-7 {
+		t.Errorf("source %s, NDVI %v", res.BandRolesSource, indexResult(t, res, "NDVI").Stats.Mean)
+	}
+}
+
+func TestInvalidOptions(t *testing.T) {
+	for name, opt := range map[string]Options{
+		"L above 1":     {SAVIL: 1.5},
+		"unknown index": {Indices: []string{"NDXI"}},
+	} {
+		_, err := Analyze(context.Background(), []File{{Path: "/nonexistent"}}, opt, nil)
+		if !errors.Is(err, ErrUnsupported) {
+			t.Errorf("%s: got %v", name, err)
+		}
+	}
+}
+
+func TestNotAnImage(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "notes.jpg")
+	writeFile(t, p, "this is not a picture")
+	_, err := Analyze(context.Background(), []File{{Path: p}}, Options{}, nil)
+	if !errors.Is(err, ErrUnsupported) {
+		t.Fatalf("got %v", err)
+	}
+}
+
+func TestMissingFileIsNotTheInputsFault(t *testing.T) {
+	_, err := Analyze(context.Background(), []File{{Path: filepath.Join(t.TempDir(), "gone.tif")}}, Options{}, nil)
+	if err == nil || errors.Is(err, ErrUnsupported) || errors.Is(err, ErrCorrupt) || errors.Is(err, ErrTooLarge) || errors.Is(err, ErrMissingBands) {
+		t.Fatalf("got %v, want a retryable error", err)
+	}
+}

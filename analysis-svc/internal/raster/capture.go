@@ -1,0 +1,307 @@
+package raster
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"slices"
+	"strings"
+
+	"github.com/canopyag/canopy/analysis-svc/internal/index"
+)
+
+// Calibration modes reported for a capture.
+const (
+	// CalibrationUncalibratedDN: sensor numbers (8-bit JPEG values, or
+	// 16-bit rig DN with black level, exposure and gain taken out). Ratio
+	// indices are meaningful, absolute levels and additive constants are
+	// not.
+	CalibrationUncalibratedDN = "uncalibrated_dn"
+	// CalibrationReflectance: float (or scaled) rasters whose valid values
+	// all lie in [0, 1].
+	CalibrationReflectance = "reflectance"
+)
+
+// Input is one file of a capture.
+type Input struct {
+	Path string
+	Name string     // the user's file name; "" means the base name of Path
+	Role index.Role // the caller's role for a single-band file; Unknown if none
+}
+
+// Options tune OpenCapture.
+type Options struct {
+	// BandLayout gives the roles of all bands, in file order then band
+	// order, as letters (see ParseLayout). "" means detect.
+	BandLayout string
+	// MaxPixels caps width*height*bands of each file and of the whole
+	// capture; 0 means no limit.
+	MaxPixels int64
+}
+
+// CaptureBand is one band of a capture.
+type CaptureBand struct {
+	Role       index.Role
+	RoleSource string
+	File       string // the file's name
+	Number     int    // 1-based band number in its file
+	// Data holds Width*Height values after Read: NaN for no data; nil for
+	// an alpha band (already applied as a mask) and before Read.
+	Data []float32
+}
+
+// Capture is one image to analyse: one multi-band file or a rig's
+// single-band files taken together.
+type Capture struct {
+	Width, Height int
+	Bands         []CaptureBand
+	// RolesSource lists the sources that named the bands, e.g. "xmp" or
+	// "color_interpretation"; several are joined with "+".
+	RolesSource string
+	// CalibrationMode is set by Read.
+	CalibrationMode string
+	Warnings        []string
+	Metadata        Metadata
+
+	files []*File
+	// bandFile[i] is the index in files of Bands[i].
+	bandFile []int
+}
+
+// OpenCapture opens every input, reads headers and metadata and works out the
+// band roles; it reads no pixels. It refuses, with errors wrapping
+// ErrUnsupported, ErrTooLarge or ErrMissingBands: inputs of different sizes,
+// files from different captures (XMP capture ids), two bands with the same
+// role, and bands whose role nothing tells. Close the capture when done.
+func OpenCapture(inputs []Input, opt Options) (_ *Capture, err error) {
+	if len(inputs) == 0 {
+		return nil, fmt.Errorf("open capture: %w: no files", ErrMissingBands)
+	}
+	c := &Capture{}
+	defer func() {
+		if err != nil {
+			c.Close()
+		}
+	}()
+	var total int64
+	for _, in := range inputs {
+		f, err := Open(in.Path, in.Name, opt.MaxPixels)
+		if err != nil {
+			return nil, err
+		}
+		c.files = append(c.files, f)
+		total += int64(f.Width) * int64(f.Height) * int64(len(f.Bands))
+	}
+	if opt.MaxPixels > 0 && total > opt.MaxPixels {
+		return nil, fmt.Errorf("open capture: %w: %d files hold %d pixels, limit %d", ErrTooLarge, len(c.files), total, opt.MaxPixels)
+	}
+	first := c.files[0]
+	c.Width, c.Height = first.Width, first.Height
+	for _, f := range c.files[1:] {
+		if f.Width != c.Width || f.Height != c.Height {
+			return nil, fmt.Errorf("open capture: %w: band files differ in size: %s is %d x %d, %s is %d x %d; co-registering bands of different sizes is not supported",
+				ErrUnsupported, first.Name, first.Width, first.Height, f.Name, f.Width, f.Height)
+		}
+	}
+	if err := c.checkSameCapture(); err != nil {
+		return nil, err
+	}
+	if err := c.assignRoles(inputs, opt.BandLayout); err != nil {
+		return nil, err
+	}
+	c.Metadata = metadataOf(c.files)
+	if len(c.files) > 1 {
+		c.Warnings = append(c.Warnings, "bands come from separate lenses and are not co-registered: pixel values near object edges mix neighbouring objects")
+	}
+	return c, nil
+}
+
+// captureID is the rig's id shared by the files of one exposure.
+func captureID(f *File) string {
+	for _, k := range []string{"MicaSense:CaptureId", "Camera:CaptureUUID", "drone-dji:CaptureUUID"} {
+		if v := f.xmp.first(k); v != "" {
+			return v
+		}
+	}
+	return ""
+}
+
+func (c *Capture) checkSameCapture() error {
+	var ref *File
+	for _, f := range c.files {
+		id := captureID(f)
+		if id == "" {
+			continue
+		}
+		if ref == nil {
+			ref = f
+			continue
+		}
+		if rid := captureID(ref); rid != id {
+			return fmt.Errorf("open capture: %w: %s and %s are from different captures (capture id %s vs %s)", ErrUnsupported, ref.Name, f.Name, rid, id)
+		}
+	}
+	return nil
+}
+
+func (c *Capture) assignRoles(inputs []Input, layout string) error {
+	var lay []index.Role
+	if layout != "" {
+		var err error
+		if lay, err = ParseLayout(layout); err != nil {
+			return err
+		}
+		n := 0
+		for _, f := range c.files {
+			n += len(f.Bands)
+		}
+		if len(lay) != n {
+			return fmt.Errorf("band layout %q: %w: it names %d bands, the image has %d", layout, ErrUnsupported, len(lay), n)
+		}
+	}
+	var sources []string
+	for fi, f := range c.files {
+		var fl []index.Role
+		if lay != nil {
+			fl, lay = lay[:len(f.Bands)], lay[len(f.Bands):]
+		}
+		roles, srcs, err := fileRoles(f, inputs[fi].Role, fl)
+		if err != nil {
+			return err
+		}
+		for bi, r := range roles {
+			if r == index.Unknown {
+				return c.unknownRole(f, bi)
+			}
+			c.Bands = append(c.Bands, CaptureBand{Role: r, RoleSource: srcs[bi], File: f.Name, Number: bi + 1})
+			c.bandFile = append(c.bandFile, fi)
+			if !slices.Contains(sources, srcs[bi]) {
+				sources = append(sources, srcs[bi])
+			}
+		}
+	}
+	for i, a := range c.Bands {
+		if a.Role == index.Other || a.Role == index.Alpha {
+			continue
+		}
+		for _, b := range c.Bands[i+1:] {
+			if b.Role == a.Role {
+				return fmt.Errorf("band roles: %w: two bands are %s: %s band %d (%s) and %s band %d (%s)",
+					ErrUnsupported, a.Role, a.File, a.Number, a.RoleSource, b.File, b.Number, b.RoleSource)
+			}
+		}
+	}
+	c.RolesSource = strings.Join(sources, "+")
+	return nil
+}
+
+func (c *Capture) unknownRole(f *File, bi int) error {
+	switch {
+	case len(f.Bands) > 1:
+		return fmt.Errorf("band roles: %w: %s has %d bands and nothing in it (XMP band names, band descriptions, colour interpretation) says which is which; give a band layout, one letter per band in order: R G B, N for NIR, E for red edge, A for alpha, O for other (e.g. \"BGRNE\")",
+			ErrUnsupported, f.Name, len(f.Bands))
+	case len(c.files) > 1:
+		return fmt.Errorf("band roles: %w: nothing says which band %s holds (no XMP band name, description or known file-name suffix); declare its role", ErrUnsupported, f.Name)
+	default:
+		return fmt.Errorf("band roles: %w: %s has a single band and nothing says which; every index needs at least two bands (e.g. NIR and Red)", ErrMissingBands, f.Name)
+	}
+}
+
+// Roles returns the role of each band, in capture order.
+func (c *Capture) Roles() []index.Role {
+	out := make([]index.Role, len(c.Bands))
+	for i, b := range c.Bands {
+		out[i] = b.Role
+	}
+	return out
+}
+
+// Close releases every file. It is safe to call more than once.
+func (c *Capture) Close() error {
+	var first error
+	for _, f := range c.files {
+		if err := f.Close(); err != nil && first == nil {
+			first = err
+		}
+	}
+	return first
+}
+
+// Read decodes every file and prepares its bands: nodata and alpha become
+// NaN; for a MicaSense or Sequoia single-band file, saturated pixels become
+// NaN and raw DN are normalised to (DN - black level) / (exposure x gain);
+// any GDAL scale and offset are applied. It sets CalibrationMode and adds
+// warnings. Files are closed as soon as they are read.
+func (c *Capture) Read(ctx context.Context) error {
+	normalised := false
+	allFloatOrScaled := true
+	for fi, f := range c.files {
+		if err := ctx.Err(); err != nil {
+			return fmt.Errorf("read capture: %w", err)
+		}
+		px, err := f.ReadPixels()
+		if err != nil {
+			return err
+		}
+		rig := rigSensor(f)
+		if rig != nil {
+			warns, ok := rig.prepare(f, px[0])
+			c.Warnings = append(c.Warnings, warns...)
+			normalised = normalised || ok
+			allFloatOrScaled = false
+		} else {
+			for bi, b := range f.Bands {
+				scaled := b.Scale != 1 || b.Offset != 0
+				if scaled {
+					applyScale(px[bi], b.Scale, b.Offset)
+				}
+				if b.ColorInterp != "Alpha" && !scaled && !strings.HasPrefix(b.DataType, "Float") {
+					allFloatOrScaled = false
+				}
+			}
+		}
+		for i := range c.Bands {
+			if c.bandFile[i] == fi && c.Bands[i].Role != index.Alpha {
+				c.Bands[i].Data = px[c.Bands[i].Number-1]
+			}
+		}
+		if err := f.Close(); err != nil {
+			return err
+		}
+	}
+	c.CalibrationMode = CalibrationUncalibratedDN
+	if normalised {
+		c.Warnings = append(c.Warnings, "values are sensor numbers normalised for black level, exposure and gain, not reflectance (no panel or sunlight-sensor calibration)")
+	}
+	if allFloatOrScaled {
+		lo, hi := c.validRange()
+		if lo >= 0 && hi <= 1 {
+			c.CalibrationMode = CalibrationReflectance
+		} else if !math.IsInf(lo, 1) {
+			c.Warnings = append(c.Warnings, fmt.Sprintf("float values span %g..%g, outside reflectance 0..1; treated as uncalibrated", lo, hi))
+		}
+	}
+	return nil
+}
+
+// validRange is the min and max over the data bands, ignoring NaN.
+func (c *Capture) validRange() (lo, hi float64) {
+	l, h := float32(math.Inf(1)), float32(math.Inf(-1))
+	for _, b := range c.Bands {
+		for _, v := range b.Data {
+			if v < l {
+				l = v
+			}
+			if v > h {
+				h = v
+			}
+		}
+	}
+	return float64(l), float64(h)
+}
+
+func applyScale(v []float32, scale, offset float64) {
+	for i, x := range v {
+		v[i] = float32(float64(x)*scale + offset)
+	}
+}

@@ -1,0 +1,316 @@
+// Package raster reads drone images through GDAL (via godal) and turns one
+// capture (a multi-band file, or one single-band file per band from a
+// multispectral rig) into float32 bands with known roles, no-data as NaN and
+// the radiometric preparation the sensor needs.
+//
+// It is the only package of the module that uses cgo. Only the GTiff, JPEG
+// and PNG drivers may open an input, so an upload cannot make GDAL follow a
+// VRT or a sidecar file to other files on the worker.
+package raster
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/airbusgeo/godal"
+)
+
+// Sentinel errors. An error wraps one of these when the input (not the
+// machine) is at fault, so a caller can fail the image for good instead of
+// retrying.
+var (
+	ErrUnsupported  = errors.New("unsupported input")
+	ErrCorrupt      = errors.New("corrupt input")
+	ErrTooLarge     = errors.New("image too large")
+	ErrMissingBands = errors.New("missing bands")
+)
+
+// GDAL mask flags (gdal.h).
+const (
+	gmfAllValid   = 0x01
+	gmfPerDataset = 0x02
+	gmfAlpha      = 0x04
+	gmfNoData     = 0x08
+)
+
+// Band describes one band of a file as GDAL reports it.
+type Band struct {
+	Number      int    // 1-based GDAL band number
+	Description string // GDAL band description, often empty
+	ColorInterp string // GDAL colour interpretation name: "Red", "Gray", "Alpha", "Undefined"
+	DataType    string // GDAL data type name: "Byte", "UInt16", "Float32"
+	NoData      float64
+	HasNoData   bool
+	// Scale and Offset are GDAL's value = raw*Scale + Offset (1 and 0 when
+	// the file declares none).
+	Scale, Offset float64
+	MaskFlags     int
+}
+
+// File is one opened input. Its header and metadata are read by Open; the
+// pixels only by ReadPixels.
+type File struct {
+	Path string
+	Name string // the name the user gave the file; its suffix can tell the band
+	// Driver is the GDAL driver short name ("GTiff", "JPEG").
+	Driver        string
+	Width, Height int
+	Bands         []Band
+	// Metadata is GDAL's default metadata domain.
+	Metadata map[string]string
+	// EXIF holds the EXIF_* items: GDAL 3.6 puts them in the default domain
+	// for JPEG and in the "EXIF" domain for GTiff.
+	EXIF map[string]string
+	// XMP is the raw packet from the "xml:XMP" domain, "" if none.
+	XMP string
+	// GeoTransform is GDAL's affine pixel-to-map transform, valid when
+	// HasGeoTransform; Projection is the CRS as WKT, "" if none.
+	GeoTransform    [6]float64
+	HasGeoTransform bool
+	Projection      string
+
+	tiff tiffTags
+	xmp  xmpProps
+	ds   *godal.Dataset
+}
+
+// gdalLog collects what GDAL reports during one call. godal treats every
+// warning as an error unless given a handler; Open wants to tolerate
+// warnings (and record them) while pixel reads must not, because GDAL's JPEG
+// driver only warns about a truncated file and then returns grey pixels.
+type gdalLog struct {
+	strict bool
+	msgs   []string
+	codes  []int
+}
+
+func (l *gdalLog) handler() godal.ErrorHandler {
+	return func(ec godal.ErrorCategory, code int, msg string) error {
+		if ec < godal.CE_Warning {
+			return nil
+		}
+		l.msgs = append(l.msgs, msg)
+		l.codes = append(l.codes, code)
+		if ec >= godal.CE_Failure || l.strict {
+			return errors.New(msg)
+		}
+		return nil
+	}
+}
+
+// cpleOutOfMemory is CPLE_OutOfMemory: the machine's fault, not the input's.
+const cpleOutOfMemory = 2
+
+// classify wraps a GDAL error with the sentinel that fits: the format is not
+// one we open, the machine ran out of memory (no sentinel: retry), or the
+// file is damaged.
+func (l *gdalLog) classify(action string, err error) error {
+	for i, m := range l.msgs {
+		if l.codes[i] == cpleOutOfMemory {
+			return fmt.Errorf("%s: %w", action, err)
+		}
+		if strings.Contains(m, "not recognized as a supported file format") || strings.Contains(m, "not recognised as a supported file format") {
+			return fmt.Errorf("%s: not a GeoTIFF, JPEG or PNG image: %w", action, ErrUnsupported)
+		}
+	}
+	return fmt.Errorf("%s: %w: %v", action, ErrCorrupt, err)
+}
+
+// registerDrivers registers the allowed drivers. GDAL's registration
+// functions return early when a driver is already registered and
+// GDALDriverManager::RegisterDriver is mutex-protected and keeps the first
+// driver of a name, so calling this on every Open is safe and cheap; it
+// spares the package a global "once".
+func registerDrivers() error {
+	if err := godal.RegisterRaster(godal.GTiff, godal.DriverName("JPEG"), godal.DriverName("PNG"), godal.Memory); err != nil {
+		return fmt.Errorf("register GDAL drivers: %w", err)
+	}
+	return nil
+}
+
+// Open reads a file's header and metadata. It refuses, before any pixel is
+// decoded, a file whose width*height*bands exceeds maxPixels (when > 0).
+// name is the user's file name (for suffix-based band roles); "" means the
+// base name of path.
+func Open(path, name string, maxPixels int64) (*File, error) {
+	if name == "" {
+		name = filepath.Base(path)
+	}
+	// Opening with os first separates "the worker lost the file" (not the
+	// input's fault) from "GDAL cannot read it", and gives the TIFF tags.
+	fh, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("open %s: %w", name, err)
+	}
+	tags, tagErr := readTIFFTags(fh)
+	fh.Close()
+	if tagErr != nil {
+		return nil, fmt.Errorf("open %s: %w: %v", name, ErrCorrupt, tagErr)
+	}
+	if err := registerDrivers(); err != nil {
+		return nil, err
+	}
+	log := &gdalLog{}
+	ds, err := godal.Open(path, godal.RasterOnly(), godal.Drivers("GTiff", "JPEG", "PNG"),
+		godal.ErrLogger(log.handler()), godal.ConfigOption("GDAL_PAM_ENABLED=NO"))
+	if err != nil {
+		return nil, log.classify("open "+name, err)
+	}
+	f := &File{Path: path, Name: name, tiff: tags, ds: ds}
+	if err := f.readHeader(maxPixels); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return f, nil
+}
+
+func (f *File) readHeader(maxPixels int64) error {
+	st := f.ds.Structure()
+	f.Width, f.Height = st.SizeX, st.SizeY
+	nb := st.NBands
+	if nb == 0 || f.Width <= 0 || f.Height <= 0 {
+		return fmt.Errorf("open %s: %w: no raster bands", f.Name, ErrUnsupported)
+	}
+	if err := checkPixels(f.Width, f.Height, nb, maxPixels); err != nil {
+		return fmt.Errorf("open %s: %w", f.Name, err)
+	}
+	f.Driver = f.ds.Driver().ShortName()
+	for i, b := range f.ds.Bands() {
+		bs := b.Structure()
+		nd, ok := b.NoData()
+		f.Bands = append(f.Bands, Band{
+			Number:      i + 1,
+			Description: strings.TrimSpace(b.Description()),
+			ColorInterp: b.ColorInterp().Name(),
+			DataType:    bs.DataType.String(),
+			NoData:      nd,
+			HasNoData:   ok,
+			Scale:       bs.Scale,
+			Offset:      bs.Offset,
+			MaskFlags:   b.MaskFlags(),
+		})
+	}
+	f.Metadata = f.ds.Metadatas()
+	f.EXIF = map[string]string{}
+	for k, v := range f.Metadata {
+		if strings.HasPrefix(k, "EXIF_") {
+			f.EXIF[k] = v
+		}
+	}
+	for k, v := range f.ds.Metadatas(godal.Domain("EXIF")) {
+		f.EXIF[k] = v
+	}
+	// An xml: domain holds one XML document, but godal's Metadatas splits
+	// every entry at its first "=" as if it were KEY=VALUE; join it back.
+	for k, v := range f.ds.Metadatas(godal.Domain("xml:XMP")) {
+		f.XMP = k + "=" + v
+	}
+	f.xmp = parseXMP(f.XMP)
+	log := &gdalLog{}
+	if gt, err := f.ds.GeoTransform(godal.ErrLogger(log.handler())); err == nil {
+		f.GeoTransform, f.HasGeoTransform = gt, true
+	}
+	f.Projection = f.ds.Projection()
+	return nil
+}
+
+// checkPixels enforces the size limit on width*height*bands.
+func checkPixels(w, h, bands int, limit int64) error {
+	n := int64(w) * int64(h) * int64(bands)
+	if limit <= 0 || n <= limit {
+		return nil
+	}
+	if bands == 1 {
+		return fmt.Errorf("%w: %d x %d = %d pixels exceeds limit %d", ErrTooLarge, w, h, n, limit)
+	}
+	return fmt.Errorf("%w: %d x %d x %d bands = %d pixels exceeds limit %d", ErrTooLarge, w, h, bands, n, limit)
+}
+
+// Close releases the GDAL dataset. It is safe to call twice.
+func (f *File) Close() error {
+	if f.ds == nil {
+		return nil
+	}
+	err := f.ds.Close()
+	f.ds = nil
+	if err != nil {
+		return fmt.Errorf("close %s: %w", f.Name, err)
+	}
+	return nil
+}
+
+// ReadPixels decodes every band as float32, band after band, each
+// Width*Height long. Integer data up to 24 bits converts exactly; no 8-bit
+// colour model is involved. A pixel is NaN in a band when it equals the
+// band's nodata value, and in every band when the alpha band or GDAL's
+// per-dataset mask marks it transparent. GDAL scale and offset are not
+// applied here (saturation must be judged on raw values).
+//
+// Any GDAL warning while decoding fails the read with ErrCorrupt: GDAL's
+// JPEG driver only warns about a truncated file and fills the rest grey.
+func (f *File) ReadPixels() ([][]float32, error) {
+	if f.ds == nil {
+		return nil, fmt.Errorf("read %s: file closed", f.Name)
+	}
+	w, h, nb := f.Width, f.Height, len(f.Bands)
+	buf := make([]float32, w*h*nb)
+	log := &gdalLog{strict: true}
+	err := f.ds.Read(0, 0, buf, w, h, godal.BandInterleaved(), godal.ErrLogger(log.handler()),
+		godal.ConfigOption("GDAL_ERROR_ON_LIBJPEG_WARNING=TRUE", "GDAL_PAM_ENABLED=NO"))
+	if err != nil {
+		return nil, log.classify("read "+f.Name, err)
+	}
+	bands := make([][]float32, nb)
+	for i := range bands {
+		bands[i] = buf[i*w*h : (i+1)*w*h : (i+1)*w*h]
+	}
+	nan := float32NaN()
+	alpha := -1
+	for i, b := range f.Bands {
+		if b.ColorInterp == "Alpha" {
+			alpha = i
+			continue
+		}
+		if b.HasNoData {
+			nd := float32(b.NoData)
+			for j, v := range bands[i] {
+				if v == nd {
+					bands[i][j] = nan
+				}
+			}
+		}
+	}
+	var mask []float32 // 0 where transparent
+	switch {
+	case alpha >= 0:
+		mask = bands[alpha]
+	case f.Bands[0].MaskFlags&(gmfAllValid|gmfAlpha|gmfNoData) == 0 && f.Bands[0].MaskFlags&gmfPerDataset != 0:
+		// An explicit per-dataset mask (e.g. an internal TIFF mask).
+		mb := f.ds.Bands()[0].MaskBand()
+		m := make([]uint8, w*h)
+		if err := mb.Read(0, 0, m, w, h, godal.ErrLogger(log.handler())); err != nil {
+			return nil, log.classify("read mask of "+f.Name, err)
+		}
+		mask = make([]float32, w*h)
+		for j, v := range m {
+			mask[j] = float32(v)
+		}
+	}
+	if mask != nil {
+		for i := range bands {
+			if i == alpha {
+				continue
+			}
+			b := bands[i][:len(mask)]
+			for j, m := range mask {
+				if m == 0 {
+					b[j] = nan
+				}
+			}
+		}
+	}
+	return bands, nil
+}

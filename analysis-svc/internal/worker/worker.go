@@ -1,0 +1,285 @@
+// Package worker is analysis-svc's pool: each worker claims an image over
+// the WorkService RPCs, fetches its files from the blob store, analyses them,
+// stores the colour map and reports the result. It holds no database
+// credentials; ingest-svc owns every status change.
+package worker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/durationpb"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	canopyv1 "github.com/canopyag/canopy/gen/go/canopy/v1"
+	"github.com/canopyag/canopy/analysis-svc/internal/analyze"
+	"github.com/canopyag/canopy/platform/blob"
+)
+
+// Config tunes the pool.
+type Config struct {
+	Workers       int
+	WorkerID      string
+	ClaimWait     time.Duration
+	Lease         time.Duration
+	TempDir       string
+	Options       analyze.Options
+	ShutdownGrace time.Duration
+}
+
+// Analyzer turns an image's files into a result and a colour map.
+type Analyzer func(ctx context.Context, files []analyze.File, opt analyze.Options, mapOut io.Writer) (*analyze.Result, error)
+
+// Pool runs the workers.
+type Pool struct {
+	work    canopyv1.WorkServiceClient
+	blobs   blob.Store
+	analyze Analyzer
+	cfg     Config
+	log     *slog.Logger
+}
+
+// New returns a pool; Run starts it.
+func New(work canopyv1.WorkServiceClient, blobs blob.Store, analyze Analyzer, cfg Config, log *slog.Logger) *Pool {
+	return &Pool{work: work, blobs: blobs, analyze: analyze, cfg: cfg, log: log}
+}
+
+// Run claims and processes work until ctx ends. In-flight analyses then get
+// ShutdownGrace to finish; what is still running after that is cut off and
+// handed back (FailWork, retryable) so no one waits for its lease to expire.
+func (p *Pool) Run(ctx context.Context) error {
+	jobCtx, cancelJobs := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelJobs()
+	go func() {
+		<-ctx.Done()
+		select {
+		case <-time.After(p.cfg.ShutdownGrace):
+			cancelJobs()
+		case <-jobCtx.Done():
+		}
+	}()
+	var wg sync.WaitGroup
+	for i := range p.cfg.Workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			p.loop(ctx, jobCtx, fmt.Sprintf("%s/%d", p.cfg.WorkerID, i))
+		}()
+	}
+	wg.Wait()
+	return nil
+}
+
+func (p *Pool) loop(ctx, jobCtx context.Context, id string) {
+	backoff := 100 * time.Millisecond
+	for ctx.Err() == nil {
+		resp, err := p.work.ClaimWork(ctx, &canopyv1.ClaimWorkRequest{
+			WorkerId: id, MaxItems: 1,
+			Wait:  durationpb.New(p.cfg.ClaimWait),
+			Lease: durationpb.New(p.cfg.Lease),
+		})
+		if err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			p.log.WarnContext(ctx, "claim failed; retrying", "worker", id, "error", err, "backoff", backoff)
+			sleep(ctx, backoff+rand.N(backoff/2))
+			backoff = min(backoff*2, 10*time.Second)
+			continue
+		}
+		backoff = 100 * time.Millisecond
+		for _, item := range resp.GetItems() {
+			p.process(jobCtx, id, item)
+		}
+	}
+}
+
+func sleep(ctx context.Context, d time.Duration) {
+	select {
+	case <-ctx.Done():
+	case <-time.After(d):
+	}
+}
+
+// process runs one leased image to CompleteWork or FailWork.
+func (p *Pool) process(ctx context.Context, worker string, item *canopyv1.WorkItem) {
+	img := item.GetImage()
+	log := p.log.With("image_id", img.GetId(), "worker", worker, "attempt", img.GetAttempts())
+	start := time.Now()
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	go p.heartbeat(ctx, cancel, item, log)
+
+	result, mapKey, err := p.analyseImage(ctx, item)
+	if err != nil {
+		if cause := context.Cause(ctx); cause != nil && errors.Is(cause, errLeaseLost) {
+			log.WarnContext(ctx, "lease lost mid-analysis; result dropped")
+			return
+		}
+		permanent := isInputError(err)
+		msg := err.Error()
+		if ctx.Err() != nil {
+			msg, permanent = "analysis cut off: worker shutting down", false
+		}
+		log.WarnContext(ctx, "analysis failed", "error", msg, "permanent", permanent)
+		p.report(ctx, log, func(c context.Context) error {
+			_, err := p.work.FailWork(c, &canopyv1.FailWorkRequest{
+				ImageId: img.GetId(), LeaseToken: item.GetLeaseToken(), Error: msg, Retryable: !permanent,
+			})
+			return err
+		})
+		return
+	}
+	a := toProto(img.GetId(), result, mapKey, p.cfg.Options.SAVIL)
+	a.Worker = worker
+	a.DurationSeconds = time.Since(start).Seconds()
+	a.CreatedAt = timestamppb.Now()
+	p.report(ctx, log, func(c context.Context) error {
+		_, err := p.work.CompleteWork(c, &canopyv1.CompleteWorkRequest{ImageId: img.GetId(), LeaseToken: item.GetLeaseToken(), Analysis: a})
+		return err
+	})
+	log.InfoContext(ctx, "image analysed", "duration_ms", time.Since(start).Milliseconds(), "map", mapKey)
+}
+
+// report delivers a CompleteWork/FailWork, retrying while ingest-svc is
+// unreachable: the result is worth more than the lease's remaining time.
+func (p *Pool) report(ctx context.Context, log *slog.Logger, call func(context.Context) error) {
+	// A cut-off job still reports, so its lease is given back at once.
+	c, cancel := context.WithTimeout(context.WithoutCancel(ctx), p.cfg.Lease)
+	defer cancel()
+	backoff := 100 * time.Millisecond
+	for {
+		err := call(c)
+		switch status.Code(err) {
+		case codes.OK:
+			return
+		case codes.Unavailable, codes.DeadlineExceeded, codes.ResourceExhausted:
+			if c.Err() != nil {
+				log.ErrorContext(ctx, "could not report result; the lease will expire and the image be retried", "error", err)
+				return
+			}
+			sleep(c, backoff)
+			backoff = min(backoff*2, 5*time.Second)
+		default:
+			// FailedPrecondition: the lease was lost (another worker has it).
+			log.WarnContext(ctx, "result refused", "error", err)
+			return
+		}
+	}
+}
+
+var errLeaseLost = errors.New("lease lost")
+
+// heartbeat renews the lease at a third of its length, so a slow but
+// healthy analysis is never reclaimed; if the lease is lost, the job stops.
+func (p *Pool) heartbeat(ctx context.Context, cancel context.CancelCauseFunc, item *canopyv1.WorkItem, log *slog.Logger) {
+	lease := item.GetLease().AsDuration()
+	if lease <= 0 {
+		lease = p.cfg.Lease
+	}
+	t := time.NewTicker(lease / 3)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		_, err := p.work.RenewLease(ctx, &canopyv1.RenewLeaseRequest{
+			ImageId: item.GetImage().GetId(), LeaseToken: item.GetLeaseToken(), Lease: durationpb.New(lease),
+		})
+		switch status.Code(err) {
+		case codes.OK, codes.Canceled:
+		case codes.FailedPrecondition, codes.NotFound:
+			cancel(errLeaseLost)
+			return
+		default:
+			log.WarnContext(ctx, "lease renewal failed; will try again", "error", err)
+		}
+	}
+}
+
+// analyseImage downloads the files, analyses them and stores the map.
+func (p *Pool) analyseImage(ctx context.Context, item *canopyv1.WorkItem) (*analyze.Result, string, error) {
+	img := item.GetImage()
+	dir, err := os.MkdirTemp(p.cfg.TempDir, "canopy-"+img.GetId()+"-")
+	if err != nil {
+		return nil, "", fmt.Errorf("make work dir: %w", err)
+	}
+	defer os.RemoveAll(dir)
+
+	var files []analyze.File
+	for i, f := range img.GetFiles() {
+		// GDAL picks drivers partly by extension, so keep the original one
+		// (only the extension: the name itself is client data).
+		ext := strings.ToLower(filepath.Ext(f.GetFilename()))
+		if len(ext) > 6 || strings.ContainsAny(ext, `/\`) {
+			ext = ""
+		}
+		path := filepath.Join(dir, fmt.Sprintf("file%d%s", i, ext))
+		if err := p.download(ctx, f.GetBlobKey(), path); err != nil {
+			return nil, "", err
+		}
+		files = append(files, analyze.File{Path: path, Filename: f.GetFilename(), Role: roleFromProto(f.GetBandRole())})
+	}
+	opt := p.cfg.Options
+	opt.BandLayout = img.GetBandLayout()
+
+	mapPath := filepath.Join(dir, "map.png")
+	mf, err := os.Create(mapPath)
+	if err != nil {
+		return nil, "", fmt.Errorf("create map file: %w", err)
+	}
+	res, err := p.analyze(ctx, files, opt, mf)
+	if cerr := mf.Close(); err == nil && cerr != nil {
+		err = fmt.Errorf("write map: %w", cerr)
+	}
+	if err != nil {
+		return nil, "", err
+	}
+	key := fmt.Sprintf("images/%s/map-%s.png", img.GetId(), strings.ToLower(res.MapIndex))
+	mf, err = os.Open(mapPath)
+	if err != nil {
+		return nil, "", fmt.Errorf("reopen map: %w", err)
+	}
+	defer mf.Close()
+	if _, err := p.blobs.Put(ctx, key, mf); err != nil {
+		return nil, "", fmt.Errorf("store map: %w", err)
+	}
+	return res, key, nil
+}
+
+func (p *Pool) download(ctx context.Context, key, path string) error {
+	rc, err := p.blobs.Open(ctx, key)
+	if err != nil {
+		return fmt.Errorf("fetch %s: %w", key, err)
+	}
+	defer rc.Close()
+	f, err := os.Create(path)
+	if err != nil {
+		return fmt.Errorf("create %s: %w", path, err)
+	}
+	if _, err := io.Copy(f, rc); err != nil {
+		f.Close()
+		return fmt.Errorf("fetch %s: %w", key, err)
+	}
+	return f.Close()
+}
+
+// isInputError tells a fault of the file (corrupt, unsupported, too large,
+// missing bands: retrying cannot help) from a fault of the machine.
+func isInputError(err error) bool {
+	return errors.Is(err, analyze.ErrUnsupported) || errors.Is(err, analyze.ErrCorrupt) ||
+		errors.Is(err, analyze.ErrTooLarge) || errors.Is(err, analyze.ErrMissingBands)
+}
