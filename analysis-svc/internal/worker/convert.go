@@ -1,9 +1,9 @@
 package worker
 
 import (
-	canopyv1 "github.com/canopyag/canopy/gen/go/canopy/v1"
 	"github.com/canopyag/canopy/analysis-svc/internal/analyze"
 	"github.com/canopyag/canopy/analysis-svc/internal/index"
+	canopyv1 "github.com/canopyag/canopy/gen/go/canopy/v1"
 )
 
 // AlgorithmVersion is recorded with every analysis so results can be

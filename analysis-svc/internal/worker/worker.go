@@ -22,8 +22,8 @@ import (
 	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
-	canopyv1 "github.com/canopyag/canopy/gen/go/canopy/v1"
 	"github.com/canopyag/canopy/analysis-svc/internal/analyze"
+	canopyv1 "github.com/canopyag/canopy/gen/go/canopy/v1"
 	"github.com/canopyag/canopy/platform/blob"
 )
 
