@@ -48,14 +48,15 @@ func (w *testLog) Write(p []byte) (int, error) {
 func newStack(t *testing.T, store string) *stack {
 	t.Helper()
 	env := map[string]string{
-		"DATABASE_URL":     dbtest.NewDatabase(t),
-		"INGEST_GRPC_ADDR": "127.0.0.1:0",
-		"INGEST_HTTP_ADDR": "127.0.0.1:0",
-		"STATUS_GRPC_ADDR": "127.0.0.1:0",
-		"STATUS_HTTP_ADDR": "127.0.0.1:0",
-		"LOG_LEVEL":        "debug",
-		"CLAIM_WAIT":       "2s",
-		"WORKERS":          "2",
+		"DATABASE_URL":       dbtest.NewDatabase(t),
+		"INGEST_GRPC_ADDR":   "127.0.0.1:0",
+		"INGEST_HTTP_ADDR":   "127.0.0.1:0",
+		"STATUS_GRPC_ADDR":   "127.0.0.1:0",
+		"STATUS_HTTP_ADDR":   "127.0.0.1:0",
+		"ANALYSIS_GRPC_ADDR": "127.0.0.1:0",
+		"LOG_LEVEL":          "debug",
+		"CLAIM_WAIT":         "2s",
+		"WORKERS":            "2",
 	}
 	switch store {
 	case "local":
@@ -74,17 +75,17 @@ func newStack(t *testing.T, store string) *stack {
 	t.Cleanup(s.stop)
 
 	ready := make(chan [2]string, 1)
-	s.start("ingest-svc", func(ctx context.Context) error {
+	exited := s.start("ingest-svc", func(ctx context.Context) error {
 		return ingestapp.Run(ctx, s.getenv, &testLog{t: t}, func(g, h string) { ready <- [2]string{g, h} })
 	})
-	addrs := s.wait(ready)
+	addrs := s.wait(ready, exited)
 	s.ingestAddr, s.ingestHTTP = addrs[0], addrs[1]
 	s.env["INGEST_ADDR"] = s.ingestAddr
 
-	s.start("status-svc", func(ctx context.Context) error {
+	exited = s.start("status-svc", func(ctx context.Context) error {
 		return statusapp.Run(ctx, s.getenv, &testLog{t: t}, func(g, h string) { ready <- [2]string{g, h} })
 	})
-	addrs = s.wait(ready)
+	addrs = s.wait(ready, exited)
 	s.statusAddr, s.statusHTTP = addrs[0], addrs[1]
 
 	bcfg, err := ingestapp.LoadConfig(s.getenv)
@@ -105,15 +106,17 @@ func newStack(t *testing.T, store string) *stack {
 // so the whole uploaded -> processing -> completed sequence is observable.
 func (s *stack) startAnalysis() {
 	ready := make(chan [2]string, 1)
-	s.start("analysis-svc", func(ctx context.Context) error {
+	exited := s.start("analysis-svc", func(ctx context.Context) error {
 		return analysisapp.Run(ctx, s.getenv, &testLog{t: s.t}, func(g string) { ready <- [2]string{g, ""} })
 	})
-	s.wait(ready)
+	s.wait(ready, exited)
 }
 
 func (s *stack) getenv(k string) string { return s.env[k] }
 
-func (s *stack) start(name string, run func(ctx context.Context) error) {
+// start runs a service until the stack stops; the returned channel closes if
+// it exits.
+func (s *stack) start(name string, run func(ctx context.Context) error) <-chan struct{} {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() {
@@ -130,12 +133,15 @@ func (s *stack) start(name string, run func(ctx context.Context) error) {
 			s.t.Errorf("%s did not stop within 30s of cancellation", name)
 		}
 	})
+	return done
 }
 
-func (s *stack) wait(ready chan [2]string) [2]string {
+func (s *stack) wait(ready chan [2]string, exited <-chan struct{}) [2]string {
 	select {
 	case a := <-ready:
 		return a
+	case <-exited:
+		s.t.Fatal("service exited before it was ready")
 	case <-time.After(60 * time.Second):
 		s.t.Fatal("service did not become ready in 60s")
 	}

@@ -173,6 +173,9 @@ func Analyze(ctx context.Context, files []File, opt Options, mapOut io.Writer) (
 	}
 	res.CalibrationMode = capt.CalibrationMode
 	res.Warnings = append(res.Warnings, capt.Warnings...)
+	if capt.Metadata.GPSVoid {
+		res.Warnings = append(res.Warnings, "the camera flagged its GPS fix as void: the position, if any, is unreliable")
+	}
 
 	var bands index.Bands
 	for _, b := range capt.Bands {

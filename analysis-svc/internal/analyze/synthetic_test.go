@@ -9,6 +9,8 @@ import (
 	"testing"
 
 	"github.com/airbusgeo/godal"
+
+	"github.com/canopyag/canopy/analysis-svc/internal/index"
 )
 
 // fiveBand writes a 2 x 1 uint16 GeoTIFF in MicaSense order Blue, Green,
@@ -48,6 +50,14 @@ func TestMultiBandWithoutRolesAsksForLayout(t *testing.T) {
 	_, err = Analyze(context.Background(), []File{{Path: p, Filename: "stack.tif"}}, Options{BandLayout: "RGB"}, nil)
 	if !errors.Is(err, ErrUnsupported) || !strings.Contains(err.Error(), "names 3 bands, the image has 5") {
 		t.Fatalf("short layout: got %v", err)
+	}
+}
+
+func TestDeclaredRoleNeedsSingleBandFile(t *testing.T) {
+	p := fiveBand(t)
+	_, err := Analyze(context.Background(), []File{{Path: p, Role: index.NIR}}, Options{}, nil)
+	if !errors.Is(err, ErrUnsupported) || !strings.Contains(err.Error(), "single-band") {
+		t.Fatalf("got %v", err)
 	}
 }
 

@@ -81,7 +81,16 @@ func vari(g, r, b float64) float64 {
 	if d == 0 {
 		return math.NaN()
 	}
-	return (g - r) / d
+	v := (g - r) / d
+	// VARI is meant to lie in -1..1; beyond that the denominator is near
+	// zero (blue about as bright as red and green together: sky, water,
+	// deep shadow) and the value says nothing about plants. Such pixels
+	// are left out like a zero denominator, instead of dragging the mean
+	// to -7 or +50.
+	if v < -1-1e-6 || v > 1+1e-6 {
+		return math.NaN()
+	}
+	return v
 }
 
 // exg is the Excess Green index on chromatic coordinates, Woebbecke et al.

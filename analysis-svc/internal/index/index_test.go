@@ -438,3 +438,15 @@ func TestParseRole(t *testing.T) {
 		}
 	}
 }
+
+// VARI outside -1..1 only happens near a zero denominator and is left out:
+// G 0.2, R 0.1, B 0.29 gives (0.2-0.1)/(0.2+0.1-0.29) = 0.1/0.01 = 10.
+// G 0.3, R 0.1, B 0.2 gives 0.2/0.2 = 1 exactly, which is kept.
+func TestVARIOutOfRangeIsNoData(t *testing.T) {
+	if v := vari(0.2, 0.1, 0.29); !math.IsNaN(v) {
+		t.Errorf("vari near zero denominator = %g, want NaN (no data)", v)
+	}
+	if v := vari(0.3, 0.1, 0.2); math.Abs(v-1) > 1e-12 {
+		t.Errorf("vari = %g, want 1", v)
+	}
+}

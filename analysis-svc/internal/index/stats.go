@@ -78,17 +78,17 @@ func keyValue(key uint32) float64 {
 
 // Summarize computes Stats over vals with the given vegetation threshold and
 // histogram range. vals must hold fewer than 2^32 values (it panics
-// otherwise): the per-bin counters are 32-bit to stay in cache, and no image
+// otherwise): the fine counters are 32-bit to stay in cache, and no image
 // the pixel limit lets through comes near that.
 //
-// It makes two passes and allocates at most about 8 MiB of counters,
-// whatever len(vals) is. Pass
-// one gathers count, sum, min, max, the display histogram and a 65,536-bin
-// histogram of the sort keys' top halves; pass two gathers the squared
-// deviations (a two-pass variance does not lose precision the way
-// sum-of-squares does) and, only for the few coarse bins that hold a wanted
-// rank, a histogram of the keys' low halves. Together the two give the exact
-// value at each rank without sorting.
+// Percentiles are exact without sorting, in two passes. Pass one gathers
+// count, sum, min, max, the display histogram and a 65,536-bin histogram of
+// the sort keys' top halves. Pass two gathers the squared deviations (a
+// two-pass variance keeps the precision that sum-of-squares loses) and, only
+// for the few coarse bins that hold a wanted rank, histograms of the keys'
+// low halves; the two levels together pin the value at each rank. It
+// allocates about 1 MiB plus 256 KiB per such bin (at most 14), whatever
+// len(vals) is.
 func Summarize(vals []float32, threshold, histMin, histMax float64) Stats {
 	st := Stats{
 		Threshold: threshold,
@@ -130,7 +130,8 @@ func Summarize(vals []float32, threshold, histMin, histMax float64) Stats {
 		// range test also keeps huge values away from the float-to-int
 		// conversion, which is undefined for them.
 		if f >= hLo && f < histMax {
-			hist[1+int((f-hLo)*hScale)]++
+			// min guards against rounding up to the top edge.
+			hist[1+min(int((f-hLo)*hScale), HistogramBins-1)]++
 		} else {
 			hist[edgeBin(f, hLo, histMax)]++
 		}

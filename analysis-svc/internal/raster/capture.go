@@ -234,6 +234,8 @@ func (c *Capture) Close() error {
 // warnings. Files are closed as soon as they are read.
 func (c *Capture) Read(ctx context.Context) error {
 	normalised := false
+	rigEG := map[int]float64{} // file index -> exposure x gain, for normalised rig files
+	minEG := math.Inf(1)
 	allFloatOrScaled := true
 	for fi, f := range c.files {
 		if err := ctx.Err(); err != nil {
@@ -247,6 +249,11 @@ func (c *Capture) Read(ctx context.Context) error {
 		if rig != nil {
 			warns, ok := rig.prepare(f, px[0])
 			c.Warnings = append(c.Warnings, warns...)
+			if ok {
+				exposure, gain, _ := exposureGain(f.EXIF)
+				rigEG[fi] = exposure * gain
+				minEG = math.Min(minEG, exposure*gain)
+			}
 			normalised = normalised || ok
 			allFloatOrScaled = false
 		} else {
@@ -254,6 +261,10 @@ func (c *Capture) Read(ctx context.Context) error {
 				scaled := b.Scale != 1 || b.Offset != 0
 				if scaled {
 					applyScale(px[bi], b.Scale, b.Offset)
+				} else if full := fullScale(b.DataType); full > 0 && b.ColorInterp != "Alpha" {
+					// Integer counts as a fraction of full scale: indices with an
+					// additive constant (SAVI's L) assume values in 0..1.
+					applyScale(px[bi], 1/full, 0)
 				}
 				if b.ColorInterp != "Alpha" && !scaled && !strings.HasPrefix(b.DataType, "Float") {
 					allFloatOrScaled = false
@@ -270,6 +281,18 @@ func (c *Capture) Read(ctx context.Context) error {
 		}
 	}
 	c.CalibrationMode = CalibrationUncalibratedDN
+	// prepare left (DN - black) / (exposure x gain). Multiplying every rig
+	// band by the capture's smallest exposure x gain over the 16-bit full
+	// scale keeps the ratios between bands (so NDVI is unchanged) and puts
+	// every value in 0..1, the range SAVI's soil factor and EVI's constants
+	// are defined for.
+	if len(rigEG) > 0 {
+		for i := range c.Bands {
+			if _, ok := rigEG[c.bandFile[i]]; ok && c.Bands[i].Data != nil {
+				applyScale(c.Bands[i].Data, minEG/65535, 0)
+			}
+		}
+	}
 	if normalised {
 		c.Warnings = append(c.Warnings, "values are sensor numbers normalised for black level, exposure and gain, not reflectance (no panel or sunlight-sensor calibration)")
 	}
@@ -304,4 +327,16 @@ func applyScale(v []float32, scale, offset float64) {
 	for i, x := range v {
 		v[i] = float32(float64(x)*scale + offset)
 	}
+}
+
+// fullScale is the largest count of an unsigned integer data type, or 0 for
+// types whose values are not counts from 0 (signed, float).
+func fullScale(dataType string) float64 {
+	switch dataType {
+	case "Byte":
+		return 255
+	case "UInt16":
+		return 65535
+	}
+	return 0
 }

@@ -11,6 +11,7 @@ package raster
 import (
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -216,6 +217,8 @@ func (f *File) readHeader(maxPixels int64) error {
 	f.Projection = f.ds.Projection()
 	return nil
 }
+
+func float32NaN() float32 { return float32(math.NaN()) }
 
 // checkPixels enforces the size limit on width*height*bands.
 func checkPixels(w, h, bands int, limit int64) error {

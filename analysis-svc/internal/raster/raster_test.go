@@ -18,6 +18,9 @@ import (
 func sharedData(t testing.TB) string {
 	t.Helper()
 	if d := os.Getenv("CANOPY_SHARED_DATA"); d != "" {
+		if _, err := os.Stat(filepath.Join(d, "PROVENANCE.md")); err != nil {
+			t.Skipf("shared data not found at CANOPY_SHARED_DATA=%s: %v", d, err)
+		}
 		return d
 	}
 	dir, err := os.Getwd()

@@ -18,10 +18,10 @@ type Group struct {
 var patterns = []*regexp.Regexp{
 	// MicaSense: IMG_0001_1.tif .. IMG_0001_5.tif (band roles come from XMP, not the suffix).
 	regexp.MustCompile(`(?i)^(.*IMG_\d{4})_(\d{1,2})\.tiff?$`),
-	// Parrot Sequoia: IMG_180413_080658_0000_NIR.TIF (the _RGB.JPG is a separate photo).
-	regexp.MustCompile(`(?i)^(.*)_(GRE|RED|REG|NIR)\.tiff?$`),
 	// DJI multispectral: DJI_0011_MS_NIR.TIF.
 	regexp.MustCompile(`(?i)^(.*)_MS_(G|R|RE|NIR)\.tiff?$`),
+	// Parrot Sequoia (after DJI, whose _MS_NIR also ends in _NIR): IMG_180413_080658_0000_NIR.TIF (the _RGB.JPG is a separate photo).
+	regexp.MustCompile(`(?i)^(.*)_(GRE|RED|REG|NIR)\.tiff?$`),
 }
 
 // Split groups paths: band files sharing a capture prefix go together,

@@ -1,5 +1,0 @@
-package raster
-
-import "math"
-
-func float32NaN() float32 { return float32(math.NaN()) }
