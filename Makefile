@@ -4,7 +4,7 @@ export PATH := $(CURDIR)/.bin:$(PATH)
 GOOGLEAPIS_MOD := github.com/grpc-ecosystem/grpc-gateway@v1.16.0
 MODULES := gen platform ingest-svc analysis-svc status-svc cli e2e
 
-.PHONY: help tools googleapis generate verify lint test test-short bench demo build deps
+.PHONY: help tools googleapis generate verify breaking lint test bench demo build deps
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -26,7 +26,15 @@ generate: googleapis ## Regenerate gen/ from proto/
 	buf lint
 	buf generate
 
-verify: generate ## Regenerate and fail if gen/ differs from what is committed
+breaking: googleapis ## buf breaking against the main branch
+	@if git rev-parse -q --verify main >/dev/null; then \
+		rm -rf .build/main && mkdir -p .build/main/.build && \
+		git archive main proto buf.yaml | tar -x -C .build/main && \
+		cp -r .build/googleapis .build/main/.build/ && \
+		buf breaking --against .build/main; \
+	else echo "no main branch: skipping buf breaking"; fi
+
+verify: generate breaking ## Regenerate and fail if gen/ differs from what is committed
 	@git diff --exit-code --stat -- gen/ || { echo "gen/ is stale: run make generate and commit"; exit 1; }
 	@test -z "$$(git status --porcelain -- gen/)" || { git status --porcelain -- gen/; echo "gen/ has untracked files: run make generate and commit"; exit 1; }
 
