@@ -3,7 +3,6 @@ package e2e
 import (
 	"bytes"
 	"context"
-	"os"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -15,6 +14,7 @@ import (
 	"github.com/canopyag/canopy/platform/blob"
 	"github.com/canopyag/canopy/platform/blob/blobtest"
 	"github.com/canopyag/canopy/platform/database/dbtest"
+	"github.com/canopyag/canopy/platform/shareddata"
 	statusapp "github.com/canopyag/canopy/status-svc/app"
 )
 
@@ -156,26 +156,4 @@ func (s *stack) stop() {
 	s.stopAll = nil
 }
 
-// sharedData finds ../shared/data beside the repository, or skips.
-func sharedData(t *testing.T) string {
-	t.Helper()
-	if d := os.Getenv("CANOPY_SHARED_DATA"); d != "" {
-		return d
-	}
-	dir, _ := os.Getwd()
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.work")); err == nil {
-			break
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Skip("repository root not found")
-		}
-		dir = parent
-	}
-	data := filepath.Join(dir, "..", "shared", "data")
-	if _, err := os.Stat(data); err != nil {
-		t.Skipf("real drone images not found at %s (set CANOPY_SHARED_DATA): skipping", data)
-	}
-	return data
-}
+func sharedData(t *testing.T) string { return shareddata.Dir(t) }

@@ -10,9 +10,6 @@ import (
 	"net/http"
 	"time"
 
-	"golang.org/x/sync/errgroup"
-	healthpb "google.golang.org/grpc/health/grpc_health_v1"
-
 	"github.com/canopyag/canopy/gen"
 	canopyv1 "github.com/canopyag/canopy/gen/go/canopy/v1"
 	"github.com/canopyag/canopy/ingest-svc/internal/queue"
@@ -116,27 +113,7 @@ func Run(ctx context.Context, getenv config.Getenv, stdout io.Writer, ready func
 		return err
 	}
 
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	g, gctx := errgroup.WithContext(ctx)
-	g.Go(func() error { return listener.Run(gctx) })
-	g.Go(func() error {
-		defer cancel() // if serving fails, stop the listener too
-		return srv.Serve(gctx)
-	})
-	g.Go(func() error {
-		select {
-		case <-listener.Ready():
-		case <-gctx.Done():
-			return nil
-		}
-		srv.Health().SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
-		if ready != nil {
-			ready(srv.GRPCAddr(), srv.HTTPAddr())
-		}
-		return nil
-	})
-	err = g.Wait()
+	err = srv.ServeWithListener(ctx, listener, ready)
 	log.Info("stopped")
 	return err
 }

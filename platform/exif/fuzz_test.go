@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/canopyag/canopy/platform/exif"
+	"github.com/canopyag/canopy/platform/shareddata"
 )
 
 // FuzzRead checks that Read never panics, never hangs and keeps its output
@@ -19,7 +20,7 @@ import (
 //
 //	go test -run='^$' -fuzz=FuzzRead -fuzztime=60s ./exif/
 func FuzzRead(f *testing.F) {
-	if dir, err := sharedDataDir(); err == nil {
+	if dir, err := shareddata.Find(); err == nil {
 		for _, tc := range realCases {
 			data, err := os.ReadFile(filepath.Join(dir, filepath.FromSlash(tc.file)))
 			if err != nil {

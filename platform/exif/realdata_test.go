@@ -10,42 +10,10 @@ import (
 	"time"
 
 	"github.com/canopyag/canopy/platform/exif"
+	"github.com/canopyag/canopy/platform/shareddata"
 )
 
-// sharedDataDir returns the shared test-data folder: $CANOPY_SHARED_DATA,
-// else ../shared/data next to the repository root (the folder holding
-// go.work). The files are never copied into the repository.
-func sharedDataDir() (string, error) {
-	if d := os.Getenv("CANOPY_SHARED_DATA"); d != "" {
-		return d, nil
-	}
-	wd, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for dir := wd; ; {
-		if _, err := os.Stat(filepath.Join(dir, "go.work")); err == nil {
-			return filepath.Join(dir, "..", "shared", "data"), nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", errors.New("no go.work found above " + wd)
-		}
-		dir = parent
-	}
-}
-
-func requireSharedData(t *testing.T) string {
-	t.Helper()
-	dir, err := sharedDataDir()
-	if err != nil {
-		t.Skipf("shared test data not found (%v); set CANOPY_SHARED_DATA to the shared/data folder", err)
-	}
-	if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {
-		t.Skipf("shared test data folder %s is missing; set CANOPY_SHARED_DATA to the shared/data folder", dir)
-	}
-	return dir
-}
+func requireSharedData(t *testing.T) string { return shareddata.Dir(t) }
 
 func readFile(t *testing.T, path string) (*exif.Metadata, error) {
 	t.Helper()

@@ -7,9 +7,6 @@ import (
 	"io"
 	"time"
 
-	"golang.org/x/sync/errgroup"
-	healthpb "google.golang.org/grpc/health/grpc_health_v1"
-
 	canopyv1 "github.com/canopyag/canopy/gen/go/canopy/v1"
 	"github.com/canopyag/canopy/platform/config"
 	"github.com/canopyag/canopy/platform/database"
@@ -72,27 +69,7 @@ func Run(ctx context.Context, getenv config.Getenv, stdout io.Writer, ready func
 	if err := srv.Listen(); err != nil {
 		return err
 	}
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	g, gctx := errgroup.WithContext(ctx)
-	g.Go(func() error { return listener.Run(gctx) })
-	g.Go(func() error {
-		defer cancel()
-		return srv.Serve(gctx)
-	})
-	g.Go(func() error {
-		select {
-		case <-listener.Ready():
-		case <-gctx.Done():
-			return nil
-		}
-		srv.Health().SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
-		if ready != nil {
-			ready(srv.GRPCAddr(), srv.HTTPAddr())
-		}
-		return nil
-	})
-	err = g.Wait()
+	err = srv.ServeWithListener(ctx, listener, ready)
 	log.Info("stopped")
 	return err
 }

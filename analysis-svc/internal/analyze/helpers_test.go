@@ -10,39 +10,11 @@ import (
 	"testing"
 
 	"github.com/airbusgeo/godal"
+
+	"github.com/canopyag/canopy/platform/shareddata"
 )
 
-// sharedData finds the shared test images: CANOPY_SHARED_DATA, else
-// ../shared/data next to the repository root (the directory with go.work).
-// The files are never copied into the repository.
-func sharedData(t testing.TB) string {
-	t.Helper()
-	if d := os.Getenv("CANOPY_SHARED_DATA"); d != "" {
-		if _, err := os.Stat(filepath.Join(d, "PROVENANCE.md")); err != nil {
-			t.Skipf("shared data not found at CANOPY_SHARED_DATA=%s: %v", d, err)
-		}
-		return d
-	}
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.work")); err == nil {
-			break
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Skip("shared data not found: no go.work above the test directory and CANOPY_SHARED_DATA unset")
-		}
-		dir = parent
-	}
-	d := filepath.Join(dir, "..", "shared", "data")
-	if _, err := os.Stat(d); err != nil {
-		t.Skipf("shared data not found at %s (set CANOPY_SHARED_DATA): %v", d, err)
-	}
-	return d
-}
+func sharedData(t testing.TB) string { return shareddata.Dir(t) }
 
 func files(dir string, names ...string) []File {
 	out := make([]File, len(names))
