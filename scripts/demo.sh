@@ -13,6 +13,13 @@ echo "==> building services and the canopy CLI" >&2
 mkdir -p .bin
 go build -o .bin/ ./ingest-svc/cmd/ingest-svc ./status-svc/cmd/status-svc ./analysis-svc/cmd/analysis-svc ./cli/cmd/canopy
 
+for port in 7001 7002 7003 8001 8002; do
+  if (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null; then
+    echo "port $port is already in use (another Canopy running?); stop it first" >&2
+    exit 1
+  fi
+done
+
 run=$root/.run/demo
 rm -rf "$run" && mkdir -p "$run/logs"
 db=canopy_demo
