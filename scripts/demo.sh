@@ -64,7 +64,7 @@ if [ -d "$data" ]; then
     "$data/dji-mini3pro-plaso/testimage.jpg" \
     "$data"/micasense-rededge/0000SET/000/IMG_0001_*.tif \
     "$data"/parrot-sequoia/0077/IMG_180413_080658_0000_{GRE,RED,REG,NIR}.TIF \
-    "$data/webodm-fixtures/orthophoto.tif" | tee -a "$run/upload.txt" || true
+    "$data/webodm-fixtures/orthophoto.tif" | tee -a "$run/upload.txt" || echo "warning: some uploads were refused (see above)" >&2
 else
   echo "note: $data not found; using the synthetic images only" >&2
 fi

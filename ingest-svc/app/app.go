@@ -105,7 +105,7 @@ func Run(ctx context.Context, getenv config.Getenv, stdout io.Writer, ready func
 	listener := notify.New(cfg.Database.ConnString(), map[string]notify.KeyFunc{workapi.WorkChannel: nil}, log)
 	srv := server.New(cfg.Server, log)
 	canopyv1.RegisterIngestServiceServer(srv.GRPC(), upload.New(pool, blobs, cfg.Upload, log))
-	canopyv1.RegisterWorkServiceServer(srv.GRPC(), workapi.New(queue.New(pool, cfg.Queue), listener, cfg.Work, log))
+	canopyv1.RegisterWorkServiceServer(srv.GRPC(), workapi.New(queue.New(pool, cfg.Queue), listener, cfg.Work, log, ctx.Done()))
 	srv.AddGateway(canopyv1.RegisterIngestServiceHandlerFromEndpoint)
 	srv.AddGateway(canopyv1.RegisterWorkServiceHandlerFromEndpoint)
 	srv.Handle("/openapi.json", openAPI())

@@ -64,7 +64,7 @@ func Run(ctx context.Context, getenv config.Getenv, stdout io.Writer, ready func
 
 	listener := notify.New(cfg.Database.ConnString(), map[string]notify.KeyFunc{statusapi.EventsChannel: notify.SecondField}, log)
 	srv := server.New(cfg.Server, log)
-	canopyv1.RegisterStatusServiceServer(srv.GRPC(), statusapi.New(pool, listener, log))
+	canopyv1.RegisterStatusServiceServer(srv.GRPC(), statusapi.New(pool, listener, log, ctx.Done()))
 	srv.AddGateway(canopyv1.RegisterStatusServiceHandlerFromEndpoint)
 	if err := srv.Listen(); err != nil {
 		return err

@@ -127,16 +127,16 @@ func (p *Pool) process(ctx context.Context, worker string, item *canopyv1.WorkIt
 			log.WarnContext(ctx, "lease lost mid-analysis; result dropped")
 			return
 		}
-		permanent := isInputError(err)
-		msg := err.Error()
+		req := &canopyv1.FailWorkRequest{ImageId: img.GetId(), LeaseToken: item.GetLeaseToken(), Error: err.Error(), Retryable: !isInputError(err)}
 		if ctx.Err() != nil {
-			msg, permanent = "analysis cut off: worker shutting down", false
+			// Cut off by shutdown: hand the image back without using up an attempt.
+			req.Error, req.Release = "worker "+worker+" shut down mid-analysis", true
+			log.WarnContext(ctx, "analysis cut off by shutdown; releasing the image")
+		} else {
+			log.WarnContext(ctx, "analysis failed", "error", req.Error, "permanent", !req.Retryable)
 		}
-		log.WarnContext(ctx, "analysis failed", "error", msg, "permanent", permanent)
 		p.report(ctx, log, func(c context.Context) error {
-			_, err := p.work.FailWork(c, &canopyv1.FailWorkRequest{
-				ImageId: img.GetId(), LeaseToken: item.GetLeaseToken(), Error: msg, Retryable: !permanent,
-			})
+			_, err := p.work.FailWork(c, req)
 			return err
 		})
 		return

@@ -48,7 +48,7 @@ func (a *cli) connect() (*client.Client, error) {
 // describe turns a gRPC error into "Code: message", the server's own words,
 // rather than a bare transport error.
 func describe(err error) string {
-	if st, ok := status.FromError(errors.Unwrap(err)); ok && st.Code() != codes.OK {
+	if st, ok := status.FromError(err); ok && st.Code() != codes.OK {
 		prefix := strings.TrimSuffix(err.Error(), st.Err().Error())
 		msg := fmt.Sprintf("%s%s: %s", prefix, st.Code(), st.Message())
 		if st.Code() == codes.Unavailable {
@@ -215,6 +215,8 @@ func (a *cli) watchIDs(ctx context.Context, ids []string, asJSON bool) error {
 				line := fmt.Sprintf("%s  %-10s  %s", time.Now().Format("15:04:05.000"), statusName(img.GetStatus()), img.GetId())
 				if msg := m.GetEvent().GetMessage(); msg != "" {
 					line += "  " + msg
+				} else if img.GetStatus() == canopyv1.ImageStatus_IMAGE_STATUS_FAILED {
+					line += "  " + img.GetLastError()
 				}
 				fmt.Fprintln(a.stdout, line)
 				if img.GetStatus() == canopyv1.ImageStatus_IMAGE_STATUS_FAILED {
@@ -388,7 +390,7 @@ func (a *cli) list(ctx context.Context, args []string) error {
 	if *st != "" {
 		v, ok := canopyv1.ImageStatus_value["IMAGE_STATUS_"+strings.ToUpper(*st)]
 		if !ok {
-			fmt.Fprintf(a.stderr, "canopy list: unknown status %q\n", *st)
+			fmt.Fprintf(a.stderr, "canopy list: unknown status %q: use uploaded, processing, completed or failed\n", *st)
 			return errUsage
 		}
 		req.Status = canopyv1.ImageStatus(v)

@@ -304,6 +304,40 @@ func (q *Queue) Fail(ctx context.Context, id, token, msg string, retryable bool)
 	return img, nil
 }
 
+// Release gives a leased image back unfinished: it is claimable again at
+// once and the attempt is not counted, so restarting workers never uses up
+// an image's attempts.
+func (q *Queue) Release(ctx context.Context, id, token, reason string) (*canopyv1.Image, error) {
+	var img *canopyv1.Image
+	lost := false
+	err := pgx.BeginFunc(ctx, q.pool, func(tx pgx.Tx) error {
+		var attempt int
+		err := tx.QueryRow(ctx, `UPDATE images SET status = 'uploaded', attempts = greatest(attempts - 1, 0),
+				run_after = now(), lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL
+			WHERE id = $1 AND status = 'processing' AND lease_token = $2
+			RETURNING attempts`, id, token).Scan(&attempt)
+		if errors.Is(err, pgx.ErrNoRows) {
+			lost = true
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("release: %w", err)
+		}
+		if err := RecordEvent(ctx, tx, id, catalog.StatusUploaded, attempt, "released unfinished: "+reason); err != nil {
+			return err
+		}
+		img, err = catalog.GetImage(ctx, tx, id)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("release %s: %w", id, err)
+	}
+	if lost {
+		return nil, q.whyNotHeld(ctx, id)
+	}
+	return img, nil
+}
+
 // backoff is exponential with "equal jitter": half fixed, half random, so
 // retries spread out but never come sooner than half the nominal delay.
 func (q *Queue) backoff(attempt int) time.Duration {

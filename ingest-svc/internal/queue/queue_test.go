@@ -181,3 +181,25 @@ func TestPermanentFailureNoRetry(t *testing.T) {
 		t.Errorf("permanent failure: %v after %d attempts", img.GetStatus(), img.GetAttempts())
 	}
 }
+
+// A worker shutting down gives its image back: claimable at once, and the
+// attempt does not count, so restarts never use up an image's attempts.
+func TestReleaseDoesNotCountAttempt(t *testing.T) {
+	ctx := context.Background()
+	pool := dbtest.NewPool(t)
+	q := queue.New(pool, queue.Config{MaxAttempts: 1})
+	id := addImage(t, pool, 1)
+	for range 3 {
+		c, err := q.Claim(ctx, "w", 1, time.Minute)
+		if err != nil || len(c) != 1 || c[0].Image.GetAttempts() != 1 {
+			t.Fatalf("claim: %v %+v", err, c)
+		}
+		img, err := q.Release(ctx, id, c[0].Token, "shutting down")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if img.GetStatus() != canopyv1.ImageStatus_IMAGE_STATUS_UPLOADED || img.GetAttempts() != 0 {
+			t.Fatalf("after release: %v, %d attempts; want uploaded with 0", img.GetStatus(), img.GetAttempts())
+		}
+	}
+}

@@ -29,6 +29,7 @@ type Queue interface {
 	Renew(ctx context.Context, id, token string, lease time.Duration) error
 	Complete(ctx context.Context, id, token string, a *canopyv1.Analysis) (*canopyv1.Image, error)
 	Fail(ctx context.Context, id, token, msg string, retryable bool) (*canopyv1.Image, error)
+	Release(ctx context.Context, id, token, reason string) (*canopyv1.Image, error)
 }
 
 // Wakeups is where claimers wait for new work.
@@ -55,11 +56,14 @@ type Server struct {
 	wake Wakeups
 	cfg  Config
 	log  *slog.Logger
+	// stopping closes when the service shuts down: waiting claims then
+	// return at once instead of holding up the graceful stop.
+	stopping <-chan struct{}
 }
 
-// New returns the WorkService.
-func New(q Queue, wake Wakeups, cfg Config, log *slog.Logger) *Server {
-	return &Server{q: q, wake: wake, cfg: cfg, log: log}
+// New returns the WorkService; stopping closes when the service shuts down.
+func New(q Queue, wake Wakeups, cfg Config, log *slog.Logger, stopping <-chan struct{}) *Server {
+	return &Server{q: q, wake: wake, cfg: cfg, log: log, stopping: stopping}
 }
 
 // ClaimWork leases work, blocking up to the requested wait when there is none.
@@ -117,6 +121,11 @@ func (s *Server) ClaimWork(ctx context.Context, req *canopyv1.ClaimWorkRequest) 
 		case <-ctx.Done():
 			timer.Stop()
 			return nil, status.FromContextError(ctx.Err()).Err()
+		case <-s.stopping:
+			timer.Stop()
+			// Unavailable, not an empty answer: workers back off and retry
+			// (another replica, or this one once restarted).
+			return nil, status.Error(codes.Unavailable, "ingest-svc is shutting down; claim again")
 		case <-sub.C():
 		case <-timer.C:
 		}
@@ -171,7 +180,12 @@ func (s *Server) FailWork(ctx context.Context, req *canopyv1.FailWorkRequest) (*
 	if msg == "" {
 		return nil, status.Error(codes.InvalidArgument, "error is required: say why the attempt failed")
 	}
-	img, err := s.q.Fail(ctx, id, token, msg, req.GetRetryable())
+	var img *canopyv1.Image
+	if req.GetRelease() {
+		img, err = s.q.Release(ctx, id, token, msg)
+	} else {
+		img, err = s.q.Fail(ctx, id, token, msg, req.GetRetryable())
+	}
 	if err != nil {
 		return nil, s.toStatus(ctx, "fail work", err)
 	}

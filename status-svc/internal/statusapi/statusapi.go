@@ -36,12 +36,18 @@ type Server struct {
 	// gapWait is how long a hole in the event sequence is waited for: a
 	// transaction that took a lower seq may commit after a higher one.
 	gapWait time.Duration
+	// stopping closes when the service shuts down, ending every watch with
+	// Unavailable at once so clients reconnect (resuming with after_seq)
+	// instead of the stream being cut at the end of the grace period.
+	stopping <-chan struct{}
 }
 
 // New returns the status service.
-func New(pool *pgxpool.Pool, wake Wakeups, log *slog.Logger) *Server {
-	return &Server{pool: pool, wake: wake, log: log, gapWait: 10 * time.Second}
+func New(pool *pgxpool.Pool, wake Wakeups, log *slog.Logger, stopping <-chan struct{}) *Server {
+	return &Server{pool: pool, wake: wake, log: log, gapWait: 10 * time.Second, stopping: stopping}
 }
+
+var errStopping = status.Error(codes.Unavailable, "status-svc is shutting down; watch again with after_seq to resume")
 
 // GetImage returns one image.
 func (s *Server) GetImage(ctx context.Context, req *canopyv1.GetImageRequest) (*canopyv1.Image, error) {
@@ -148,6 +154,8 @@ func (s *Server) WatchImage(req *canopyv1.WatchImageRequest, stream grpc.ServerS
 		select {
 		case <-ctx.Done():
 			return status.FromContextError(ctx.Err()).Err()
+		case <-s.stopping:
+			return errStopping
 		case <-sub.C():
 		}
 	}
@@ -192,6 +200,8 @@ func (s *Server) WatchImages(req *canopyv1.WatchImagesRequest, stream grpc.Serve
 		select {
 		case <-ctx.Done():
 			return status.FromContextError(ctx.Err()).Err()
+		case <-s.stopping:
+			return errStopping
 		case <-sub.C():
 		case <-timeout:
 		}

@@ -415,7 +415,10 @@ type FailWorkRequest struct {
 	Error      string                 `protobuf:"bytes,3,opt,name=error,proto3" json:"error,omitempty"`
 	// Retryable errors (storage or network hiccups) re-queue the image; others
 	// (corrupt or unsupported input) fail it at once.
-	Retryable     bool `protobuf:"varint,4,opt,name=retryable,proto3" json:"retryable,omitempty"`
+	Retryable bool `protobuf:"varint,4,opt,name=retryable,proto3" json:"retryable,omitempty"`
+	// The worker gives the work back unfinished (it is shutting down): the
+	// image is re-queued at once and the attempt does not count.
+	Release       bool `protobuf:"varint,5,opt,name=release,proto3" json:"release,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -474,6 +477,13 @@ func (x *FailWorkRequest) GetError() string {
 func (x *FailWorkRequest) GetRetryable() bool {
 	if x != nil {
 		return x.Retryable
+	}
+	return false
+}
+
+func (x *FailWorkRequest) GetRelease() bool {
+	if x != nil {
+		return x.Release
 	}
 	return false
 }
@@ -552,13 +562,14 @@ const file_canopy_v1_work_proto_rawDesc = "" +
 	"leaseToken\x12/\n" +
 	"\banalysis\x18\x03 \x01(\v2\x13.canopy.v1.AnalysisR\banalysis\">\n" +
 	"\x14CompleteWorkResponse\x12&\n" +
-	"\x05image\x18\x01 \x01(\v2\x10.canopy.v1.ImageR\x05image\"\x81\x01\n" +
+	"\x05image\x18\x01 \x01(\v2\x10.canopy.v1.ImageR\x05image\"\x9b\x01\n" +
 	"\x0fFailWorkRequest\x12\x19\n" +
 	"\bimage_id\x18\x01 \x01(\tR\aimageId\x12\x1f\n" +
 	"\vlease_token\x18\x02 \x01(\tR\n" +
 	"leaseToken\x12\x14\n" +
 	"\x05error\x18\x03 \x01(\tR\x05error\x12\x1c\n" +
-	"\tretryable\x18\x04 \x01(\bR\tretryable\":\n" +
+	"\tretryable\x18\x04 \x01(\bR\tretryable\x12\x18\n" +
+	"\arelease\x18\x05 \x01(\bR\arelease\":\n" +
 	"\x10FailWorkResponse\x12&\n" +
 	"\x05image\x18\x01 \x01(\v2\x10.canopy.v1.ImageR\x05image2\xc5\x03\n" +
 	"\vWorkService\x12a\n" +
