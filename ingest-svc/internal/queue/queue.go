@@ -217,38 +217,48 @@ func (q *Queue) Complete(ctx context.Context, id, token string, a *canopyv1.Anal
 	if err != nil {
 		return nil, fmt.Errorf("encode analysis: %w", err)
 	}
-	var img *canopyv1.Image
-	lost := false
-	err = pgx.BeginFunc(ctx, q.pool, func(tx pgx.Tx) error {
+	return q.inLease(ctx, "complete", id, func(tx pgx.Tx) (bool, error) {
 		var attempt int
 		err := tx.QueryRow(ctx, `UPDATE images SET status = 'completed', processed_at = now(), last_error = '',
 				lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL
 			WHERE id = $1 AND status = 'processing' AND lease_token = $2
 			RETURNING attempts`, id, token).Scan(&attempt)
 		if errors.Is(err, pgx.ErrNoRows) {
-			lost = true
-			return nil
+			return false, nil
 		}
 		if err != nil {
-			return fmt.Errorf("mark completed: %w", err)
+			return false, fmt.Errorf("mark completed: %w", err)
 		}
 		if _, err := tx.Exec(ctx, `INSERT INTO analyses
 			(image_id, algorithm_version, calibration_mode, width, height, map_index, map_blob_key, worker, result)
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
 			id, a.GetAlgorithmVersion(), a.GetCalibrationMode(), a.GetWidth(), a.GetHeight(),
 			a.GetMapIndex(), a.GetMapBlobKey(), a.GetWorker(), result); err != nil {
-			return fmt.Errorf("store analysis: %w", err)
+			return false, fmt.Errorf("store analysis: %w", err)
 		}
-		if err := RecordEvent(ctx, tx, id, catalog.StatusCompleted, attempt, "analysis stored"); err != nil {
+		return true, RecordEvent(ctx, tx, id, catalog.StatusCompleted, attempt, "analysis stored")
+	})
+}
+
+// inLease runs fn in a transaction and returns the image as it is then.
+// fn reports whether token was still the image's lease; when it was not,
+// nothing changed and the error says whether the image is missing or the
+// lease was lost.
+func (q *Queue) inLease(ctx context.Context, action, id string, fn func(tx pgx.Tx) (held bool, err error)) (*canopyv1.Image, error) {
+	var img *canopyv1.Image
+	held := false
+	err := pgx.BeginFunc(ctx, q.pool, func(tx pgx.Tx) error {
+		var err error
+		if held, err = fn(tx); err != nil || !held {
 			return err
 		}
 		img, err = catalog.GetImage(ctx, tx, id)
 		return err
 	})
 	if err != nil {
-		return nil, fmt.Errorf("complete %s: %w", id, err)
+		return nil, fmt.Errorf("%s %s: %w", action, id, err)
 	}
-	if lost {
+	if !held {
 		return nil, q.whyNotHeld(ctx, id)
 	}
 	return img, nil
@@ -257,18 +267,15 @@ func (q *Queue) Complete(ctx context.Context, id, token string, a *canopyv1.Anal
 // Fail ends an attempt. A retryable error re-queues the image after a
 // backoff while attempts remain; otherwise the image is failed with msg.
 func (q *Queue) Fail(ctx context.Context, id, token, msg string, retryable bool) (*canopyv1.Image, error) {
-	var img *canopyv1.Image
-	lost := false
-	err := pgx.BeginFunc(ctx, q.pool, func(tx pgx.Tx) error {
+	return q.inLease(ctx, "fail", id, func(tx pgx.Tx) (bool, error) {
 		var attempt, maxAttempts int
 		err := tx.QueryRow(ctx, `SELECT attempts, max_attempts FROM images
 			WHERE id = $1 AND status = 'processing' AND lease_token = $2 FOR UPDATE`, id, token).Scan(&attempt, &maxAttempts)
 		if errors.Is(err, pgx.ErrNoRows) {
-			lost = true
-			return nil
+			return false, nil
 		}
 		if err != nil {
-			return fmt.Errorf("lock image: %w", err)
+			return false, fmt.Errorf("lock image: %w", err)
 		}
 		if retryable && attempt < maxAttempts {
 			delay := q.backoff(attempt)
@@ -276,66 +283,38 @@ func (q *Queue) Fail(ctx context.Context, id, token, msg string, retryable bool)
 					run_after = now() + make_interval(secs => $3),
 					lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL
 				WHERE id = $1`, id, msg, delay.Seconds()); err != nil {
-				return fmt.Errorf("re-queue: %w", err)
+				return false, fmt.Errorf("re-queue: %w", err)
 			}
 			note := fmt.Sprintf("attempt %d of %d failed, retrying in %s: %s", attempt, maxAttempts, delay.Round(time.Millisecond), msg)
-			if err := RecordEvent(ctx, tx, id, catalog.StatusUploaded, attempt, note); err != nil {
-				return err
-			}
-		} else {
-			if _, err := tx.Exec(ctx, `UPDATE images SET status = 'failed', last_error = $2, processed_at = now(),
-					lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL
-				WHERE id = $1`, id, msg); err != nil {
-				return fmt.Errorf("mark failed: %w", err)
-			}
-			if err := RecordEvent(ctx, tx, id, catalog.StatusFailed, attempt, msg); err != nil {
-				return err
-			}
+			return true, RecordEvent(ctx, tx, id, catalog.StatusUploaded, attempt, note)
 		}
-		img, err = catalog.GetImage(ctx, tx, id)
-		return err
+		if _, err := tx.Exec(ctx, `UPDATE images SET status = 'failed', last_error = $2, processed_at = now(),
+				lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL
+			WHERE id = $1`, id, msg); err != nil {
+			return false, fmt.Errorf("mark failed: %w", err)
+		}
+		return true, RecordEvent(ctx, tx, id, catalog.StatusFailed, attempt, msg)
 	})
-	if err != nil {
-		return nil, fmt.Errorf("fail %s: %w", id, err)
-	}
-	if lost {
-		return nil, q.whyNotHeld(ctx, id)
-	}
-	return img, nil
 }
 
 // Release gives a leased image back unfinished: it is claimable again at
 // once and the attempt is not counted, so restarting workers never uses up
 // an image's attempts.
 func (q *Queue) Release(ctx context.Context, id, token, reason string) (*canopyv1.Image, error) {
-	var img *canopyv1.Image
-	lost := false
-	err := pgx.BeginFunc(ctx, q.pool, func(tx pgx.Tx) error {
+	return q.inLease(ctx, "release", id, func(tx pgx.Tx) (bool, error) {
 		var attempt int
 		err := tx.QueryRow(ctx, `UPDATE images SET status = 'uploaded', attempts = greatest(attempts - 1, 0),
 				run_after = now(), lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL
 			WHERE id = $1 AND status = 'processing' AND lease_token = $2
 			RETURNING attempts`, id, token).Scan(&attempt)
 		if errors.Is(err, pgx.ErrNoRows) {
-			lost = true
-			return nil
+			return false, nil
 		}
 		if err != nil {
-			return fmt.Errorf("release: %w", err)
+			return false, fmt.Errorf("release: %w", err)
 		}
-		if err := RecordEvent(ctx, tx, id, catalog.StatusUploaded, attempt, "released unfinished: "+reason); err != nil {
-			return err
-		}
-		img, err = catalog.GetImage(ctx, tx, id)
-		return err
+		return true, RecordEvent(ctx, tx, id, catalog.StatusUploaded, attempt, "released unfinished: "+reason)
 	})
-	if err != nil {
-		return nil, fmt.Errorf("release %s: %w", id, err)
-	}
-	if lost {
-		return nil, q.whyNotHeld(ctx, id)
-	}
-	return img, nil
 }
 
 // backoff is exponential with "equal jitter": half fixed, half random, so
