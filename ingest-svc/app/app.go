@@ -55,7 +55,6 @@ func LoadConfig(getenv config.Getenv) (Config, error) {
 			MaxAttempts: r.Int(3, 1, 100, "MAX_ATTEMPTS"),
 		},
 		Queue: queue.Config{
-			MaxAttempts: r.Int(3, 1, 100, "MAX_ATTEMPTS"),
 			BackoffBase: r.Duration(2*time.Second, time.Millisecond, "RETRY_BACKOFF_BASE"),
 			BackoffMax:  r.Duration(5*time.Minute, time.Millisecond, "RETRY_BACKOFF_MAX"),
 		},

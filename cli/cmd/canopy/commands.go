@@ -106,7 +106,7 @@ func (a *cli) upload(ctx context.Context, args []string) error {
 			opt.BandLayout = *layout
 		}
 		resp, err := c.UploadFiles(ctx, files, opt)
-		bar.done(err)
+		bar.done()
 		if err != nil {
 			if ctx.Err() != nil {
 				return ctx.Err()

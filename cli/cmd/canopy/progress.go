@@ -44,7 +44,7 @@ func (p *progress) update(sent int64) {
 	fmt.Fprintf(p.w, "\r%-28.28s [%s%s] %5.1f%% %7.1f MiB/s", p.name, strings.Repeat("=", filled), strings.Repeat(" ", width-filled), frac*100, rate)
 }
 
-func (p *progress) done(err error) {
+func (p *progress) done() {
 	if p.tty {
 		fmt.Fprint(p.w, "\r\033[K")
 	}

@@ -23,10 +23,10 @@ import (
 // lease expired and someone else claimed the image, or it was finished.
 var ErrLeaseLost = errors.New("lease is not held: it expired and was reclaimed, or the work is already finished")
 
-// Config tunes retries.
+// Config tunes retries. How many attempts an image gets is stored with the
+// image when it is uploaded (images.max_attempts), so a config change never
+// rewrites the promise made to images already queued.
 type Config struct {
-	// MaxAttempts is how many claims an image gets before it is failed.
-	MaxAttempts int
 	// BackoffBase is the delay before the first retry; it doubles per attempt
 	// up to BackoffMax, with jitter so a burst of failures does not retry in step.
 	BackoffBase time.Duration
@@ -41,9 +41,6 @@ type Queue struct {
 
 // New returns a queue over pool.
 func New(pool *pgxpool.Pool, cfg Config) *Queue {
-	if cfg.MaxAttempts <= 0 {
-		cfg.MaxAttempts = 3
-	}
 	if cfg.BackoffBase <= 0 {
 		cfg.BackoffBase = time.Second
 	}

@@ -46,7 +46,7 @@ func count(t *testing.T, pool *pgxpool.Pool, sql string, args ...any) int {
 func TestClaimCompleteFencing(t *testing.T) {
 	ctx := context.Background()
 	pool := dbtest.NewPool(t)
-	q := queue.New(pool, queue.Config{MaxAttempts: 3})
+	q := queue.New(pool, queue.Config{})
 	id := addImage(t, pool, 3)
 
 	got, err := q.Claim(ctx, "w1", 5, time.Minute)
@@ -125,7 +125,7 @@ func TestClaimCompleteFencing(t *testing.T) {
 func TestFailRetryThenPermanent(t *testing.T) {
 	ctx := context.Background()
 	pool := dbtest.NewPool(t)
-	q := queue.New(pool, queue.Config{MaxAttempts: 2, BackoffBase: time.Hour, BackoffMax: time.Hour})
+	q := queue.New(pool, queue.Config{BackoffBase: time.Hour, BackoffMax: time.Hour})
 	id := addImage(t, pool, 2)
 
 	c, err := q.Claim(ctx, "w", 1, time.Minute)
@@ -167,7 +167,7 @@ func TestFailRetryThenPermanent(t *testing.T) {
 func TestPermanentFailureNoRetry(t *testing.T) {
 	ctx := context.Background()
 	pool := dbtest.NewPool(t)
-	q := queue.New(pool, queue.Config{MaxAttempts: 5})
+	q := queue.New(pool, queue.Config{})
 	id := addImage(t, pool, 5)
 	c, err := q.Claim(ctx, "w", 1, time.Minute)
 	if err != nil || len(c) != 1 {
@@ -187,7 +187,7 @@ func TestPermanentFailureNoRetry(t *testing.T) {
 func TestReleaseDoesNotCountAttempt(t *testing.T) {
 	ctx := context.Background()
 	pool := dbtest.NewPool(t)
-	q := queue.New(pool, queue.Config{MaxAttempts: 1})
+	q := queue.New(pool, queue.Config{})
 	id := addImage(t, pool, 1)
 	for range 3 {
 		c, err := q.Claim(ctx, "w", 1, time.Minute)
