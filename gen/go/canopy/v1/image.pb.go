@@ -695,7 +695,13 @@ type IndexResult struct {
 	// Computed on raw digital numbers an additive constant makes the value
 	// depend on the sensor's scale (SAVI, EVI...), so it is not comparable
 	// across flights.
-	Unreliable    bool `protobuf:"varint,13,opt,name=unreliable,proto3" json:"unreliable,omitempty"`
+	Unreliable bool `protobuf:"varint,13,opt,name=unreliable,proto3" json:"unreliable,omitempty"`
+	// Valid pixels per health class, in class order (bare/water, stressed,
+	// moderate, healthy), with the thresholds used.
+	HealthClasses []*HealthClass `protobuf:"bytes,14,rep,name=health_classes,json=healthClasses,proto3" json:"health_classes,omitempty"`
+	Histogram     *Histogram     `protobuf:"bytes,15,opt,name=histogram,proto3" json:"histogram,omitempty"`
+	// The image cut into a grid of cells, so users see where stressed patches are.
+	Zones         *ZonalGrid `protobuf:"bytes,16,opt,name=zones,proto3" json:"zones,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -821,6 +827,534 @@ func (x *IndexResult) GetUnreliable() bool {
 	return false
 }
 
+func (x *IndexResult) GetHealthClasses() []*HealthClass {
+	if x != nil {
+		return x.HealthClasses
+	}
+	return nil
+}
+
+func (x *IndexResult) GetHistogram() *Histogram {
+	if x != nil {
+		return x.Histogram
+	}
+	return nil
+}
+
+func (x *IndexResult) GetZones() *ZonalGrid {
+	if x != nil {
+		return x.Zones
+	}
+	return nil
+}
+
+// HealthClass is one band of index values: [min, max).
+type HealthClass struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// "bare_or_water", "stressed", "moderate", "healthy".
+	Name   string  `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Min    float64 `protobuf:"fixed64,2,opt,name=min,proto3" json:"min,omitempty"`
+	Max    float64 `protobuf:"fixed64,3,opt,name=max,proto3" json:"max,omitempty"`
+	Pixels int64   `protobuf:"varint,4,opt,name=pixels,proto3" json:"pixels,omitempty"`
+	// Share of the valid pixels.
+	Fraction float64 `protobuf:"fixed64,5,opt,name=fraction,proto3" json:"fraction,omitempty"`
+	// Ground area in square metres, when the ground sample distance is known.
+	AreaM2        *float64 `protobuf:"fixed64,6,opt,name=area_m2,json=areaM2,proto3,oneof" json:"area_m2,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *HealthClass) Reset() {
+	*x = HealthClass{}
+	mi := &file_canopy_v1_image_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *HealthClass) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*HealthClass) ProtoMessage() {}
+
+func (x *HealthClass) ProtoReflect() protoreflect.Message {
+	mi := &file_canopy_v1_image_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use HealthClass.ProtoReflect.Descriptor instead.
+func (*HealthClass) Descriptor() ([]byte, []int) {
+	return file_canopy_v1_image_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *HealthClass) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *HealthClass) GetMin() float64 {
+	if x != nil {
+		return x.Min
+	}
+	return 0
+}
+
+func (x *HealthClass) GetMax() float64 {
+	if x != nil {
+		return x.Max
+	}
+	return 0
+}
+
+func (x *HealthClass) GetPixels() int64 {
+	if x != nil {
+		return x.Pixels
+	}
+	return 0
+}
+
+func (x *HealthClass) GetFraction() float64 {
+	if x != nil {
+		return x.Fraction
+	}
+	return 0
+}
+
+func (x *HealthClass) GetAreaM2() float64 {
+	if x != nil && x.AreaM2 != nil {
+		return *x.AreaM2
+	}
+	return 0
+}
+
+// Histogram counts valid values in equal bins over [min, max].
+type Histogram struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Min    float64                `protobuf:"fixed64,1,opt,name=min,proto3" json:"min,omitempty"`
+	Max    float64                `protobuf:"fixed64,2,opt,name=max,proto3" json:"max,omitempty"`
+	Counts []int64                `protobuf:"varint,3,rep,packed,name=counts,proto3" json:"counts,omitempty"`
+	// Valid values outside [min, max].
+	Below         int64 `protobuf:"varint,4,opt,name=below,proto3" json:"below,omitempty"`
+	Above         int64 `protobuf:"varint,5,opt,name=above,proto3" json:"above,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Histogram) Reset() {
+	*x = Histogram{}
+	mi := &file_canopy_v1_image_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Histogram) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Histogram) ProtoMessage() {}
+
+func (x *Histogram) ProtoReflect() protoreflect.Message {
+	mi := &file_canopy_v1_image_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Histogram.ProtoReflect.Descriptor instead.
+func (*Histogram) Descriptor() ([]byte, []int) {
+	return file_canopy_v1_image_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *Histogram) GetMin() float64 {
+	if x != nil {
+		return x.Min
+	}
+	return 0
+}
+
+func (x *Histogram) GetMax() float64 {
+	if x != nil {
+		return x.Max
+	}
+	return 0
+}
+
+func (x *Histogram) GetCounts() []int64 {
+	if x != nil {
+		return x.Counts
+	}
+	return nil
+}
+
+func (x *Histogram) GetBelow() int64 {
+	if x != nil {
+		return x.Below
+	}
+	return 0
+}
+
+func (x *Histogram) GetAbove() int64 {
+	if x != nil {
+		return x.Above
+	}
+	return 0
+}
+
+// ZonalGrid is rows x cols cells, row-major from the image's top left.
+type ZonalGrid struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Rows          int32                  `protobuf:"varint,1,opt,name=rows,proto3" json:"rows,omitempty"`
+	Cols          int32                  `protobuf:"varint,2,opt,name=cols,proto3" json:"cols,omitempty"`
+	Cells         []*Zone                `protobuf:"bytes,3,rep,name=cells,proto3" json:"cells,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ZonalGrid) Reset() {
+	*x = ZonalGrid{}
+	mi := &file_canopy_v1_image_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ZonalGrid) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ZonalGrid) ProtoMessage() {}
+
+func (x *ZonalGrid) ProtoReflect() protoreflect.Message {
+	mi := &file_canopy_v1_image_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ZonalGrid.ProtoReflect.Descriptor instead.
+func (*ZonalGrid) Descriptor() ([]byte, []int) {
+	return file_canopy_v1_image_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *ZonalGrid) GetRows() int32 {
+	if x != nil {
+		return x.Rows
+	}
+	return 0
+}
+
+func (x *ZonalGrid) GetCols() int32 {
+	if x != nil {
+		return x.Cols
+	}
+	return 0
+}
+
+func (x *ZonalGrid) GetCells() []*Zone {
+	if x != nil {
+		return x.Cells
+	}
+	return nil
+}
+
+type Zone struct {
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	Row         int32                  `protobuf:"varint,1,opt,name=row,proto3" json:"row,omitempty"`
+	Col         int32                  `protobuf:"varint,2,opt,name=col,proto3" json:"col,omitempty"`
+	ValidPixels int64                  `protobuf:"varint,3,opt,name=valid_pixels,json=validPixels,proto3" json:"valid_pixels,omitempty"`
+	// Mean index value; NaN is not representable in JSON, so a cell without
+	// valid pixels has valid_pixels 0 and mean 0.
+	Mean float64 `protobuf:"fixed64,4,opt,name=mean,proto3" json:"mean,omitempty"`
+	// Health class of the mean.
+	Class         string `protobuf:"bytes,5,opt,name=class,proto3" json:"class,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Zone) Reset() {
+	*x = Zone{}
+	mi := &file_canopy_v1_image_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Zone) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Zone) ProtoMessage() {}
+
+func (x *Zone) ProtoReflect() protoreflect.Message {
+	mi := &file_canopy_v1_image_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Zone.ProtoReflect.Descriptor instead.
+func (*Zone) Descriptor() ([]byte, []int) {
+	return file_canopy_v1_image_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *Zone) GetRow() int32 {
+	if x != nil {
+		return x.Row
+	}
+	return 0
+}
+
+func (x *Zone) GetCol() int32 {
+	if x != nil {
+		return x.Col
+	}
+	return 0
+}
+
+func (x *Zone) GetValidPixels() int64 {
+	if x != nil {
+		return x.ValidPixels
+	}
+	return 0
+}
+
+func (x *Zone) GetMean() float64 {
+	if x != nil {
+		return x.Mean
+	}
+	return 0
+}
+
+func (x *Zone) GetClass() string {
+	if x != nil {
+		return x.Class
+	}
+	return ""
+}
+
+// Output is one file the analysis wrote to the blob store.
+type Output struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// "colormap" (PNG), "geotiff" (float32 index values, input georeferencing), "thumbnail" (PNG).
+	Kind string `protobuf:"bytes,1,opt,name=kind,proto3" json:"kind,omitempty"`
+	// The index shown or stored; empty for the thumbnail.
+	Index       string `protobuf:"bytes,2,opt,name=index,proto3" json:"index,omitempty"`
+	BlobKey     string `protobuf:"bytes,3,opt,name=blob_key,json=blobKey,proto3" json:"blob_key,omitempty"`
+	ContentType string `protobuf:"bytes,4,opt,name=content_type,json=contentType,proto3" json:"content_type,omitempty"`
+	Width       int32  `protobuf:"varint,5,opt,name=width,proto3" json:"width,omitempty"`
+	Height      int32  `protobuf:"varint,6,opt,name=height,proto3" json:"height,omitempty"`
+	// The value range the colour ramp spans.
+	Min           float64 `protobuf:"fixed64,7,opt,name=min,proto3" json:"min,omitempty"`
+	Max           float64 `protobuf:"fixed64,8,opt,name=max,proto3" json:"max,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Output) Reset() {
+	*x = Output{}
+	mi := &file_canopy_v1_image_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Output) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Output) ProtoMessage() {}
+
+func (x *Output) ProtoReflect() protoreflect.Message {
+	mi := &file_canopy_v1_image_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Output.ProtoReflect.Descriptor instead.
+func (*Output) Descriptor() ([]byte, []int) {
+	return file_canopy_v1_image_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *Output) GetKind() string {
+	if x != nil {
+		return x.Kind
+	}
+	return ""
+}
+
+func (x *Output) GetIndex() string {
+	if x != nil {
+		return x.Index
+	}
+	return ""
+}
+
+func (x *Output) GetBlobKey() string {
+	if x != nil {
+		return x.BlobKey
+	}
+	return ""
+}
+
+func (x *Output) GetContentType() string {
+	if x != nil {
+		return x.ContentType
+	}
+	return ""
+}
+
+func (x *Output) GetWidth() int32 {
+	if x != nil {
+		return x.Width
+	}
+	return 0
+}
+
+func (x *Output) GetHeight() int32 {
+	if x != nil {
+		return x.Height
+	}
+	return 0
+}
+
+func (x *Output) GetMin() float64 {
+	if x != nil {
+		return x.Min
+	}
+	return 0
+}
+
+func (x *Output) GetMax() float64 {
+	if x != nil {
+		return x.Max
+	}
+	return 0
+}
+
+// CaptureInfo is what the file says about how it was taken.
+type CaptureInfo struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	Make      string                 `protobuf:"bytes,1,opt,name=make,proto3" json:"make,omitempty"`
+	Model     string                 `protobuf:"bytes,2,opt,name=model,proto3" json:"model,omitempty"`
+	CaptureId string                 `protobuf:"bytes,3,opt,name=capture_id,json=captureId,proto3" json:"capture_id,omitempty"`
+	// Metres above the take-off point (DJI XMP), when recorded.
+	RelativeAltitude *float64 `protobuf:"fixed64,4,opt,name=relative_altitude,json=relativeAltitude,proto3,oneof" json:"relative_altitude,omitempty"`
+	// Degrees; -90 is nadir.
+	GimbalPitch *float64 `protobuf:"fixed64,5,opt,name=gimbal_pitch,json=gimbalPitch,proto3,oneof" json:"gimbal_pitch,omitempty"`
+	// EXIF orientation (1 normal, 3 rotated 180, 6 and 8 rotated 90); the
+	// outputs are in sensor orientation, as stored.
+	Orientation   int32    `protobuf:"varint,6,opt,name=orientation,proto3" json:"orientation,omitempty"`
+	FocalLengthMm *float64 `protobuf:"fixed64,7,opt,name=focal_length_mm,json=focalLengthMm,proto3,oneof" json:"focal_length_mm,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CaptureInfo) Reset() {
+	*x = CaptureInfo{}
+	mi := &file_canopy_v1_image_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CaptureInfo) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CaptureInfo) ProtoMessage() {}
+
+func (x *CaptureInfo) ProtoReflect() protoreflect.Message {
+	mi := &file_canopy_v1_image_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CaptureInfo.ProtoReflect.Descriptor instead.
+func (*CaptureInfo) Descriptor() ([]byte, []int) {
+	return file_canopy_v1_image_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *CaptureInfo) GetMake() string {
+	if x != nil {
+		return x.Make
+	}
+	return ""
+}
+
+func (x *CaptureInfo) GetModel() string {
+	if x != nil {
+		return x.Model
+	}
+	return ""
+}
+
+func (x *CaptureInfo) GetCaptureId() string {
+	if x != nil {
+		return x.CaptureId
+	}
+	return ""
+}
+
+func (x *CaptureInfo) GetRelativeAltitude() float64 {
+	if x != nil && x.RelativeAltitude != nil {
+		return *x.RelativeAltitude
+	}
+	return 0
+}
+
+func (x *CaptureInfo) GetGimbalPitch() float64 {
+	if x != nil && x.GimbalPitch != nil {
+		return *x.GimbalPitch
+	}
+	return 0
+}
+
+func (x *CaptureInfo) GetOrientation() int32 {
+	if x != nil {
+		return x.Orientation
+	}
+	return 0
+}
+
+func (x *CaptureInfo) GetFocalLengthMm() float64 {
+	if x != nil && x.FocalLengthMm != nil {
+		return *x.FocalLengthMm
+	}
+	return 0
+}
+
 type Analysis struct {
 	state            protoimpl.MessageState `protogen:"open.v1"`
 	ImageId          string                 `protobuf:"bytes,1,opt,name=image_id,json=imageId,proto3" json:"image_id,omitempty"`
@@ -843,13 +1377,20 @@ type Analysis struct {
 	// Which worker produced it and how long the analysis took.
 	Worker          string  `protobuf:"bytes,14,opt,name=worker,proto3" json:"worker,omitempty"`
 	DurationSeconds float64 `protobuf:"fixed64,15,opt,name=duration_seconds,json=durationSeconds,proto3" json:"duration_seconds,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// Ground sample distance in metres per pixel, when it could be worked
+	// out, and how ("relative_altitude", "georeferencing").
+	GsdM      *float64 `protobuf:"fixed64,16,opt,name=gsd_m,json=gsdM,proto3,oneof" json:"gsd_m,omitempty"`
+	GsdSource string   `protobuf:"bytes,17,opt,name=gsd_source,json=gsdSource,proto3" json:"gsd_source,omitempty"`
+	// Every file written: colour maps, float GeoTIFFs, the thumbnail.
+	Outputs       []*Output    `protobuf:"bytes,18,rep,name=outputs,proto3" json:"outputs,omitempty"`
+	Capture       *CaptureInfo `protobuf:"bytes,19,opt,name=capture,proto3" json:"capture,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Analysis) Reset() {
 	*x = Analysis{}
-	mi := &file_canopy_v1_image_proto_msgTypes[6]
+	mi := &file_canopy_v1_image_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -861,7 +1402,7 @@ func (x *Analysis) String() string {
 func (*Analysis) ProtoMessage() {}
 
 func (x *Analysis) ProtoReflect() protoreflect.Message {
-	mi := &file_canopy_v1_image_proto_msgTypes[6]
+	mi := &file_canopy_v1_image_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -874,7 +1415,7 @@ func (x *Analysis) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Analysis.ProtoReflect.Descriptor instead.
 func (*Analysis) Descriptor() ([]byte, []int) {
-	return file_canopy_v1_image_proto_rawDescGZIP(), []int{6}
+	return file_canopy_v1_image_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *Analysis) GetImageId() string {
@@ -982,6 +1523,34 @@ func (x *Analysis) GetDurationSeconds() float64 {
 	return 0
 }
 
+func (x *Analysis) GetGsdM() float64 {
+	if x != nil && x.GsdM != nil {
+		return *x.GsdM
+	}
+	return 0
+}
+
+func (x *Analysis) GetGsdSource() string {
+	if x != nil {
+		return x.GsdSource
+	}
+	return ""
+}
+
+func (x *Analysis) GetOutputs() []*Output {
+	if x != nil {
+		return x.Outputs
+	}
+	return nil
+}
+
+func (x *Analysis) GetCapture() *CaptureInfo {
+	if x != nil {
+		return x.Capture
+	}
+	return nil
+}
+
 var File_canopy_v1_image_proto protoreflect.FileDescriptor
 
 const file_canopy_v1_image_proto_rawDesc = "" +
@@ -1040,7 +1609,7 @@ const file_canopy_v1_image_proto_rawDesc = "" +
 	"\x03p50\x18\x04 \x01(\x01R\x03p50\x12\x10\n" +
 	"\x03p75\x18\x05 \x01(\x01R\x03p75\x12\x10\n" +
 	"\x03p95\x18\x06 \x01(\x01R\x03p95\x12\x10\n" +
-	"\x03p98\x18\a \x01(\x01R\x03p98\"\xa7\x03\n" +
+	"\x03p98\x18\a \x01(\x01R\x03p98\"\xc6\x04\n" +
 	"\vIndexResult\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1c\n" +
 	"\tavailable\x18\x02 \x01(\bR\tavailable\x12\x16\n" +
@@ -1057,7 +1626,56 @@ const file_canopy_v1_image_proto_rawDesc = "" +
 	"\x14vegetation_threshold\x18\f \x01(\x01R\x13vegetationThreshold\x12\x1e\n" +
 	"\n" +
 	"unreliable\x18\r \x01(\bR\n" +
-	"unreliable\"\x98\x04\n" +
+	"unreliable\x12=\n" +
+	"\x0ehealth_classes\x18\x0e \x03(\v2\x16.canopy.v1.HealthClassR\rhealthClasses\x122\n" +
+	"\thistogram\x18\x0f \x01(\v2\x14.canopy.v1.HistogramR\thistogram\x12*\n" +
+	"\x05zones\x18\x10 \x01(\v2\x14.canopy.v1.ZonalGridR\x05zones\"\xa3\x01\n" +
+	"\vHealthClass\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x10\n" +
+	"\x03min\x18\x02 \x01(\x01R\x03min\x12\x10\n" +
+	"\x03max\x18\x03 \x01(\x01R\x03max\x12\x16\n" +
+	"\x06pixels\x18\x04 \x01(\x03R\x06pixels\x12\x1a\n" +
+	"\bfraction\x18\x05 \x01(\x01R\bfraction\x12\x1c\n" +
+	"\aarea_m2\x18\x06 \x01(\x01H\x00R\x06areaM2\x88\x01\x01B\n" +
+	"\n" +
+	"\b_area_m2\"s\n" +
+	"\tHistogram\x12\x10\n" +
+	"\x03min\x18\x01 \x01(\x01R\x03min\x12\x10\n" +
+	"\x03max\x18\x02 \x01(\x01R\x03max\x12\x16\n" +
+	"\x06counts\x18\x03 \x03(\x03R\x06counts\x12\x14\n" +
+	"\x05below\x18\x04 \x01(\x03R\x05below\x12\x14\n" +
+	"\x05above\x18\x05 \x01(\x03R\x05above\"Z\n" +
+	"\tZonalGrid\x12\x12\n" +
+	"\x04rows\x18\x01 \x01(\x05R\x04rows\x12\x12\n" +
+	"\x04cols\x18\x02 \x01(\x05R\x04cols\x12%\n" +
+	"\x05cells\x18\x03 \x03(\v2\x0f.canopy.v1.ZoneR\x05cells\"w\n" +
+	"\x04Zone\x12\x10\n" +
+	"\x03row\x18\x01 \x01(\x05R\x03row\x12\x10\n" +
+	"\x03col\x18\x02 \x01(\x05R\x03col\x12!\n" +
+	"\fvalid_pixels\x18\x03 \x01(\x03R\vvalidPixels\x12\x12\n" +
+	"\x04mean\x18\x04 \x01(\x01R\x04mean\x12\x14\n" +
+	"\x05class\x18\x05 \x01(\tR\x05class\"\xc2\x01\n" +
+	"\x06Output\x12\x12\n" +
+	"\x04kind\x18\x01 \x01(\tR\x04kind\x12\x14\n" +
+	"\x05index\x18\x02 \x01(\tR\x05index\x12\x19\n" +
+	"\bblob_key\x18\x03 \x01(\tR\ablobKey\x12!\n" +
+	"\fcontent_type\x18\x04 \x01(\tR\vcontentType\x12\x14\n" +
+	"\x05width\x18\x05 \x01(\x05R\x05width\x12\x16\n" +
+	"\x06height\x18\x06 \x01(\x05R\x06height\x12\x10\n" +
+	"\x03min\x18\a \x01(\x01R\x03min\x12\x10\n" +
+	"\x03max\x18\b \x01(\x01R\x03max\"\xba\x02\n" +
+	"\vCaptureInfo\x12\x12\n" +
+	"\x04make\x18\x01 \x01(\tR\x04make\x12\x14\n" +
+	"\x05model\x18\x02 \x01(\tR\x05model\x12\x1d\n" +
+	"\n" +
+	"capture_id\x18\x03 \x01(\tR\tcaptureId\x120\n" +
+	"\x11relative_altitude\x18\x04 \x01(\x01H\x00R\x10relativeAltitude\x88\x01\x01\x12&\n" +
+	"\fgimbal_pitch\x18\x05 \x01(\x01H\x01R\vgimbalPitch\x88\x01\x01\x12 \n" +
+	"\vorientation\x18\x06 \x01(\x05R\vorientation\x12+\n" +
+	"\x0ffocal_length_mm\x18\a \x01(\x01H\x02R\rfocalLengthMm\x88\x01\x01B\x14\n" +
+	"\x12_relative_altitudeB\x0f\n" +
+	"\r_gimbal_pitchB\x12\n" +
+	"\x10_focal_length_mm\"\xba\x05\n" +
 	"\bAnalysis\x12\x19\n" +
 	"\bimage_id\x18\x01 \x01(\tR\aimageId\x12+\n" +
 	"\x11algorithm_version\x18\x02 \x01(\tR\x10algorithmVersion\x12\x14\n" +
@@ -1077,7 +1695,13 @@ const file_canopy_v1_image_proto_rawDesc = "" +
 	"\n" +
 	"created_at\x18\r \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\x12\x16\n" +
 	"\x06worker\x18\x0e \x01(\tR\x06worker\x12)\n" +
-	"\x10duration_seconds\x18\x0f \x01(\x01R\x0fdurationSeconds*\x98\x01\n" +
+	"\x10duration_seconds\x18\x0f \x01(\x01R\x0fdurationSeconds\x12\x18\n" +
+	"\x05gsd_m\x18\x10 \x01(\x01H\x00R\x04gsdM\x88\x01\x01\x12\x1d\n" +
+	"\n" +
+	"gsd_source\x18\x11 \x01(\tR\tgsdSource\x12+\n" +
+	"\aoutputs\x18\x12 \x03(\v2\x11.canopy.v1.OutputR\aoutputs\x120\n" +
+	"\acapture\x18\x13 \x01(\v2\x16.canopy.v1.CaptureInfoR\acaptureB\b\n" +
+	"\x06_gsd_m*\x98\x01\n" +
 	"\vImageStatus\x12\x1c\n" +
 	"\x18IMAGE_STATUS_UNSPECIFIED\x10\x00\x12\x19\n" +
 	"\x15IMAGE_STATUS_UPLOADED\x10\x01\x12\x1b\n" +
@@ -1107,7 +1731,7 @@ func file_canopy_v1_image_proto_rawDescGZIP() []byte {
 }
 
 var file_canopy_v1_image_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_canopy_v1_image_proto_msgTypes = make([]protoimpl.MessageInfo, 7)
+var file_canopy_v1_image_proto_msgTypes = make([]protoimpl.MessageInfo, 13)
 var file_canopy_v1_image_proto_goTypes = []any{
 	(ImageStatus)(0),              // 0: canopy.v1.ImageStatus
 	(BandRole)(0),                 // 1: canopy.v1.BandRole
@@ -1117,28 +1741,40 @@ var file_canopy_v1_image_proto_goTypes = []any{
 	(*ImageEvent)(nil),            // 5: canopy.v1.ImageEvent
 	(*Percentiles)(nil),           // 6: canopy.v1.Percentiles
 	(*IndexResult)(nil),           // 7: canopy.v1.IndexResult
-	(*Analysis)(nil),              // 8: canopy.v1.Analysis
-	(*timestamppb.Timestamp)(nil), // 9: google.protobuf.Timestamp
+	(*HealthClass)(nil),           // 8: canopy.v1.HealthClass
+	(*Histogram)(nil),             // 9: canopy.v1.Histogram
+	(*ZonalGrid)(nil),             // 10: canopy.v1.ZonalGrid
+	(*Zone)(nil),                  // 11: canopy.v1.Zone
+	(*Output)(nil),                // 12: canopy.v1.Output
+	(*CaptureInfo)(nil),           // 13: canopy.v1.CaptureInfo
+	(*Analysis)(nil),              // 14: canopy.v1.Analysis
+	(*timestamppb.Timestamp)(nil), // 15: google.protobuf.Timestamp
 }
 var file_canopy_v1_image_proto_depIdxs = []int32{
 	1,  // 0: canopy.v1.ImageFile.band_role:type_name -> canopy.v1.BandRole
 	0,  // 1: canopy.v1.Image.status:type_name -> canopy.v1.ImageStatus
 	3,  // 2: canopy.v1.Image.files:type_name -> canopy.v1.ImageFile
 	2,  // 3: canopy.v1.Image.gps:type_name -> canopy.v1.GPS
-	9,  // 4: canopy.v1.Image.uploaded_at:type_name -> google.protobuf.Timestamp
-	9,  // 5: canopy.v1.Image.processing_started_at:type_name -> google.protobuf.Timestamp
-	9,  // 6: canopy.v1.Image.processed_at:type_name -> google.protobuf.Timestamp
-	9,  // 7: canopy.v1.Image.capture_time:type_name -> google.protobuf.Timestamp
+	15, // 4: canopy.v1.Image.uploaded_at:type_name -> google.protobuf.Timestamp
+	15, // 5: canopy.v1.Image.processing_started_at:type_name -> google.protobuf.Timestamp
+	15, // 6: canopy.v1.Image.processed_at:type_name -> google.protobuf.Timestamp
+	15, // 7: canopy.v1.Image.capture_time:type_name -> google.protobuf.Timestamp
 	0,  // 8: canopy.v1.ImageEvent.status:type_name -> canopy.v1.ImageStatus
-	9,  // 9: canopy.v1.ImageEvent.time:type_name -> google.protobuf.Timestamp
+	15, // 9: canopy.v1.ImageEvent.time:type_name -> google.protobuf.Timestamp
 	6,  // 10: canopy.v1.IndexResult.percentiles:type_name -> canopy.v1.Percentiles
-	7,  // 11: canopy.v1.Analysis.indices:type_name -> canopy.v1.IndexResult
-	9,  // 12: canopy.v1.Analysis.created_at:type_name -> google.protobuf.Timestamp
-	13, // [13:13] is the sub-list for method output_type
-	13, // [13:13] is the sub-list for method input_type
-	13, // [13:13] is the sub-list for extension type_name
-	13, // [13:13] is the sub-list for extension extendee
-	0,  // [0:13] is the sub-list for field type_name
+	8,  // 11: canopy.v1.IndexResult.health_classes:type_name -> canopy.v1.HealthClass
+	9,  // 12: canopy.v1.IndexResult.histogram:type_name -> canopy.v1.Histogram
+	10, // 13: canopy.v1.IndexResult.zones:type_name -> canopy.v1.ZonalGrid
+	11, // 14: canopy.v1.ZonalGrid.cells:type_name -> canopy.v1.Zone
+	7,  // 15: canopy.v1.Analysis.indices:type_name -> canopy.v1.IndexResult
+	15, // 16: canopy.v1.Analysis.created_at:type_name -> google.protobuf.Timestamp
+	12, // 17: canopy.v1.Analysis.outputs:type_name -> canopy.v1.Output
+	13, // 18: canopy.v1.Analysis.capture:type_name -> canopy.v1.CaptureInfo
+	19, // [19:19] is the sub-list for method output_type
+	19, // [19:19] is the sub-list for method input_type
+	19, // [19:19] is the sub-list for extension type_name
+	19, // [19:19] is the sub-list for extension extendee
+	0,  // [0:19] is the sub-list for field type_name
 }
 
 func init() { file_canopy_v1_image_proto_init() }
@@ -1147,13 +1783,16 @@ func file_canopy_v1_image_proto_init() {
 		return
 	}
 	file_canopy_v1_image_proto_msgTypes[0].OneofWrappers = []any{}
+	file_canopy_v1_image_proto_msgTypes[6].OneofWrappers = []any{}
+	file_canopy_v1_image_proto_msgTypes[11].OneofWrappers = []any{}
+	file_canopy_v1_image_proto_msgTypes[12].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_canopy_v1_image_proto_rawDesc), len(file_canopy_v1_image_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   7,
+			NumMessages:   13,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

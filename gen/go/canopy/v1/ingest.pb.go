@@ -23,6 +23,103 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+type RetryImageRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	ImageId       string                 `protobuf:"bytes,1,opt,name=image_id,json=imageId,proto3" json:"image_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RetryImageRequest) Reset() {
+	*x = RetryImageRequest{}
+	mi := &file_canopy_v1_ingest_proto_msgTypes[0]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RetryImageRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RetryImageRequest) ProtoMessage() {}
+
+func (x *RetryImageRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_canopy_v1_ingest_proto_msgTypes[0]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RetryImageRequest.ProtoReflect.Descriptor instead.
+func (*RetryImageRequest) Descriptor() ([]byte, []int) {
+	return file_canopy_v1_ingest_proto_rawDescGZIP(), []int{0}
+}
+
+func (x *RetryImageRequest) GetImageId() string {
+	if x != nil {
+		return x.ImageId
+	}
+	return ""
+}
+
+type CancelImageRequest struct {
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	ImageId string                 `protobuf:"bytes,1,opt,name=image_id,json=imageId,proto3" json:"image_id,omitempty"`
+	// Recorded in the event log and the image's last_error.
+	Reason        string `protobuf:"bytes,2,opt,name=reason,proto3" json:"reason,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CancelImageRequest) Reset() {
+	*x = CancelImageRequest{}
+	mi := &file_canopy_v1_ingest_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CancelImageRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CancelImageRequest) ProtoMessage() {}
+
+func (x *CancelImageRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_canopy_v1_ingest_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CancelImageRequest.ProtoReflect.Descriptor instead.
+func (*CancelImageRequest) Descriptor() ([]byte, []int) {
+	return file_canopy_v1_ingest_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *CancelImageRequest) GetImageId() string {
+	if x != nil {
+		return x.ImageId
+	}
+	return ""
+}
+
+func (x *CancelImageRequest) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
 type UploadImageRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Types that are valid to be assigned to Payload:
@@ -36,7 +133,7 @@ type UploadImageRequest struct {
 
 func (x *UploadImageRequest) Reset() {
 	*x = UploadImageRequest{}
-	mi := &file_canopy_v1_ingest_proto_msgTypes[0]
+	mi := &file_canopy_v1_ingest_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -48,7 +145,7 @@ func (x *UploadImageRequest) String() string {
 func (*UploadImageRequest) ProtoMessage() {}
 
 func (x *UploadImageRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_canopy_v1_ingest_proto_msgTypes[0]
+	mi := &file_canopy_v1_ingest_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -61,7 +158,7 @@ func (x *UploadImageRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UploadImageRequest.ProtoReflect.Descriptor instead.
 func (*UploadImageRequest) Descriptor() ([]byte, []int) {
-	return file_canopy_v1_ingest_proto_rawDescGZIP(), []int{0}
+	return file_canopy_v1_ingest_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *UploadImageRequest) GetPayload() isUploadImageRequest_Payload {
@@ -120,7 +217,7 @@ type FileSpec struct {
 
 func (x *FileSpec) Reset() {
 	*x = FileSpec{}
-	mi := &file_canopy_v1_ingest_proto_msgTypes[1]
+	mi := &file_canopy_v1_ingest_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -132,7 +229,7 @@ func (x *FileSpec) String() string {
 func (*FileSpec) ProtoMessage() {}
 
 func (x *FileSpec) ProtoReflect() protoreflect.Message {
-	mi := &file_canopy_v1_ingest_proto_msgTypes[1]
+	mi := &file_canopy_v1_ingest_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -145,7 +242,7 @@ func (x *FileSpec) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FileSpec.ProtoReflect.Descriptor instead.
 func (*FileSpec) Descriptor() ([]byte, []int) {
-	return file_canopy_v1_ingest_proto_rawDescGZIP(), []int{1}
+	return file_canopy_v1_ingest_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *FileSpec) GetFilename() string {
@@ -190,7 +287,7 @@ type UploadMetadata struct {
 
 func (x *UploadMetadata) Reset() {
 	*x = UploadMetadata{}
-	mi := &file_canopy_v1_ingest_proto_msgTypes[2]
+	mi := &file_canopy_v1_ingest_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -202,7 +299,7 @@ func (x *UploadMetadata) String() string {
 func (*UploadMetadata) ProtoMessage() {}
 
 func (x *UploadMetadata) ProtoReflect() protoreflect.Message {
-	mi := &file_canopy_v1_ingest_proto_msgTypes[2]
+	mi := &file_canopy_v1_ingest_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -215,7 +312,7 @@ func (x *UploadMetadata) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UploadMetadata.ProtoReflect.Descriptor instead.
 func (*UploadMetadata) Descriptor() ([]byte, []int) {
-	return file_canopy_v1_ingest_proto_rawDescGZIP(), []int{2}
+	return file_canopy_v1_ingest_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *UploadMetadata) GetFiles() []*FileSpec {
@@ -271,7 +368,7 @@ type GPSOverride struct {
 
 func (x *GPSOverride) Reset() {
 	*x = GPSOverride{}
-	mi := &file_canopy_v1_ingest_proto_msgTypes[3]
+	mi := &file_canopy_v1_ingest_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -283,7 +380,7 @@ func (x *GPSOverride) String() string {
 func (*GPSOverride) ProtoMessage() {}
 
 func (x *GPSOverride) ProtoReflect() protoreflect.Message {
-	mi := &file_canopy_v1_ingest_proto_msgTypes[3]
+	mi := &file_canopy_v1_ingest_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -296,7 +393,7 @@ func (x *GPSOverride) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GPSOverride.ProtoReflect.Descriptor instead.
 func (*GPSOverride) Descriptor() ([]byte, []int) {
-	return file_canopy_v1_ingest_proto_rawDescGZIP(), []int{3}
+	return file_canopy_v1_ingest_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *GPSOverride) GetLatitude() float64 {
@@ -331,7 +428,7 @@ type Chunk struct {
 
 func (x *Chunk) Reset() {
 	*x = Chunk{}
-	mi := &file_canopy_v1_ingest_proto_msgTypes[4]
+	mi := &file_canopy_v1_ingest_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -343,7 +440,7 @@ func (x *Chunk) String() string {
 func (*Chunk) ProtoMessage() {}
 
 func (x *Chunk) ProtoReflect() protoreflect.Message {
-	mi := &file_canopy_v1_ingest_proto_msgTypes[4]
+	mi := &file_canopy_v1_ingest_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -356,7 +453,7 @@ func (x *Chunk) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Chunk.ProtoReflect.Descriptor instead.
 func (*Chunk) Descriptor() ([]byte, []int) {
-	return file_canopy_v1_ingest_proto_rawDescGZIP(), []int{4}
+	return file_canopy_v1_ingest_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *Chunk) GetFileIndex() int32 {
@@ -389,7 +486,7 @@ type UploadImageResponse struct {
 
 func (x *UploadImageResponse) Reset() {
 	*x = UploadImageResponse{}
-	mi := &file_canopy_v1_ingest_proto_msgTypes[5]
+	mi := &file_canopy_v1_ingest_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -401,7 +498,7 @@ func (x *UploadImageResponse) String() string {
 func (*UploadImageResponse) ProtoMessage() {}
 
 func (x *UploadImageResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_canopy_v1_ingest_proto_msgTypes[5]
+	mi := &file_canopy_v1_ingest_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -414,7 +511,7 @@ func (x *UploadImageResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UploadImageResponse.ProtoReflect.Descriptor instead.
 func (*UploadImageResponse) Descriptor() ([]byte, []int) {
-	return file_canopy_v1_ingest_proto_rawDescGZIP(), []int{5}
+	return file_canopy_v1_ingest_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *UploadImageResponse) GetImageId() string {
@@ -463,7 +560,12 @@ var File_canopy_v1_ingest_proto protoreflect.FileDescriptor
 
 const file_canopy_v1_ingest_proto_rawDesc = "" +
 	"\n" +
-	"\x16canopy/v1/ingest.proto\x12\tcanopy.v1\x1a\x15canopy/v1/image.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x82\x01\n" +
+	"\x16canopy/v1/ingest.proto\x12\tcanopy.v1\x1a\x15canopy/v1/image.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/protobuf/timestamp.proto\".\n" +
+	"\x11RetryImageRequest\x12\x19\n" +
+	"\bimage_id\x18\x01 \x01(\tR\aimageId\"G\n" +
+	"\x12CancelImageRequest\x12\x19\n" +
+	"\bimage_id\x18\x01 \x01(\tR\aimageId\x12\x16\n" +
+	"\x06reason\x18\x02 \x01(\tR\x06reason\"\x82\x01\n" +
 	"\x12UploadImageRequest\x127\n" +
 	"\bmetadata\x18\x01 \x01(\v2\x19.canopy.v1.UploadMetadataH\x00R\bmetadata\x12(\n" +
 	"\x05chunk\x18\x02 \x01(\v2\x10.canopy.v1.ChunkH\x00R\x05chunkB\t\n" +
@@ -496,9 +598,12 @@ const file_canopy_v1_ingest_proto_rawDesc = "" +
 	"\x06sha256\x18\x03 \x01(\tR\x06sha256\x12.\n" +
 	"\x06status\x18\x04 \x01(\x0e2\x16.canopy.v1.ImageStatusR\x06status\x12*\n" +
 	"\x05files\x18\x05 \x03(\v2\x14.canopy.v1.ImageFileR\x05files\x12\x1c\n" +
-	"\tduplicate\x18\x06 \x01(\bR\tduplicate2}\n" +
+	"\tduplicate\x18\x06 \x01(\bR\tduplicate2\xcc\x02\n" +
 	"\rIngestService\x12l\n" +
-	"\vUploadImage\x12\x1d.canopy.v1.UploadImageRequest\x1a\x1e.canopy.v1.UploadImageResponse\"\x1c\x82\xd3\xe4\x93\x02\x16:\x01*\"\x11/v1/images:upload(\x01B6Z4github.com/canopyag/canopy/gen/go/canopy/v1;canopyv1b\x06proto3"
+	"\vUploadImage\x12\x1d.canopy.v1.UploadImageRequest\x1a\x1e.canopy.v1.UploadImageResponse\"\x1c\x82\xd3\xe4\x93\x02\x16:\x01*\"\x11/v1/images:upload(\x01\x12d\n" +
+	"\n" +
+	"RetryImage\x12\x1c.canopy.v1.RetryImageRequest\x1a\x10.canopy.v1.Image\"&\x82\xd3\xe4\x93\x02 :\x01*\"\x1b/v1/images/{image_id}:retry\x12g\n" +
+	"\vCancelImage\x12\x1d.canopy.v1.CancelImageRequest\x1a\x10.canopy.v1.Image\"'\x82\xd3\xe4\x93\x02!:\x01*\"\x1c/v1/images/{image_id}:cancelB6Z4github.com/canopyag/canopy/gen/go/canopy/v1;canopyv1b\x06proto3"
 
 var (
 	file_canopy_v1_ingest_proto_rawDescOnce sync.Once
@@ -512,35 +617,42 @@ func file_canopy_v1_ingest_proto_rawDescGZIP() []byte {
 	return file_canopy_v1_ingest_proto_rawDescData
 }
 
-var file_canopy_v1_ingest_proto_msgTypes = make([]protoimpl.MessageInfo, 6)
+var file_canopy_v1_ingest_proto_msgTypes = make([]protoimpl.MessageInfo, 8)
 var file_canopy_v1_ingest_proto_goTypes = []any{
-	(*UploadImageRequest)(nil),    // 0: canopy.v1.UploadImageRequest
-	(*FileSpec)(nil),              // 1: canopy.v1.FileSpec
-	(*UploadMetadata)(nil),        // 2: canopy.v1.UploadMetadata
-	(*GPSOverride)(nil),           // 3: canopy.v1.GPSOverride
-	(*Chunk)(nil),                 // 4: canopy.v1.Chunk
-	(*UploadImageResponse)(nil),   // 5: canopy.v1.UploadImageResponse
-	(BandRole)(0),                 // 6: canopy.v1.BandRole
-	(*timestamppb.Timestamp)(nil), // 7: google.protobuf.Timestamp
-	(ImageStatus)(0),              // 8: canopy.v1.ImageStatus
-	(*ImageFile)(nil),             // 9: canopy.v1.ImageFile
+	(*RetryImageRequest)(nil),     // 0: canopy.v1.RetryImageRequest
+	(*CancelImageRequest)(nil),    // 1: canopy.v1.CancelImageRequest
+	(*UploadImageRequest)(nil),    // 2: canopy.v1.UploadImageRequest
+	(*FileSpec)(nil),              // 3: canopy.v1.FileSpec
+	(*UploadMetadata)(nil),        // 4: canopy.v1.UploadMetadata
+	(*GPSOverride)(nil),           // 5: canopy.v1.GPSOverride
+	(*Chunk)(nil),                 // 6: canopy.v1.Chunk
+	(*UploadImageResponse)(nil),   // 7: canopy.v1.UploadImageResponse
+	(BandRole)(0),                 // 8: canopy.v1.BandRole
+	(*timestamppb.Timestamp)(nil), // 9: google.protobuf.Timestamp
+	(ImageStatus)(0),              // 10: canopy.v1.ImageStatus
+	(*ImageFile)(nil),             // 11: canopy.v1.ImageFile
+	(*Image)(nil),                 // 12: canopy.v1.Image
 }
 var file_canopy_v1_ingest_proto_depIdxs = []int32{
-	2, // 0: canopy.v1.UploadImageRequest.metadata:type_name -> canopy.v1.UploadMetadata
-	4, // 1: canopy.v1.UploadImageRequest.chunk:type_name -> canopy.v1.Chunk
-	6, // 2: canopy.v1.FileSpec.band_role:type_name -> canopy.v1.BandRole
-	1, // 3: canopy.v1.UploadMetadata.files:type_name -> canopy.v1.FileSpec
-	7, // 4: canopy.v1.UploadMetadata.capture_time:type_name -> google.protobuf.Timestamp
-	3, // 5: canopy.v1.UploadMetadata.gps:type_name -> canopy.v1.GPSOverride
-	8, // 6: canopy.v1.UploadImageResponse.status:type_name -> canopy.v1.ImageStatus
-	9, // 7: canopy.v1.UploadImageResponse.files:type_name -> canopy.v1.ImageFile
-	0, // 8: canopy.v1.IngestService.UploadImage:input_type -> canopy.v1.UploadImageRequest
-	5, // 9: canopy.v1.IngestService.UploadImage:output_type -> canopy.v1.UploadImageResponse
-	9, // [9:10] is the sub-list for method output_type
-	8, // [8:9] is the sub-list for method input_type
-	8, // [8:8] is the sub-list for extension type_name
-	8, // [8:8] is the sub-list for extension extendee
-	0, // [0:8] is the sub-list for field type_name
+	4,  // 0: canopy.v1.UploadImageRequest.metadata:type_name -> canopy.v1.UploadMetadata
+	6,  // 1: canopy.v1.UploadImageRequest.chunk:type_name -> canopy.v1.Chunk
+	8,  // 2: canopy.v1.FileSpec.band_role:type_name -> canopy.v1.BandRole
+	3,  // 3: canopy.v1.UploadMetadata.files:type_name -> canopy.v1.FileSpec
+	9,  // 4: canopy.v1.UploadMetadata.capture_time:type_name -> google.protobuf.Timestamp
+	5,  // 5: canopy.v1.UploadMetadata.gps:type_name -> canopy.v1.GPSOverride
+	10, // 6: canopy.v1.UploadImageResponse.status:type_name -> canopy.v1.ImageStatus
+	11, // 7: canopy.v1.UploadImageResponse.files:type_name -> canopy.v1.ImageFile
+	2,  // 8: canopy.v1.IngestService.UploadImage:input_type -> canopy.v1.UploadImageRequest
+	0,  // 9: canopy.v1.IngestService.RetryImage:input_type -> canopy.v1.RetryImageRequest
+	1,  // 10: canopy.v1.IngestService.CancelImage:input_type -> canopy.v1.CancelImageRequest
+	7,  // 11: canopy.v1.IngestService.UploadImage:output_type -> canopy.v1.UploadImageResponse
+	12, // 12: canopy.v1.IngestService.RetryImage:output_type -> canopy.v1.Image
+	12, // 13: canopy.v1.IngestService.CancelImage:output_type -> canopy.v1.Image
+	11, // [11:14] is the sub-list for method output_type
+	8,  // [8:11] is the sub-list for method input_type
+	8,  // [8:8] is the sub-list for extension type_name
+	8,  // [8:8] is the sub-list for extension extendee
+	0,  // [0:8] is the sub-list for field type_name
 }
 
 func init() { file_canopy_v1_ingest_proto_init() }
@@ -549,18 +661,18 @@ func file_canopy_v1_ingest_proto_init() {
 		return
 	}
 	file_canopy_v1_image_proto_init()
-	file_canopy_v1_ingest_proto_msgTypes[0].OneofWrappers = []any{
+	file_canopy_v1_ingest_proto_msgTypes[2].OneofWrappers = []any{
 		(*UploadImageRequest_Metadata)(nil),
 		(*UploadImageRequest_Chunk)(nil),
 	}
-	file_canopy_v1_ingest_proto_msgTypes[3].OneofWrappers = []any{}
+	file_canopy_v1_ingest_proto_msgTypes[5].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_canopy_v1_ingest_proto_rawDesc), len(file_canopy_v1_ingest_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   6,
+			NumMessages:   8,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -20,6 +20,8 @@ const _ = grpc.SupportPackageIsVersion9
 
 const (
 	IngestService_UploadImage_FullMethodName = "/canopy.v1.IngestService/UploadImage"
+	IngestService_RetryImage_FullMethodName  = "/canopy.v1.IngestService/RetryImage"
+	IngestService_CancelImage_FullMethodName = "/canopy.v1.IngestService/CancelImage"
 )
 
 // IngestServiceClient is the client API for IngestService service.
@@ -32,6 +34,12 @@ type IngestServiceClient interface {
 	// message carries the metadata, every later one a chunk of file data. Files
 	// of a capture are sent one after the other, in the order they are listed.
 	UploadImage(ctx context.Context, opts ...grpc.CallOption) (grpc.ClientStreamingClient[UploadImageRequest, UploadImageResponse], error)
+	// RetryImage puts a FAILED image back in the queue with fresh attempts.
+	RetryImage(ctx context.Context, in *RetryImageRequest, opts ...grpc.CallOption) (*Image, error)
+	// CancelImage stops an image that is not finished: it ends FAILED with
+	// the reason "cancelled", and a worker still analysing it is refused when
+	// it reports.
+	CancelImage(ctx context.Context, in *CancelImageRequest, opts ...grpc.CallOption) (*Image, error)
 }
 
 type ingestServiceClient struct {
@@ -55,6 +63,26 @@ func (c *ingestServiceClient) UploadImage(ctx context.Context, opts ...grpc.Call
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type IngestService_UploadImageClient = grpc.ClientStreamingClient[UploadImageRequest, UploadImageResponse]
 
+func (c *ingestServiceClient) RetryImage(ctx context.Context, in *RetryImageRequest, opts ...grpc.CallOption) (*Image, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(Image)
+	err := c.cc.Invoke(ctx, IngestService_RetryImage_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *ingestServiceClient) CancelImage(ctx context.Context, in *CancelImageRequest, opts ...grpc.CallOption) (*Image, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(Image)
+	err := c.cc.Invoke(ctx, IngestService_CancelImage_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // IngestServiceServer is the server API for IngestService service.
 // All implementations must embed UnimplementedIngestServiceServer
 // for forward compatibility.
@@ -65,6 +93,12 @@ type IngestServiceServer interface {
 	// message carries the metadata, every later one a chunk of file data. Files
 	// of a capture are sent one after the other, in the order they are listed.
 	UploadImage(grpc.ClientStreamingServer[UploadImageRequest, UploadImageResponse]) error
+	// RetryImage puts a FAILED image back in the queue with fresh attempts.
+	RetryImage(context.Context, *RetryImageRequest) (*Image, error)
+	// CancelImage stops an image that is not finished: it ends FAILED with
+	// the reason "cancelled", and a worker still analysing it is refused when
+	// it reports.
+	CancelImage(context.Context, *CancelImageRequest) (*Image, error)
 	mustEmbedUnimplementedIngestServiceServer()
 }
 
@@ -77,6 +111,12 @@ type UnimplementedIngestServiceServer struct{}
 
 func (UnimplementedIngestServiceServer) UploadImage(grpc.ClientStreamingServer[UploadImageRequest, UploadImageResponse]) error {
 	return status.Error(codes.Unimplemented, "method UploadImage not implemented")
+}
+func (UnimplementedIngestServiceServer) RetryImage(context.Context, *RetryImageRequest) (*Image, error) {
+	return nil, status.Error(codes.Unimplemented, "method RetryImage not implemented")
+}
+func (UnimplementedIngestServiceServer) CancelImage(context.Context, *CancelImageRequest) (*Image, error) {
+	return nil, status.Error(codes.Unimplemented, "method CancelImage not implemented")
 }
 func (UnimplementedIngestServiceServer) mustEmbedUnimplementedIngestServiceServer() {}
 func (UnimplementedIngestServiceServer) testEmbeddedByValue()                       {}
@@ -106,13 +146,58 @@ func _IngestService_UploadImage_Handler(srv interface{}, stream grpc.ServerStrea
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type IngestService_UploadImageServer = grpc.ClientStreamingServer[UploadImageRequest, UploadImageResponse]
 
+func _IngestService_RetryImage_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RetryImageRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(IngestServiceServer).RetryImage(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: IngestService_RetryImage_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(IngestServiceServer).RetryImage(ctx, req.(*RetryImageRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _IngestService_CancelImage_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(CancelImageRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(IngestServiceServer).CancelImage(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: IngestService_CancelImage_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(IngestServiceServer).CancelImage(ctx, req.(*CancelImageRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // IngestService_ServiceDesc is the grpc.ServiceDesc for IngestService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
 var IngestService_ServiceDesc = grpc.ServiceDesc{
 	ServiceName: "canopy.v1.IngestService",
 	HandlerType: (*IngestServiceServer)(nil),
-	Methods:     []grpc.MethodDesc{},
+	Methods: []grpc.MethodDesc{
+		{
+			MethodName: "RetryImage",
+			Handler:    _IngestService_RetryImage_Handler,
+		},
+		{
+			MethodName: "CancelImage",
+			Handler:    _IngestService_CancelImage_Handler,
+		},
+	},
 	Streams: []grpc.StreamDesc{
 		{
 			StreamName:    "UploadImage",
