@@ -103,8 +103,9 @@ func Run(ctx context.Context, getenv config.Getenv, stdout io.Writer, ready func
 
 	listener := notify.New(cfg.Database.ConnString(), map[string]notify.KeyFunc{workapi.WorkChannel: nil}, log)
 	srv := server.New(cfg.Server, log)
-	canopyv1.RegisterIngestServiceServer(srv.GRPC(), upload.New(pool, blobs, cfg.Upload, log))
-	canopyv1.RegisterWorkServiceServer(srv.GRPC(), workapi.New(queue.New(pool, cfg.Queue), listener, cfg.Work, log, ctx.Done()))
+	q := queue.New(pool, cfg.Queue)
+	canopyv1.RegisterIngestServiceServer(srv.GRPC(), ingestServer{upload.New(pool, blobs, cfg.Upload, log), workapi.NewControl(q, log)})
+	canopyv1.RegisterWorkServiceServer(srv.GRPC(), workapi.New(q, listener, cfg.Work, log, ctx.Done()))
 	srv.AddGateway(canopyv1.RegisterIngestServiceHandlerFromEndpoint)
 	srv.AddGateway(canopyv1.RegisterWorkServiceHandlerFromEndpoint)
 	srv.Handle("/openapi.json", openAPI())
@@ -115,6 +116,13 @@ func Run(ctx context.Context, getenv config.Getenv, stdout io.Writer, ready func
 	err = srv.ServeWithListener(ctx, listener, ready)
 	log.Info("stopped")
 	return err
+}
+
+// ingestServer is IngestService: uploads from the upload service, retry and
+// cancel from the queue's control handlers.
+type ingestServer struct {
+	*upload.Service
+	*workapi.Control
 }
 
 func openAPI() http.Handler {

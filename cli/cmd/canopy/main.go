@@ -26,6 +26,8 @@ Commands:
   results           one row per image: status, GPS, NDVI/SAVI/VARI means (--batch, --json)
   list              list images (--status, --batch)
   stats             count images per status
+  retry ID...       put failed images back in the queue
+  cancel ID...      stop unfinished images (--reason TEXT)
   sample DIR        write synthetic sample images (used by the demo without real data)
 
 Global flags (or environment):
@@ -76,6 +78,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		err = app.list(ctx, rest)
 	case "stats":
 		err = app.stats(ctx, rest)
+	case "retry":
+		err = app.retry(ctx, rest)
+	case "cancel":
+		err = app.cancel(ctx, rest)
 	case "sample":
 		err = app.sample(rest)
 	case "help", "-h", "--help":

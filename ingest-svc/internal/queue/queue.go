@@ -333,3 +333,75 @@ func RecordEvent(ctx context.Context, tx pgx.Tx, id, status string, attempt int,
 	}
 	return nil
 }
+
+// ErrWrongState means the image's status does not allow the operation, e.g.
+// retrying an image that has not failed.
+var ErrWrongState = errors.New("wrong state")
+
+// Retry puts a failed image back in the queue with its attempts reset, as if
+// it had just been uploaded. Its files are still stored, so nothing needs to
+// be sent again.
+func (q *Queue) Retry(ctx context.Context, id string) (*canopyv1.Image, error) {
+	return q.operate(ctx, "retry", id, func(tx pgx.Tx, status, lastError string) error {
+		if status != catalog.StatusFailed {
+			return fmt.Errorf("%w: the image is %s; only a failed image can be retried", ErrWrongState, status)
+		}
+		if _, err := tx.Exec(ctx, `UPDATE images SET status = 'uploaded', attempts = 0, run_after = now(),
+				last_error = '', processing_started_at = NULL, processed_at = NULL
+			WHERE id = $1`, id); err != nil {
+			return fmt.Errorf("re-queue: %w", err)
+		}
+		msg := "re-queued by request"
+		if lastError != "" {
+			msg += "; it had failed with: " + lastError
+		}
+		return RecordEvent(ctx, tx, id, catalog.StatusUploaded, 0, msg)
+	})
+}
+
+// Cancel fails an image that is not finished. A worker analysing it loses
+// its lease: its next heartbeat or report is refused, so no analysis is
+// stored after the cancellation.
+func (q *Queue) Cancel(ctx context.Context, id, reason string) (*canopyv1.Image, error) {
+	return q.operate(ctx, "cancel", id, func(tx pgx.Tx, status, _ string) error {
+		if status != catalog.StatusUploaded && status != catalog.StatusProcessing {
+			return fmt.Errorf("%w: the image is already %s; only an image still queued or processing can be cancelled", ErrWrongState, status)
+		}
+		msg := "cancelled"
+		if reason != "" {
+			msg += ": " + reason
+		}
+		var attempt int
+		if err := tx.QueryRow(ctx, `UPDATE images SET status = 'failed', last_error = $2, processed_at = now(),
+				lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL
+			WHERE id = $1 RETURNING attempts`, id, msg).Scan(&attempt); err != nil {
+			return fmt.Errorf("mark cancelled: %w", err)
+		}
+		return RecordEvent(ctx, tx, id, catalog.StatusFailed, attempt, msg)
+	})
+}
+
+// operate runs fn on the locked image in a transaction and returns the image
+// as fn left it.
+func (q *Queue) operate(ctx context.Context, action, id string, fn func(tx pgx.Tx, status, lastError string) error) (*canopyv1.Image, error) {
+	var img *canopyv1.Image
+	err := pgx.BeginFunc(ctx, q.pool, func(tx pgx.Tx) error {
+		var status, lastError string
+		err := tx.QueryRow(ctx, `SELECT status, last_error FROM images WHERE id = $1 FOR UPDATE`, id).Scan(&status, &lastError)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return fmt.Errorf("image %s: %w", id, catalog.ErrNotFound)
+		}
+		if err != nil {
+			return fmt.Errorf("lock image: %w", err)
+		}
+		if err := fn(tx, status, lastError); err != nil {
+			return err
+		}
+		img, err = catalog.GetImage(ctx, tx, id)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("%s %s: %w", action, id, err)
+	}
+	return img, nil
+}

@@ -94,7 +94,7 @@ func (s *Server) ClaimWork(ctx context.Context, req *canopyv1.ClaimWorkRequest) 
 	for {
 		claimed, err := s.q.Claim(ctx, worker, n, lease)
 		if err != nil {
-			return nil, s.internal(ctx, "claim work", err)
+			return nil, internal(ctx, s.log, "claim work", err)
 		}
 		if len(claimed) > 0 {
 			resp := &canopyv1.ClaimWorkResponse{}
@@ -109,7 +109,7 @@ func (s *Server) ClaimWork(ctx context.Context, req *canopyv1.ClaimWorkRequest) 
 		}
 		wakeAt := deadline
 		if due, ok, err := s.q.NextDue(ctx); err != nil {
-			return nil, s.internal(ctx, "claim work", err)
+			return nil, internal(ctx, s.log, "claim work", err)
 		} else if ok && due.Before(wakeAt) {
 			wakeAt = due
 		}
@@ -144,7 +144,7 @@ func (s *Server) RenewLease(ctx context.Context, req *canopyv1.RenewLeaseRequest
 		return nil, err
 	}
 	if err := s.q.Renew(ctx, id, token, lease); err != nil {
-		return nil, s.toStatus(ctx, "renew lease", err)
+		return nil, toStatus(ctx, s.log, "renew lease", err)
 	}
 	return &canopyv1.RenewLeaseResponse{Lease: durationpb.New(lease)}, nil
 }
@@ -165,7 +165,7 @@ func (s *Server) CompleteWork(ctx context.Context, req *canopyv1.CompleteWorkReq
 	a.ImageId = id
 	img, err := s.q.Complete(ctx, id, token, a)
 	if err != nil {
-		return nil, s.toStatus(ctx, "complete work", err)
+		return nil, toStatus(ctx, s.log, "complete work", err)
 	}
 	return &canopyv1.CompleteWorkResponse{Image: img}, nil
 }
@@ -187,7 +187,7 @@ func (s *Server) FailWork(ctx context.Context, req *canopyv1.FailWorkRequest) (*
 		img, err = s.q.Fail(ctx, id, token, msg, req.GetRetryable())
 	}
 	if err != nil {
-		return nil, s.toStatus(ctx, "fail work", err)
+		return nil, toStatus(ctx, s.log, "fail work", err)
 	}
 	return &canopyv1.FailWorkResponse{Image: img}, nil
 }
@@ -215,24 +215,25 @@ func ids(imageID, token string) (string, string, error) {
 	return id, tok, nil
 }
 
-func (s *Server) toStatus(ctx context.Context, action string, err error) error {
+// toStatus maps queue errors to gRPC codes.
+func toStatus(ctx context.Context, log *slog.Logger, action string, err error) error {
 	switch {
-	case errors.Is(err, queue.ErrLeaseLost):
+	case errors.Is(err, queue.ErrLeaseLost), errors.Is(err, queue.ErrWrongState):
 		return status.Error(codes.FailedPrecondition, err.Error())
 	case errors.Is(err, catalog.ErrNotFound):
 		return status.Error(codes.NotFound, err.Error())
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		return status.FromContextError(err).Err()
 	}
-	return s.internal(ctx, action, err)
+	return internal(ctx, log, action, err)
 }
 
 // internal logs the detail and tells the client only that the store failed:
 // Unavailable, because a database hiccup is worth retrying.
-func (s *Server) internal(ctx context.Context, action string, err error) error {
+func internal(ctx context.Context, log *slog.Logger, action string, err error) error {
 	if ctx.Err() != nil {
 		return status.FromContextError(ctx.Err()).Err()
 	}
-	s.log.ErrorContext(ctx, action+" failed", "error", err)
+	log.ErrorContext(ctx, action+" failed", "error", err)
 	return status.Errorf(codes.Unavailable, "%s: database unavailable, try again", action)
 }

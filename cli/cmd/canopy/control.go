@@ -1,0 +1,56 @@
+package main
+
+import (
+	"context"
+	"fmt"
+
+	canopyv1 "github.com/canopyag/canopy/gen/go/canopy/v1"
+)
+
+// retry re-queues failed images.
+func (a *cli) retry(ctx context.Context, args []string) error {
+	fs := a.flags("retry")
+	if err := fs.Parse(args); err != nil || fs.NArg() == 0 {
+		fmt.Fprintln(a.stderr, "usage: canopy retry ID...")
+		return errUsage
+	}
+	return a.each(ctx, fs.Args(), func(c canopyv1.IngestServiceClient, id string) (*canopyv1.Image, error) {
+		return c.RetryImage(ctx, &canopyv1.RetryImageRequest{ImageId: id})
+	})
+}
+
+// cancel stops images that are not finished.
+func (a *cli) cancel(ctx context.Context, args []string) error {
+	fs := a.flags("cancel")
+	reason := fs.String("reason", "", "why, recorded in the event log")
+	if err := fs.Parse(args); err != nil || fs.NArg() == 0 {
+		fmt.Fprintln(a.stderr, "usage: canopy cancel [--reason TEXT] ID...")
+		return errUsage
+	}
+	return a.each(ctx, fs.Args(), func(c canopyv1.IngestServiceClient, id string) (*canopyv1.Image, error) {
+		return c.CancelImage(ctx, &canopyv1.CancelImageRequest{ImageId: id, Reason: *reason})
+	})
+}
+
+// each applies op to every id, printing one line per image; one refusal
+// does not stop the rest.
+func (a *cli) each(ctx context.Context, ids []string, op func(canopyv1.IngestServiceClient, string) (*canopyv1.Image, error)) error {
+	c, err := a.connect()
+	if err != nil {
+		return err
+	}
+	failed := false
+	for _, id := range ids {
+		img, err := op(c.Ingest, id)
+		if err != nil {
+			fmt.Fprintf(a.stderr, "canopy: %s: %s\n", id, describe(err))
+			failed = true
+			continue
+		}
+		fmt.Fprintf(a.stdout, "%s\t%s\n", img.GetId(), statusName(img.GetStatus()))
+	}
+	if failed {
+		return errFailed
+	}
+	return nil
+}

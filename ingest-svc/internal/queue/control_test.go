@@ -1,0 +1,133 @@
+package queue_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	canopyv1 "github.com/canopyag/canopy/gen/go/canopy/v1"
+	"github.com/canopyag/canopy/ingest-svc/internal/queue"
+	"github.com/canopyag/canopy/platform/catalog"
+	"github.com/canopyag/canopy/platform/database/dbtest"
+)
+
+func TestRetryFailedImage(t *testing.T) {
+	ctx := context.Background()
+	pool := dbtest.NewPool(t)
+	q := queue.New(pool, queue.Config{})
+	id := addImage(t, pool, 2)
+
+	// Not failed yet: nothing to retry, and nothing changes.
+	if _, err := q.Retry(ctx, id); !errors.Is(err, queue.ErrWrongState) {
+		t.Fatalf("retry of an uploaded image: %v, want ErrWrongState", err)
+	}
+	c, err := q.Claim(ctx, "w1", 1, time.Minute)
+	if err != nil || len(c) != 1 {
+		t.Fatalf("claim: %v %d", err, len(c))
+	}
+	if _, err := q.Fail(ctx, id, c[0].Token, "decode: truncated", false); err != nil {
+		t.Fatal(err)
+	}
+
+	img, err := q.Retry(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if img.GetStatus() != canopyv1.ImageStatus_IMAGE_STATUS_UPLOADED || img.GetAttempts() != 0 || img.GetLastError() != "" {
+		t.Errorf("after retry: status %v attempts %d last_error %q; want uploaded, 0, empty", img.GetStatus(), img.GetAttempts(), img.GetLastError())
+	}
+	// The event log tells watchers what happened and why it had failed.
+	var msg string
+	if err := pool.QueryRow(ctx, `SELECT message FROM image_events WHERE image_id = $1 AND status = 'uploaded' ORDER BY seq DESC LIMIT 1`, id).Scan(&msg); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(msg, "re-queued") || !strings.Contains(msg, "decode: truncated") {
+		t.Errorf("retry event message %q", msg)
+	}
+	// It is claimable again at once, as attempt 1 of a fresh budget.
+	again, err := q.Claim(ctx, "w2", 1, time.Minute)
+	if err != nil || len(again) != 1 || again[0].Image.GetAttempts() != 1 {
+		t.Fatalf("claim after retry: %v %+v", err, again)
+	}
+	if _, err := q.Retry(ctx, "00000000-0000-0000-0000-000000000000"); !errors.Is(err, catalog.ErrNotFound) {
+		t.Errorf("retry of a missing image: %v, want ErrNotFound", err)
+	}
+}
+
+func TestCancelFencesTheWorker(t *testing.T) {
+	ctx := context.Background()
+	pool := dbtest.NewPool(t)
+	q := queue.New(pool, queue.Config{})
+	queued := addImage(t, pool, 3)
+	working := addImage(t, pool, 3)
+	if _, err := pool.Exec(ctx, `UPDATE images SET uploaded_at = uploaded_at + interval '1 second' WHERE id = $1`, queued); err != nil {
+		t.Fatal(err)
+	}
+	c, err := q.Claim(ctx, "w1", 1, time.Minute)
+	if err != nil || len(c) != 1 || c[0].Image.GetId() != working {
+		t.Fatalf("claim: %v %+v", err, c)
+	}
+
+	for _, id := range []string{queued, working} {
+		img, err := q.Cancel(ctx, id, "wrong field")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if img.GetStatus() != canopyv1.ImageStatus_IMAGE_STATUS_FAILED || img.GetLastError() != "cancelled: wrong field" {
+			t.Errorf("cancelled %s: status %v last_error %q", id, img.GetStatus(), img.GetLastError())
+		}
+	}
+	// The worker still analysing learns at its next heartbeat or report,
+	// and no analysis lands after the cancellation.
+	if err := q.Renew(ctx, working, c[0].Token, time.Minute); !errors.Is(err, queue.ErrLeaseLost) {
+		t.Errorf("renew after cancel: %v, want ErrLeaseLost", err)
+	}
+	a := &canopyv1.Analysis{AlgorithmVersion: "test", CalibrationMode: "uncalibrated_dn", Width: 1, Height: 1}
+	if _, err := q.Complete(ctx, working, c[0].Token, a); !errors.Is(err, queue.ErrLeaseLost) {
+		t.Errorf("complete after cancel: %v, want ErrLeaseLost", err)
+	}
+	if n := count(t, pool, `SELECT count(*) FROM analyses`); n != 0 {
+		t.Errorf("%d analyses stored after cancel, want 0", n)
+	}
+	if got, err := q.Claim(ctx, "w2", 5, time.Minute); err != nil || len(got) != 0 {
+		t.Errorf("cancelled images were claimed again: %v %d", err, len(got))
+	}
+	if _, err := q.Cancel(ctx, queued, ""); !errors.Is(err, queue.ErrWrongState) {
+		t.Errorf("second cancel: %v, want ErrWrongState", err)
+	}
+	// Each cancellation is one failed event.
+	if n := count(t, pool, `SELECT count(*) FROM image_events WHERE status = 'failed' AND message = 'cancelled: wrong field'`); n != 2 {
+		t.Errorf("%d cancel events, want 2", n)
+	}
+}
+
+// A failure message longer than NOTIFY's 8000-byte payload limit is stored
+// whole: the notification carries ids only.
+func TestLongFailureMessageStoredWhole(t *testing.T) {
+	ctx := context.Background()
+	pool := dbtest.NewPool(t)
+	q := queue.New(pool, queue.Config{})
+	for _, msg := range []string{strings.Repeat("x", 9000), strings.Repeat("é", 4500), strings.Repeat("€", 3000)} {
+		id := addImage(t, pool, 1)
+		c, err := q.Claim(ctx, "w", 1, time.Minute)
+		if err != nil || len(c) != 1 {
+			t.Fatalf("claim: %v %d", err, len(c))
+		}
+		img, err := q.Fail(ctx, id, c[0].Token, msg, false)
+		if err != nil {
+			t.Fatalf("fail with a %d-byte message: %v", len(msg), err)
+		}
+		if img.GetLastError() != msg {
+			t.Errorf("last_error is %d bytes, want the whole %d", len(img.GetLastError()), len(msg))
+		}
+		var stored string
+		if err := pool.QueryRow(ctx, `SELECT message FROM image_events WHERE image_id = $1 AND status = 'failed'`, id).Scan(&stored); err != nil {
+			t.Fatal(err)
+		}
+		if stored != msg {
+			t.Errorf("event message is %d bytes, want %d", len(stored), len(msg))
+		}
+	}
+}
