@@ -13,7 +13,7 @@ echo "==> building services and the canopy CLI" >&2
 mkdir -p .bin
 go build -o .bin/ ./ingest-svc/cmd/ingest-svc ./status-svc/cmd/status-svc ./analysis-svc/cmd/analysis-svc ./cli/cmd/canopy
 
-for port in 7001 7002 7003 8001 8002; do
+for port in 7001 7002 7003 8001 8002 8003; do
   if (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null; then
     echo "port $port is already in use (another Canopy running?); stop it first" >&2
     exit 1
@@ -47,7 +47,7 @@ wait_http() {
 }
 wait_http 127.0.0.1:8001 # ingest-svc migrates the schema before it is healthy
 status-svc >"$run/logs/status.log" 2>&1 & pids+=($!)
-analysis-svc >"$run/logs/analysis.log" 2>&1 & pids+=($!)
+ANALYSIS_HTTP_ADDR=127.0.0.1:8003 analysis-svc >"$run/logs/analysis.log" 2>&1 & pids+=($!)
 wait_http 127.0.0.1:8002
 
 batch="demo-$(date +%Y%m%d-%H%M%S)"

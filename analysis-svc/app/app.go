@@ -39,7 +39,10 @@ func LoadConfig(getenv config.Getenv) (Config, error) {
 	host, _ := os.Hostname()
 	c := Config{
 		Server: server.Config{
-			GRPCAddr:      r.String("127.0.0.1:7003", "ANALYSIS_GRPC_ADDR"),
+			GRPCAddr: r.String("127.0.0.1:7003", "ANALYSIS_GRPC_ADDR"),
+			// Off unless set: several workers often share a host, and only
+			// a deployment knows which ports it can give them.
+			HTTPAddr:      r.String("", "ANALYSIS_HTTP_ADDR"),
 			ShutdownGrace: time.Second,
 		},
 		IngestAddr: r.String("127.0.0.1:7001", "INGEST_ADDR"),
@@ -83,7 +86,8 @@ func Run(ctx context.Context, getenv config.Getenv, stdout io.Writer, ready func
 	defer cc.Close()
 	pool := worker.New(canopyv1.NewWorkServiceClient(cc), blobs, analyze.Analyze, cfg.Worker, log)
 
-	// Only health and reflection: the service's work is pulled, not served.
+	// Only health, reflection and /metrics: the service's work is pulled,
+	// not served.
 	srv := server.New(cfg.Server, log)
 	if err := srv.Listen(); err != nil {
 		return err

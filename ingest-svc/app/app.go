@@ -10,11 +10,16 @@ import (
 	"net/http"
 	"time"
 
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+
 	"github.com/canopyag/canopy/gen"
 	canopyv1 "github.com/canopyag/canopy/gen/go/canopy/v1"
 	"github.com/canopyag/canopy/ingest-svc/internal/queue"
+	"github.com/canopyag/canopy/ingest-svc/internal/restupload"
 	"github.com/canopyag/canopy/ingest-svc/internal/upload"
 	"github.com/canopyag/canopy/ingest-svc/internal/workapi"
+	"github.com/canopyag/canopy/platform/catalog"
 	"github.com/canopyag/canopy/platform/config"
 	"github.com/canopyag/canopy/platform/database"
 	"github.com/canopyag/canopy/platform/logging"
@@ -102,16 +107,28 @@ func Run(ctx context.Context, getenv config.Getenv, stdout io.Writer, ready func
 	log.InfoContext(ctx, "connected", "database", cfg.Database.Redacted(), "blob_store", cfg.Blob.Describe())
 
 	listener := notify.New(cfg.Database.ConnString(), map[string]notify.KeyFunc{workapi.WorkChannel: nil}, log)
-	srv := server.New(cfg.Server, log)
+	srv := server.New(cfg.Server, log, grpc.ChainStreamInterceptor(refuseUploadsWhenStopping(ctx.Done())))
+	srv.SetDrain(func(dctx context.Context) { waitForLeases(dctx, pool, log) })
 	q := queue.New(pool, cfg.Queue)
 	canopyv1.RegisterIngestServiceServer(srv.GRPC(), ingestServer{upload.New(pool, blobs, cfg.Upload, log), workapi.NewControl(q, log)})
-	canopyv1.RegisterWorkServiceServer(srv.GRPC(), workapi.New(q, listener, cfg.Work, log, ctx.Done()))
+	work := workapi.New(q, listener, cfg.Work, log, ctx.Done())
+	work.RegisterMetrics(srv.Metrics())
+	srv.Metrics().MustRegister(catalog.NewQueueCollector(pool))
+	canopyv1.RegisterWorkServiceServer(srv.GRPC(), work)
 	srv.AddGateway(canopyv1.RegisterIngestServiceHandlerFromEndpoint)
 	srv.AddGateway(canopyv1.RegisterWorkServiceHandlerFromEndpoint)
 	srv.Handle("/openapi.json", openAPI())
 	if err := srv.Listen(); err != nil {
 		return err
 	}
+	// Raw and multipart REST uploads go through our own gRPC port, like the
+	// gateway's calls, so they meet the same limits and interceptors.
+	self, err := grpc.NewClient(srv.GRPCAddr(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		return fmt.Errorf("dial own gRPC port: %w", err)
+	}
+	defer self.Close()
+	srv.HandleBeforeGateway("/v1/images:upload", restupload.Wrap(canopyv1.NewIngestServiceClient(self)))
 
 	err = srv.ServeWithListener(ctx, listener, ready)
 	log.Info("stopped")

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
+	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/health"
@@ -40,13 +41,20 @@ type Server struct {
 	health   *health.Server
 	gateways []GatewayRegistrar
 	extra    map[string]http.Handler
+	wrapped  map[string]func(gateway http.Handler) http.Handler
 
 	grpcLis net.Listener
 	httpLis net.Listener
+
+	registry *prometheus.Registry
+
+	// drain, if set, runs at shutdown while calls are still served.
+	drain func(ctx context.Context)
 }
 
-// New builds the gRPC server with logging and panic-recovery interceptors,
-// health and reflection. Register services on GRPC() before Serve.
+// New builds the gRPC server with logging, metrics and panic-recovery
+// interceptors, health and reflection. Register services on GRPC() before
+// Serve.
 func New(cfg Config, log *slog.Logger, opts ...grpc.ServerOption) *Server {
 	if cfg.ShutdownGrace == 0 {
 		cfg.ShutdownGrace = 10 * time.Second
@@ -54,17 +62,21 @@ func New(cfg Config, log *slog.Logger, opts ...grpc.ServerOption) *Server {
 	if cfg.MaxRecvMsgSize == 0 {
 		cfg.MaxRecvMsgSize = 4 << 20
 	}
+	registry := newRegistry()
+	metrics := newRPCMetrics(registry)
 	opts = append([]grpc.ServerOption{
 		grpc.MaxRecvMsgSize(cfg.MaxRecvMsgSize),
-		grpc.ChainUnaryInterceptor(unaryRecover(log), unaryLog(log)),
-		grpc.ChainStreamInterceptor(streamRecover(log), streamLog(log)),
+		grpc.ChainUnaryInterceptor(metrics.unary(), unaryRecover(log), unaryLog(log)),
+		grpc.ChainStreamInterceptor(metrics.stream(), streamRecover(log), streamLog(log)),
 	}, opts...)
 	s := &Server{
-		cfg:    cfg,
-		log:    log,
-		grpc:   grpc.NewServer(opts...),
-		health: health.NewServer(),
-		extra:  map[string]http.Handler{},
+		cfg:      cfg,
+		log:      log,
+		grpc:     grpc.NewServer(opts...),
+		health:   health.NewServer(),
+		extra:    map[string]http.Handler{},
+		wrapped:  map[string]func(http.Handler) http.Handler{},
+		registry: registry,
 	}
 	healthpb.RegisterHealthServer(s.grpc, s.health)
 	reflection.Register(s.grpc)
@@ -82,6 +94,21 @@ func (s *Server) AddGateway(r GatewayRegistrar) { s.gateways = append(s.gateways
 
 // Handle serves an extra HTTP path (for example /openapi.json) beside the gateway.
 func (s *Server) Handle(pattern string, h http.Handler) { s.extra[pattern] = h }
+
+// HandleBeforeGateway serves pattern with the handler wrap returns: it sees
+// each request first and passes what it does not handle itself to the
+// gateway. For REST forms the generated gateway cannot express, such as a
+// raw-body upload or Server-Sent Events.
+func (s *Server) HandleBeforeGateway(pattern string, wrap func(gateway http.Handler) http.Handler) {
+	s.wrapped[pattern] = wrap
+}
+
+// SetDrain sets a step of shutdown that runs after health turns
+// NOT_SERVING and before the servers stop taking calls, bounded by the
+// grace period (ctx ends with it). ingest-svc uses it to stay reachable
+// until the workers that hold leases have reported or released them:
+// a graceful stop refuses every new call, even one that gives work back.
+func (s *Server) SetDrain(drain func(ctx context.Context)) { s.drain = drain }
 
 // Listen opens the sockets, so callers (and tests using ":0") learn the
 // real addresses before serving starts.
@@ -138,7 +165,11 @@ func (s *Server) Serve(ctx context.Context) error {
 		for p, h := range s.extra {
 			root.Handle(p, h)
 		}
+		for p, wrap := range s.wrapped {
+			root.Handle(p, wrap(mux))
+		}
 		root.HandleFunc("/healthz", s.healthz)
+		root.Handle("/metrics", s.metricsHandler())
 		root.Handle("/", mux)
 		httpSrv = &http.Server{Handler: root, ReadHeaderTimeout: 10 * time.Second}
 		go func() { errc <- httpSrv.Serve(s.httpLis) }()
@@ -153,6 +184,9 @@ func (s *Server) Serve(ctx context.Context) error {
 	s.health.Shutdown()
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), s.cfg.ShutdownGrace)
 	defer cancel()
+	if s.drain != nil && serveErr == nil {
+		s.drain(shutdownCtx)
+	}
 	if httpSrv != nil {
 		// Streaming REST calls (watch) never end by themselves; cut them
 		// after the grace period like gRPC streams.

@@ -7,12 +7,16 @@ import (
 	"io"
 	"time"
 
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+
 	canopyv1 "github.com/canopyag/canopy/gen/go/canopy/v1"
 	"github.com/canopyag/canopy/platform/config"
 	"github.com/canopyag/canopy/platform/database"
 	"github.com/canopyag/canopy/platform/logging"
 	"github.com/canopyag/canopy/platform/notify"
 	"github.com/canopyag/canopy/platform/server"
+	"github.com/canopyag/canopy/status-svc/internal/sse"
 	"github.com/canopyag/canopy/status-svc/internal/statusapi"
 )
 
@@ -69,6 +73,15 @@ func Run(ctx context.Context, getenv config.Getenv, stdout io.Writer, ready func
 	if err := srv.Listen(); err != nil {
 		return err
 	}
+	// Server-Sent Events relay our own gRPC watch streams, like the gateway.
+	self, err := grpc.NewClient(srv.GRPCAddr(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		return fmt.Errorf("dial own gRPC port: %w", err)
+	}
+	defer self.Close()
+	watch := sse.Wrap(canopyv1.NewStatusServiceClient(self))
+	srv.HandleBeforeGateway("/v1/images/", watch)
+	srv.HandleBeforeGateway("/v1/images:watch", watch)
 	err = srv.ServeWithListener(ctx, listener, ready)
 	log.Info("stopped")
 	return err

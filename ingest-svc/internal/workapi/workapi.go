@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/peer"
 	"google.golang.org/grpc/status"
@@ -59,6 +60,19 @@ type Server struct {
 	// stopping closes when the service shuts down: waiting claims then
 	// return at once instead of holding up the graceful stop.
 	stopping <-chan struct{}
+	// pickup is nil until RegisterMetrics.
+	pickup prometheus.Histogram
+}
+
+// RegisterMetrics adds the claim metrics to reg.
+func (s *Server) RegisterMetrics(reg prometheus.Registerer) {
+	s.pickup = prometheus.NewHistogram(prometheus.HistogramOpts{
+		Name: "canopy_claim_pickup_seconds",
+		Help: "Time from an image's upload to its first claim by a worker (the queue's pickup latency).",
+		// 1 ms to about 4 minutes.
+		Buckets: prometheus.ExponentialBuckets(0.001, 2, 18),
+	})
+	reg.MustRegister(s.pickup)
 }
 
 // New returns the WorkService; stopping closes when the service shuts down.
@@ -68,6 +82,13 @@ func New(q Queue, wake Wakeups, cfg Config, log *slog.Logger, stopping <-chan st
 
 // ClaimWork leases work, blocking up to the requested wait when there is none.
 func (s *Server) ClaimWork(ctx context.Context, req *canopyv1.ClaimWorkRequest) (*canopyv1.ClaimWorkResponse, error) {
+	select {
+	case <-s.stopping:
+		// No new leases while shutting down: the drain waits for the
+		// held ones to be reported or released.
+		return nil, status.Error(codes.Unavailable, "ingest-svc is shutting down; claim again")
+	default:
+	}
 	n := int(req.GetMaxItems())
 	if n < 0 || n > s.cfg.MaxBatch {
 		return nil, status.Errorf(codes.InvalidArgument, "max_items %d: want 0 to %d", n, s.cfg.MaxBatch)
@@ -99,6 +120,10 @@ func (s *Server) ClaimWork(ctx context.Context, req *canopyv1.ClaimWorkRequest) 
 		if len(claimed) > 0 {
 			resp := &canopyv1.ClaimWorkResponse{}
 			for _, c := range claimed {
+				// First attempts only: a retry waits for its backoff on purpose.
+				if s.pickup != nil && c.Image.GetAttempts() == 1 {
+					s.pickup.Observe(time.Since(c.Image.GetUploadedAt().AsTime()).Seconds())
+				}
 				resp.Items = append(resp.Items, &canopyv1.WorkItem{Image: c.Image, LeaseToken: c.Token, Lease: durationpb.New(lease)})
 			}
 			return resp, nil

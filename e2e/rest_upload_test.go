@@ -1,0 +1,305 @@
+package e2e
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"mime/multipart"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+
+	"github.com/canopyag/canopy/cli/sample"
+)
+
+type uploadReply struct {
+	ImageID   string `json:"imageId"`
+	SizeBytes string `json:"sizeBytes"`
+	Sha256    string `json:"sha256"`
+	Status    string `json:"status"`
+	Code      int    `json:"code"`
+	Message   string `json:"message"`
+}
+
+func postUpload(t *testing.T, url, contentType string, body io.Reader) (int, uploadReply) {
+	t.Helper()
+	resp, err := http.Post(url, contentType, body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var r uploadReply
+	b, _ := io.ReadAll(resp.Body)
+	if err := json.Unmarshal(b, &r); err != nil {
+		t.Fatalf("POST %s: %d %q is not JSON: %v", url, resp.StatusCode, b, err)
+	}
+	return resp.StatusCode, r
+}
+
+// Uploading over plain HTTP: a raw body with metadata in the query, and the
+// older Flask API's multipart form (file plus latitude/longitude/altitude).
+func TestRESTUpload(t *testing.T) {
+	s := newStack(t, "local", map[string]string{"MAX_UPLOAD_BYTES": "100000"})
+	paths, err := sample.Write(t.TempDir(), 64, 48)
+	if err != nil {
+		t.Fatal(err)
+	}
+	jpeg, err := os.ReadFile(paths[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256(jpeg)
+	wantSHA := hex.EncodeToString(sum[:])
+	base := "http://" + s.ingestHTTP + "/v1/images:upload"
+
+	code, raw := postUpload(t, base+"?filename=field.jpg&batch_id=rest&latitude=39.90896&longitude=-122.09125", "image/jpeg", bytes.NewReader(jpeg))
+	if code != http.StatusOK || raw.Status != "IMAGE_STATUS_UPLOADED" || raw.Sha256 != wantSHA || raw.SizeBytes != fmt.Sprint(len(jpeg)) {
+		t.Fatalf("raw upload: HTTP %d %+v; want 200, uploaded, sha %s, %d bytes", code, raw, wantSHA, len(jpeg))
+	}
+
+	var form bytes.Buffer
+	mw := multipart.NewWriter(&form)
+	for k, v := range map[string]string{"latitude": "-33.5", "longitude": "151.25", "altitude": "80"} {
+		_ = mw.WriteField(k, v)
+	}
+	fw, _ := mw.CreateFormFile("file", "plot 7.jpg")
+	_, _ = fw.Write(jpeg)
+	_ = mw.Close()
+	code, mp := postUpload(t, base, mw.FormDataContentType(), &form)
+	if code != http.StatusOK || mp.Sha256 != wantSHA || mp.ImageID == raw.ImageID {
+		t.Fatalf("multipart upload: HTTP %d %+v", code, mp)
+	}
+
+	// What was recorded: the names and positions the requests gave.
+	db, err := pgx.Connect(context.Background(), s.env["DATABASE_URL"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close(context.Background())
+	for _, c := range []struct {
+		id, filename, source string
+		lat, lon             float64
+		alt                  *float64
+	}{
+		{raw.ImageID, "field.jpg", "client", 39.90896, -122.09125, nil},
+		{mp.ImageID, "plot 7.jpg", "client", -33.5, 151.25, ptr(80.0)},
+	} {
+		var filename, source string
+		var lat, lon float64
+		var alt *float64
+		err := db.QueryRow(context.Background(), `SELECT i.filename, g.source, g.latitude, g.longitude, g.altitude
+			FROM images i JOIN image_gps g ON g.image_id = i.id WHERE i.id = $1`, c.id).Scan(&filename, &source, &lat, &lon, &alt)
+		if err != nil {
+			t.Fatalf("%s: %v", c.id, err)
+		}
+		if filename != c.filename || source != c.source || lat != c.lat || lon != c.lon || (alt == nil) != (c.alt == nil) || (alt != nil && *alt != *c.alt) {
+			t.Errorf("recorded %q %s (%v, %v, %v); want %q %s (%v, %v, %v)", filename, source, lat, lon, alt, c.filename, c.source, c.lat, c.lon, c.alt)
+		}
+	}
+
+	// Refusals carry the gRPC reason, with the matching HTTP code.
+	var late bytes.Buffer
+	mw = multipart.NewWriter(&late)
+	fw, _ = mw.CreateFormFile("file", "a.jpg")
+	_, _ = fw.Write(jpeg)
+	_ = mw.WriteField("latitude", "1")
+	_ = mw.Close()
+	for _, c := range []struct {
+		name, url, ctype string
+		body             io.Reader
+		want             int
+		inMessage        string
+	}{
+		{"no filename", base, "image/jpeg", bytes.NewReader(jpeg), 400, "filename is required"},
+		{"half a position", base + "?filename=a.jpg&latitude=1", "image/jpeg", bytes.NewReader(jpeg), 400, "latitude and longitude go together"},
+		{"text posing as an image", base + "?filename=a.jpg", "image/jpeg", strings.NewReader("hello, this is not a picture"), 400, "not a JPEG, TIFF or PNG"},
+		{"over the size limit", base + "?filename=big.jpg", "image/jpeg", io.MultiReader(bytes.NewReader(jpeg), bytes.NewReader(make([]byte, 200000))), 429, "limit"},
+		{"a field after the file", base, mw.FormDataContentType(), &late, 400, "comes after the file"},
+		{"form without a file", base, "multipart/form-data; boundary=xyz", strings.NewReader("--xyz--\r\n"), 400, "no file"},
+	} {
+		code, r := postUpload(t, c.url, c.ctype, c.body)
+		if code != c.want || !strings.Contains(r.Message, c.inMessage) {
+			t.Errorf("%s: HTTP %d %q; want %d with %q", c.name, code, r.Message, c.want, c.inMessage)
+		}
+	}
+	// Only the two good uploads were recorded.
+	var n int
+	if err := db.QueryRow(context.Background(), `SELECT count(*) FROM images`).Scan(&n); err != nil || n != 2 {
+		t.Errorf("%d images recorded (err %v), want 2", n, err)
+	}
+}
+
+func ptr[T any](v T) *T { return &v }
+
+// JSON cannot carry 64-bit integers exactly as numbers; the API sends them
+// as strings, so a size of 2^53+1 bytes survives the trip.
+func TestRESTInt64AsString(t *testing.T) {
+	s := newStack(t, "local")
+	db, err := pgx.Connect(context.Background(), s.env["DATABASE_URL"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close(context.Background())
+	id := uuid.NewString()
+	if _, err := db.Exec(context.Background(), `INSERT INTO images (id, filename, size_bytes, status, max_attempts)
+		VALUES ($1, 'huge.tif', 9007199254740993, 'failed', 1)`, id); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.Get("http://" + s.statusHTTP + "/v1/images/" + id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var img map[string]any
+	if err := json.NewDecoder(resp.Body).Decode(&img); err != nil {
+		t.Fatal(err)
+	}
+	if img["sizeBytes"] != "9007199254740993" {
+		t.Errorf("sizeBytes = %#v, want the string \"9007199254740993\"", img["sizeBytes"])
+	}
+}
+
+// Watching in a browser: Server-Sent Events with the sequence number as the
+// event id, resumable with Last-Event-ID, closed by an "end" event.
+func TestSSEWatch(t *testing.T) {
+	s := newStack(t, "local")
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	paths, err := sample.Write(t.TempDir(), 64, 48)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Open(paths[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	code, up := postUpload(t, "http://"+s.ingestHTTP+"/v1/images:upload?filename="+filepath.Base(paths[1]), "image/jpeg", f)
+	if code != http.StatusOK {
+		t.Fatalf("upload: %d %+v", code, up)
+	}
+
+	open := func(id, lastEventID string) *http.Response {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+s.statusHTTP+"/v1/images/"+id+":watch", nil)
+		req.Header.Set("Accept", "text/event-stream")
+		if lastEventID != "" {
+			req.Header.Set("Last-Event-ID", lastEventID)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp
+	}
+	// An unknown id is a 404 before any event.
+	if r := open(uuid.NewString(), ""); r.StatusCode != http.StatusNotFound {
+		t.Errorf("unknown id: HTTP %d, want 404", r.StatusCode)
+	} else {
+		r.Body.Close()
+	}
+
+	r := open(up.ImageID, "")
+	defer r.Body.Close()
+	if ct := r.Header.Get("Content-Type"); r.StatusCode != 200 || ct != "text/event-stream" {
+		t.Fatalf("HTTP %d, Content-Type %q", r.StatusCode, ct)
+	}
+	s.startAnalysis()
+	events := readSSE(t, r.Body)
+	var got []string
+	var ids []string
+	for _, e := range events {
+		if e.name == "update" {
+			var m struct {
+				Image struct{ Status string } `json:"image"`
+			}
+			if err := json.Unmarshal([]byte(e.data), &m); err != nil {
+				t.Fatalf("event data %q: %v", e.data, err)
+			}
+			got = append(got, m.Image.Status)
+			ids = append(ids, e.id)
+		} else {
+			got = append(got, e.name)
+		}
+	}
+	if strings.Join(got, ",") != "IMAGE_STATUS_UPLOADED,IMAGE_STATUS_PROCESSING,IMAGE_STATUS_COMPLETED,end" {
+		t.Fatalf("events %v", got)
+	}
+	// Resuming after the first event replays the two that followed it.
+	r2 := open(up.ImageID, ids[0])
+	defer r2.Body.Close()
+	var resumed []string
+	for _, e := range readSSE(t, r2.Body) {
+		resumed = append(resumed, e.id)
+	}
+	if strings.Join(resumed, ",") != strings.Join(append(ids[1:], ""), ",") {
+		t.Errorf("resumed after %s: event ids %v, want %v then the end", ids[0], resumed, ids[1:])
+	}
+
+	// The services' /metrics tell the same story: one upload, picked up
+	// once and completed; one watch refused for an unknown id.
+	for url, want := range map[string][]string{
+		"http://" + s.ingestHTTP + "/metrics": {
+			`canopy_images{status="completed"} 1`,
+			`canopy_images{status="uploaded"} 0`,
+			`canopy_claim_pickup_seconds_count 1`,
+			`canopy_rpc_handled_total{code="OK",method="/canopy.v1.IngestService/UploadImage"} 1`,
+			`canopy_rpc_handled_total{code="OK",method="/canopy.v1.WorkService/CompleteWork"} 1`,
+			`canopy_listen_connected 1`,
+		},
+		"http://" + s.statusHTTP + "/metrics": {
+			`canopy_rpc_handled_total{code="NotFound",method="/canopy.v1.StatusService/WatchImage"} 1`,
+			`canopy_rpc_handled_total{code="OK",method="/canopy.v1.StatusService/WatchImage"} 2`,
+			`canopy_listen_connected 1`,
+		},
+	} {
+		resp, err := http.Get(url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		for _, line := range want {
+			if !strings.Contains(string(body), "\n"+line+"\n") {
+				t.Errorf("%s lacks the line %q", url, line)
+			}
+		}
+	}
+}
+
+type sseEvent struct{ id, name, data string }
+
+func readSSE(t *testing.T, body io.Reader) []sseEvent {
+	t.Helper()
+	var out []sseEvent
+	var cur sseEvent
+	sc := bufio.NewScanner(body)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		switch {
+		case line == "":
+			if cur.name != "" {
+				out = append(out, cur)
+			}
+			cur = sseEvent{}
+		case strings.HasPrefix(line, "id: "):
+			cur.id = strings.TrimPrefix(line, "id: ")
+		case strings.HasPrefix(line, "event: "):
+			cur.name = strings.TrimPrefix(line, "event: ")
+		case strings.HasPrefix(line, "data: "):
+			cur.data = strings.TrimPrefix(line, "data: ")
+		}
+	}
+	return out
+}

@@ -1,0 +1,245 @@
+// Package restupload takes an image over plain HTTP, as a raw request body
+// or as a multipart/form-data form (the older Flask API's shape: a file and
+// latitude/longitude/altitude fields), and streams it straight into the
+// UploadImage gRPC stream chunk by chunk, so nothing is held whole in
+// memory and every rule of the gRPC upload applies unchanged.
+package restupload
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"mime/multipart"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/canopyag/canopy/cli/client"
+	canopyv1 "github.com/canopyag/canopy/gen/go/canopy/v1"
+)
+
+// Uploader is the ingest API, reached over gRPC like any client.
+type Uploader = canopyv1.IngestServiceClient
+
+// Handler serves POST /v1/images:upload for raw and multipart bodies and
+// passes JSON (the gateway's newline-delimited stream of UploadImageRequest
+// messages) to the gateway.
+type Handler struct {
+	up      Uploader
+	gateway http.Handler
+}
+
+// Wrap returns a function for server.HandleBeforeGateway.
+func Wrap(up Uploader) func(gateway http.Handler) http.Handler {
+	return func(gateway http.Handler) http.Handler {
+		return &Handler{up: up, gateway: gateway}
+	}
+}
+
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	mediaType, params, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	switch {
+	case r.Method != http.MethodPost:
+		h.gateway.ServeHTTP(w, r)
+	case mediaType == "application/json" || mediaType == "application/x-ndjson":
+		h.gateway.ServeHTTP(w, r)
+	case mediaType == "multipart/form-data":
+		h.multipart(w, r, params["boundary"])
+	default:
+		h.raw(w, r)
+	}
+}
+
+// raw takes the body as the file; metadata comes from the query string
+// (or X-Canopy-* headers, for clients that cannot set a query).
+func (h *Handler) raw(w http.ResponseWriter, r *http.Request) {
+	md, err := metadata(func(name string) string {
+		if v := r.URL.Query().Get(name); v != "" {
+			return v
+		}
+		return r.Header.Get("X-Canopy-" + strings.ReplaceAll(name, "_", "-"))
+	})
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	if md.Files[0].Filename == "" {
+		if _, p, err := mime.ParseMediaType(r.Header.Get("Content-Disposition")); err == nil {
+			md.Files[0].Filename = p["filename"]
+		}
+	}
+	if md.Files[0].Filename == "" {
+		writeError(w, status.Error(codes.InvalidArgument, "filename is required: add ?filename=NAME (or a Content-Disposition header)"))
+		return
+	}
+	md.Files[0].ContentType = r.Header.Get("Content-Type")
+	h.stream(w, r, md, r.Body)
+}
+
+// multipart reads the form's fields up to its file part, then streams the
+// file. Fields must come before the file: reading past it would mean
+// holding the whole file.
+func (h *Handler) multipart(w http.ResponseWriter, r *http.Request, boundary string) {
+	if boundary == "" {
+		writeError(w, status.Error(codes.InvalidArgument, "multipart/form-data without a boundary"))
+		return
+	}
+	mr := multipart.NewReader(r.Body, boundary)
+	fields := map[string]string{}
+	for {
+		part, err := mr.NextPart()
+		if errors.Is(err, io.EOF) {
+			writeError(w, status.Error(codes.InvalidArgument, `the form has no file: send the image as a part named "file"`))
+			return
+		}
+		if err != nil {
+			writeError(w, status.Errorf(codes.InvalidArgument, "read form: %v", err))
+			return
+		}
+		if part.FileName() == "" && part.FormName() != "file" {
+			v, err := io.ReadAll(io.LimitReader(part, 4096))
+			if err != nil {
+				writeError(w, status.Errorf(codes.InvalidArgument, "read form field %s: %v", part.FormName(), err))
+				return
+			}
+			fields[part.FormName()] = string(v)
+			continue
+		}
+		md, err := metadata(func(name string) string {
+			if v, ok := fields[name]; ok {
+				return v
+			}
+			return r.URL.Query().Get(name)
+		})
+		if err != nil {
+			writeError(w, err)
+			return
+		}
+		if md.Files[0].Filename == "" {
+			md.Files[0].Filename = part.FileName()
+		}
+		if md.Files[0].Filename == "" {
+			md.Files[0].Filename = "upload"
+		}
+		md.Files[0].ContentType = part.Header.Get("Content-Type")
+		h.stream(w, r, md, &lastPart{Reader: part, form: mr})
+		return
+	}
+}
+
+// lastPart reads the file part and, at its end, checks that nothing
+// follows: a field after the file would otherwise be silently lost, so
+// the upload is abandoned (and nothing stored) instead.
+type lastPart struct {
+	io.Reader
+	form *multipart.Reader
+}
+
+func (p *lastPart) Read(b []byte) (int, error) {
+	n, err := p.Reader.Read(b)
+	if !errors.Is(err, io.EOF) {
+		return n, err
+	}
+	next, nerr := p.form.NextPart()
+	switch {
+	case errors.Is(nerr, io.EOF):
+		return n, io.EOF
+	case nerr != nil:
+		return n, status.Errorf(codes.InvalidArgument, "read form: %v", nerr)
+	}
+	return n, status.Errorf(codes.InvalidArgument, "form part %q comes after the file: send the fields first, then one file", next.FormName())
+}
+
+// metadata builds the upload's metadata from named values; the names are
+// the proto field names, with latitude/longitude/altitude as in the older
+// Flask API.
+func metadata(get func(string) string) (*canopyv1.UploadMetadata, error) {
+	md := &canopyv1.UploadMetadata{
+		Files:          []*canopyv1.FileSpec{{Filename: get("filename")}},
+		ClientUploadId: get("client_upload_id"),
+		BatchId:        get("batch_id"),
+		BandLayout:     get("band_layout"),
+	}
+	if v := get("capture_time"); v != "" {
+		t, err := time.Parse(time.RFC3339, v)
+		if err != nil {
+			return nil, status.Errorf(codes.InvalidArgument, "capture_time %q: want RFC 3339, like 2026-06-01T10:30:00Z", v)
+		}
+		md.CaptureTime = timestamppb.New(t)
+	}
+	lat, lon, alt := get("latitude"), get("longitude"), get("altitude")
+	if lat == "" && lon == "" && alt == "" {
+		return md, nil
+	}
+	if lat == "" || lon == "" {
+		return nil, status.Error(codes.InvalidArgument, "latitude and longitude go together: send both or neither")
+	}
+	gps := &canopyv1.GPSOverride{}
+	for _, f := range []struct {
+		name, v string
+		into    *float64
+	}{{"latitude", lat, &gps.Latitude}, {"longitude", lon, &gps.Longitude}} {
+		x, err := strconv.ParseFloat(f.v, 64)
+		if err != nil {
+			return nil, status.Errorf(codes.InvalidArgument, "%s %q is not a number", f.name, f.v)
+		}
+		*f.into = x
+	}
+	if alt != "" {
+		x, err := strconv.ParseFloat(alt, 64)
+		if err != nil {
+			return nil, status.Errorf(codes.InvalidArgument, "altitude %q is not a number", alt)
+		}
+		gps.Altitude = &x
+	}
+	md.Gps = gps
+	return md, nil
+}
+
+// stream sends md then body through the Go client's upload (the same
+// chunking and early-answer handling as every other client), and answers
+// with the server's reply.
+func (h *Handler) stream(w http.ResponseWriter, r *http.Request, md *canopyv1.UploadMetadata, body io.Reader) {
+	// r.Context ends when the HTTP client goes away: the stream is then
+	// cancelled and ingest stores nothing.
+	c := &client.Client{Ingest: h.up}
+	resp, err := c.Upload(r.Context(), md, []io.Reader{body}, client.UploadOptions{})
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, resp)
+}
+
+// writeError answers like the gateway does: the HTTP code for the gRPC code
+// and a google.rpc.Status body.
+func writeError(w http.ResponseWriter, err error) {
+	// The status itself, not status.Convert's: that folds any wrapping
+	// text into the message.
+	var se interface{ GRPCStatus() *status.Status }
+	st := status.New(codes.InvalidArgument, err.Error())
+	if errors.As(err, &se) {
+		st = se.GRPCStatus()
+	}
+	writeJSON(w, runtime.HTTPStatusFromCode(st.Code()), st.Proto())
+}
+
+func writeJSON(w http.ResponseWriter, code int, m proto.Message) {
+	b, err := protojson.Marshal(m)
+	if err != nil {
+		http.Error(w, fmt.Sprintf("encode response: %v", err), http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	_, _ = w.Write(b)
+}
