@@ -45,7 +45,8 @@ func (w *testLog) Write(p []byte) (int, error) {
 }
 
 // newStack starts ingest-svc and status-svc. store is "local" or "s3".
-func newStack(t *testing.T, store string) *stack {
+// extra, if given, overrides or adds environment variables of every service.
+func newStack(t *testing.T, store string, extra ...map[string]string) *stack {
 	t.Helper()
 	env := map[string]string{
 		"DATABASE_URL":       dbtest.NewDatabase(t),
@@ -70,6 +71,11 @@ func newStack(t *testing.T, store string) *stack {
 		env["S3_ACCESS_KEY_ID"] = cfg.AccessKeyID
 		env["S3_SECRET_ACCESS_KEY"] = cfg.SecretAccessKey
 		env["S3_REGION"] = cfg.Region
+	}
+	for _, m := range extra {
+		for k, v := range m {
+			env[k] = v
+		}
 	}
 	s := &stack{t: t, env: env}
 	t.Cleanup(s.stop)

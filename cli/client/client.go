@@ -108,7 +108,7 @@ func (c *Client) Upload(ctx context.Context, md *canopyv1.UploadMetadata, reader
 		return nil, fmt.Errorf("start upload: %w", err)
 	}
 	if err := stream.Send(&canopyv1.UploadImageRequest{Payload: &canopyv1.UploadImageRequest_Metadata{Metadata: md}}); err != nil {
-		return nil, serverError(stream)
+		return serverAnswer(stream)
 	}
 	buf := make([]byte, size)
 	var sent int64
@@ -119,8 +119,10 @@ func (c *Client) Upload(ctx context.Context, md *canopyv1.UploadMetadata, reader
 				chunk := &canopyv1.Chunk{FileIndex: int32(i), Data: buf[:n]}
 				if err := stream.Send(&canopyv1.UploadImageRequest{Payload: &canopyv1.UploadImageRequest_Chunk{Chunk: chunk}}); err != nil {
 					// io.EOF from Send means the server ended the call; its
-					// status (say ResourceExhausted) is what the user needs.
-					return nil, serverError(stream)
+					// status (say ResourceExhausted) is what the user needs,
+					// or its answer (say, the image of an earlier upload
+					// with the same client upload id).
+					return serverAnswer(stream)
 				}
 				sent += int64(n)
 				if opt.Progress != nil {
@@ -142,12 +144,15 @@ func (c *Client) Upload(ctx context.Context, md *canopyv1.UploadMetadata, reader
 	return resp, nil
 }
 
-func serverError(stream grpc.ClientStreamingClient[canopyv1.UploadImageRequest, canopyv1.UploadImageResponse]) error {
-	_, err := stream.CloseAndRecv()
-	if err == nil {
-		err = errors.New("server closed the stream early")
+// serverAnswer is what the server said when it ended the call before the
+// client finished sending: its status, or its response when it answered
+// early (an upload it already has needs no more bytes).
+func serverAnswer(stream grpc.ClientStreamingClient[canopyv1.UploadImageRequest, canopyv1.UploadImageResponse]) (*canopyv1.UploadImageResponse, error) {
+	resp, err := stream.CloseAndRecv()
+	if err != nil {
+		return nil, fmt.Errorf("upload: %w", err)
 	}
-	return fmt.Errorf("upload: %w", err)
+	return resp, nil
 }
 
 // Watch calls fn with every update of an image until it reaches a terminal

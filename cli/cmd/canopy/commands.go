@@ -48,8 +48,15 @@ func (a *cli) connect() (*client.Client, error) {
 // describe turns a gRPC error into "Code: message", the server's own words,
 // rather than a bare transport error.
 func describe(err error) string {
-	if st, ok := status.FromError(err); ok && st.Code() != codes.OK {
-		prefix := strings.TrimSuffix(err.Error(), st.Err().Error())
+	// status.FromError on a wrapped error puts the whole text, wrapping
+	// included, into the message; take the status error itself instead.
+	var se interface {
+		error
+		GRPCStatus() *status.Status
+	}
+	if errors.As(err, &se) && se.GRPCStatus().Code() != codes.OK {
+		st := se.GRPCStatus()
+		prefix := strings.TrimSuffix(err.Error(), se.Error())
 		msg := fmt.Sprintf("%s%s: %s", prefix, st.Code(), st.Message())
 		if st.Code() == codes.Unavailable {
 			msg += " (is the service running? see --ingest/--status)"

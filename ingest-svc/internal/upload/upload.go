@@ -190,6 +190,7 @@ type fileWriter struct {
 	key    string
 	pw     *io.PipeWriter
 	done   chan error
+	cancel context.CancelFunc // ends the Put's own context
 	hash   hash.Hash
 	size   int64
 	prefix bytes.Buffer
@@ -248,14 +249,26 @@ func (u *receiver) startFile(idx int) {
 	// is only ever stored as metadata.
 	key := fmt.Sprintf("images/%s/%d", u.imageID, idx)
 	pr, pw := io.Pipe()
-	fw := &fileWriter{index: idx, key: key, pw: pw, done: make(chan error, 1), hash: sha256.New()}
+	// The Put is not cancelled when the client goes away: an abort comes
+	// through the pipe (cleanup closes it with an error), so the store sees
+	// a failed body and cleans up after requests it has answered. Cancelling
+	// the requests themselves would race them: an S3 multipart upload whose
+	// CreateMultipartUpload answer is lost to the cancellation, or a part
+	// still being written when the abort arrives, stays behind. cleanup
+	// cancels this context only if the store does not finish in putAbortWait.
+	ctx, cancel := context.WithCancel(context.WithoutCancel(u.ctx))
+	fw := &fileWriter{index: idx, key: key, pw: pw, done: make(chan error, 1), cancel: cancel, hash: sha256.New()}
 	go func() {
-		_, err := u.svc.blobs.Put(u.ctx, key, pr)
+		_, err := u.svc.blobs.Put(ctx, key, pr)
 		pr.CloseWithError(err) // unblock the writer if Put gave up early
 		fw.done <- err
 	}()
 	u.cur = fw
 }
+
+// putAbortWait bounds how long an aborted upload waits for the store to
+// clean up through the failed body before its requests are cancelled.
+const putAbortWait = time.Minute
 
 func (u *receiver) write(data []byte) error {
 	fw := u.cur
@@ -297,7 +310,9 @@ func (u *receiver) finishFile() error {
 		}
 	}
 	fw.pw.Close()
-	if err := <-fw.done; err != nil {
+	err := <-fw.done
+	fw.cancel()
+	if err != nil {
 		u.cur = nil
 		return u.svc.unavailable(u.ctx, "store upload", err)
 	}
@@ -315,7 +330,17 @@ func (u *receiver) cleanup() {
 	ctx := context.WithoutCancel(u.ctx)
 	if fw := u.cur; fw != nil {
 		fw.pw.CloseWithError(errors.New("upload aborted"))
-		<-fw.done // Put removes its partial object itself
+		// Put removes its partial object itself.
+		t := time.NewTimer(putAbortWait)
+		select {
+		case <-fw.done:
+		case <-t.C:
+			u.svc.log.WarnContext(ctx, "blob store slow to abort an upload; cancelling its requests", "key", fw.key)
+			fw.cancel()
+			<-fw.done
+		}
+		t.Stop()
+		fw.cancel()
 		u.cur = nil
 	}
 	for _, f := range u.stored {
@@ -383,7 +408,7 @@ func (s *Service) record(ctx context.Context, id string, md *canopyv1.UploadMeta
 		if err := insertGPS(ctx, tx, id, md.GetGps(), meta); err != nil {
 			return err
 		}
-		return queue.RecordEvent(ctx, tx, id, catalog.StatusUploaded, 0, fmt.Sprintf("%d file(s), %d bytes", len(files), total))
+		return queue.RecordEvent(ctx, tx, id, catalog.StatusUploaded, 0, fmt.Sprintf("%d file(s), %d bytes", len(files), total)+gpsNote(md.GetGps(), meta))
 	})
 	var pgErr *pgconn.PgError
 	if errors.As(err, &pgErr) && pgErr.Code == "23505" && pgErr.ConstraintName == "images_client_upload_id" {
@@ -429,6 +454,26 @@ func (s *Service) readMetadata(ctx context.Context, f storedFile) *exif.Metadata
 		s.log.WarnContext(ctx, "exif", "key", f.key, "warning", w)
 	}
 	return meta
+}
+
+// gpsNote explains, for the "uploaded" event, why an image whose file has
+// GPS tags got no position: damaged GPS is recorded as absent, never as a
+// guess such as (0, 0), and the reason stays with the image rather than only
+// in the log.
+func gpsNote(override *canopyv1.GPSOverride, meta *exif.Metadata) string {
+	if override != nil || meta == nil || meta.GPS != nil {
+		return ""
+	}
+	var ws []string
+	for _, w := range meta.Warnings {
+		if strings.HasPrefix(w, "gps") {
+			ws = append(ws, w)
+		}
+	}
+	if len(ws) == 0 {
+		return ""
+	}
+	return "; no GPS position recorded: " + strings.Join(ws, "; ")
 }
 
 func insertGPS(ctx context.Context, tx pgx.Tx, id string, override *canopyv1.GPSOverride, meta *exif.Metadata) error {

@@ -1,0 +1,140 @@
+package client_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/canopyag/canopy/cli/client"
+	canopyv1 "github.com/canopyag/canopy/gen/go/canopy/v1"
+)
+
+// fakeIngest ends every upload after it has read `after` messages (the
+// metadata counts as one) with err, or with resp when err is nil; after < 0
+// reads the whole stream first.
+type fakeIngest struct {
+	canopyv1.UnimplementedIngestServiceServer
+	after int
+	err   error
+	resp  *canopyv1.UploadImageResponse
+	got   chan int64 // bytes of chunk data read, per upload
+}
+
+func (f *fakeIngest) UploadImage(stream grpc.ClientStreamingServer[canopyv1.UploadImageRequest, canopyv1.UploadImageResponse]) error {
+	var n int64
+	defer func() { f.got <- n }()
+	for i := 0; f.after < 0 || i < f.after; i++ {
+		msg, err := stream.Recv()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return err
+		}
+		n += int64(len(msg.GetChunk().GetData()))
+	}
+	if f.err != nil {
+		return f.err
+	}
+	return stream.SendAndClose(f.resp)
+}
+
+func serve(t *testing.T, f *fakeIngest) *client.Client {
+	t.Helper()
+	f.got = make(chan int64, 1)
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := grpc.NewServer()
+	canopyv1.RegisterIngestServiceServer(srv, f)
+	go func() { _ = srv.Serve(lis) }()
+	t.Cleanup(srv.Stop)
+	c, err := client.Dial(lis.Addr().String(), lis.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+// 32 MiB in 64 KiB chunks is far more than gRPC's flow-control windows
+// hold, so a server that stops reading early makes Send fail with io.EOF
+// while the client still has most of the file to send.
+const bigFile = 32 << 20
+
+func upload(t *testing.T, c *client.Client, size int) (*canopyv1.UploadImageResponse, error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	md := &canopyv1.UploadMetadata{Files: []*canopyv1.FileSpec{{Filename: "a.jpg"}}}
+	body := bytes.Repeat([]byte{0xFF, 0xD8, 0xFF, 0xE0}, size/4)
+	return c.Upload(ctx, md, []io.Reader{bytes.NewReader(body)}, client.UploadOptions{ChunkSize: 64 << 10})
+}
+
+// A server that refuses mid-stream: the caller gets its status code and
+// message, not the io.EOF that Send returns.
+func TestUploadReportsServerStatusMidStream(t *testing.T) {
+	f := &fakeIngest{after: 2, err: status.Error(codes.ResourceExhausted, "upload is over the 65536-byte limit")}
+	c := serve(t, f)
+	_, err := upload(t, c, bigFile)
+	if got := <-f.got; got >= bigFile {
+		t.Fatalf("the fake server read all %d bytes; the test needs it to stop early", got)
+	}
+	if errors.Is(err, io.EOF) || status.Code(err) != codes.ResourceExhausted ||
+		!strings.Contains(err.Error(), "upload is over the 65536-byte limit") {
+		t.Errorf("got %v, want the server's ResourceExhausted and its message", err)
+	}
+}
+
+// A server that refuses at the metadata, before any chunk.
+func TestUploadReportsServerStatusAtMetadata(t *testing.T) {
+	f := &fakeIngest{after: 1, err: status.Error(codes.InvalidArgument, "metadata.files is empty")}
+	c := serve(t, f)
+	_, err := upload(t, c, bigFile)
+	<-f.got
+	if status.Code(err) != codes.InvalidArgument || !strings.Contains(err.Error(), "metadata.files is empty") {
+		t.Errorf("got %v, want the server's InvalidArgument and its message", err)
+	}
+}
+
+// A server that refuses after reading everything: the error comes from
+// CloseAndRecv.
+func TestUploadReportsServerStatusAtEnd(t *testing.T) {
+	f := &fakeIngest{after: -1, err: status.Error(codes.InvalidArgument, "file 0 (a.jpg) is not a JPEG, TIFF or PNG image")}
+	c := serve(t, f)
+	_, err := upload(t, c, 1<<20)
+	if got := <-f.got; got != 1<<20 {
+		t.Errorf("server read %d bytes, want %d", got, 1<<20)
+	}
+	if status.Code(err) != codes.InvalidArgument || !strings.Contains(err.Error(), "not a JPEG, TIFF or PNG") {
+		t.Errorf("got %v, want the server's InvalidArgument and its message", err)
+	}
+}
+
+// A server that answers before reading the file (an upload it already has,
+// by client upload id): the answer is the result, not an error.
+func TestUploadAcceptsEarlyAnswer(t *testing.T) {
+	want := &canopyv1.UploadImageResponse{ImageId: "0190f5f0-0000-7000-8000-000000000001", Duplicate: true}
+	f := &fakeIngest{after: 1, resp: want}
+	c := serve(t, f)
+	resp, err := upload(t, c, bigFile)
+	if got := <-f.got; got != 0 {
+		t.Fatalf("the fake server read %d bytes of chunks; the test needs it to answer at the metadata", got)
+	}
+	if err != nil {
+		t.Fatalf("early answer reported as %v", err)
+	}
+	if resp.GetImageId() != want.GetImageId() || !resp.GetDuplicate() {
+		t.Errorf("got %+v, want %+v", resp, want)
+	}
+}

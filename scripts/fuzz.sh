@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Runs every Go fuzz target in the repository briefly, seeded from its
+# corpus (real drone files from ../shared/data where the target uses them).
+# Targets are found, not listed: any `func FuzzXxx(f *testing.F)` in a
+# _test.go file of a go.work module is run, one after the other (go test
+# -fuzz takes one target of one package at a time).
+#
+#   scripts/fuzz.sh               # each target for FUZZTIME (default 10s)
+#   FUZZTIME=2m scripts/fuzz.sh   # longer, by hand
+#
+# A failure leaves the crashing input under the package's
+# testdata/fuzz/FuzzXxx/; commit it so it stays a regression test.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+fuzztime="${FUZZTIME:-10s}"
+
+mods=$(go list -m -f '{{.Dir}}')
+failed=0
+ran=0
+while IFS= read -r file; do
+  dir=$(dirname "$file")
+  for target in $(sed -n 's/^func \(Fuzz[A-Za-z0-9_]*\)(.*\*testing\.F).*/\1/p' "$file"); do
+    echo "== $dir $target ($fuzztime)"
+    ran=$((ran + 1))
+    if ! go test -run='^$' -fuzz="^${target}\$" -fuzztime="$fuzztime" "./$dir"; then
+      echo "FAIL: $dir $target" >&2
+      failed=$((failed + 1))
+    fi
+  done
+done < <(for m in $mods; do
+  rel=${m#"$PWD"/}
+  git ls-files --cached --others --exclude-standard -- "$rel" | grep '_test\.go$' || true
+done | sort -u | xargs grep -l '^func Fuzz' || true)
+
+echo "fuzz: $ran target(s) run, $failed failed"
+[ "$ran" -gt 0 ] || { echo "fuzz: no targets found" >&2; exit 1; }
+[ "$failed" -eq 0 ]
