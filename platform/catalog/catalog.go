@@ -25,7 +25,23 @@ import (
 var ErrNotFound = errors.New("not found")
 
 // ErrInvalid means a request value cannot be used (a malformed id or token).
+// The errors that wrap it are *FieldError, naming the field.
 var ErrInvalid = errors.New("invalid argument")
+
+// FieldError says which request field is wrong and why.
+type FieldError struct {
+	Field  string // the proto field name, e.g. "image_id"
+	Reason string
+}
+
+func (e *FieldError) Error() string { return e.Field + ": " + e.Reason }
+
+// Unwrap makes errors.Is(err, ErrInvalid) hold.
+func (e *FieldError) Unwrap() error { return ErrInvalid }
+
+func invalid(field, format string, args ...any) error {
+	return &FieldError{Field: field, Reason: fmt.Sprintf(format, args...)}
+}
 
 // Querier is what the queries need: a pool, a connection or a transaction.
 type Querier interface {
@@ -98,11 +114,11 @@ func BandRoleFromName(s string) canopyv1.BandRole {
 func ParseID(id string) (string, error) {
 	id = strings.TrimSpace(id)
 	if len(id) != 36 || strings.Count(id, "-") != 4 {
-		return "", fmt.Errorf("%w: image id %q is not a UUID", ErrInvalid, id)
+		return "", invalid("image_id", "%q is not a UUID", id)
 	}
 	for _, c := range strings.ReplaceAll(id, "-", "") {
 		if !strings.ContainsRune("0123456789abcdefABCDEF", c) {
-			return "", fmt.Errorf("%w: image id %q is not a UUID", ErrInvalid, id)
+			return "", invalid("image_id", "%q is not a UUID", id)
 		}
 	}
 	return strings.ToLower(id), nil
@@ -212,7 +228,7 @@ func ListImages(ctx context.Context, q Querier, f ListFilter) ([]*canopyv1.Image
 		f.PageSize = 100
 	}
 	if f.PageSize > 1000 {
-		return nil, "", fmt.Errorf("%w: page_size %d is over 1000", ErrInvalid, f.PageSize)
+		return nil, "", invalid("page_size", "%d is over 1000", f.PageSize)
 	}
 	var after time.Time
 	afterID := "00000000-0000-0000-0000-000000000000"
@@ -262,15 +278,15 @@ func encodePageToken(t time.Time, id string) string {
 func decodePageToken(tok string) (time.Time, string, error) {
 	b, err := base64.RawURLEncoding.DecodeString(tok)
 	if err != nil {
-		return time.Time{}, "", fmt.Errorf("%w: malformed page_token", ErrInvalid)
+		return time.Time{}, "", invalid("page_token", "malformed; pass next_page_token as it was given")
 	}
 	us, id, ok := strings.Cut(string(b), "|")
 	micros, err := strconv.ParseInt(us, 10, 64)
 	if !ok || err != nil {
-		return time.Time{}, "", fmt.Errorf("%w: malformed page_token", ErrInvalid)
+		return time.Time{}, "", invalid("page_token", "malformed; pass next_page_token as it was given")
 	}
 	if id, err = ParseID(id); err != nil {
-		return time.Time{}, "", fmt.Errorf("%w: malformed page_token", ErrInvalid)
+		return time.Time{}, "", invalid("page_token", "malformed; pass next_page_token as it was given")
 	}
 	return time.UnixMicro(micros), id, nil
 }

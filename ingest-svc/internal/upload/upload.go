@@ -27,6 +27,7 @@ import (
 
 	canopyv1 "github.com/canopyag/canopy/gen/go/canopy/v1"
 	"github.com/canopyag/canopy/ingest-svc/internal/queue"
+	"github.com/canopyag/canopy/platform/apierror"
 	"github.com/canopyag/canopy/platform/blob"
 	"github.com/canopyag/canopy/platform/catalog"
 	"github.com/canopyag/canopy/platform/exif"
@@ -116,30 +117,30 @@ func response(img *canopyv1.Image, dup bool) *canopyv1.UploadImageResponse {
 func (s *Service) validate(md *canopyv1.UploadMetadata) error {
 	fs := md.GetFiles()
 	if len(fs) == 0 {
-		return status.Error(codes.InvalidArgument, "metadata.files is empty: declare at least one file")
+		return apierror.BadField("metadata.files", "is empty: declare at least one file")
 	}
 	if len(fs) > s.limits.MaxFiles {
-		return status.Errorf(codes.InvalidArgument, "metadata.files has %d files; at most %d per upload", len(fs), s.limits.MaxFiles)
+		return apierror.BadField("metadata.files", "has %d files; at most %d per upload", len(fs), s.limits.MaxFiles)
 	}
 	for i, f := range fs {
 		if f.GetFilename() == "" || len(f.GetFilename()) > 1024 {
-			return status.Errorf(codes.InvalidArgument, "files[%d].filename: want 1 to 1024 bytes", i)
+			return apierror.BadField(fmt.Sprintf("metadata.files[%d].filename", i), "want 1 to 1024 bytes")
 		}
 	}
 	if len(md.GetClientUploadId()) > 256 || len(md.GetBatchId()) > 256 {
-		return status.Error(codes.InvalidArgument, "client_upload_id and batch_id are limited to 256 bytes")
+		return apierror.BadField("metadata.client_upload_id", "limited to 256 bytes, like batch_id")
 	}
 	if l := md.GetBandLayout(); l != "" {
 		if len(l) > 16 || strings.Trim(strings.ToUpper(l), "RGBNEOCA") != "" {
-			return status.Errorf(codes.InvalidArgument, "band_layout %q: use the letters R G B N (near infrared) E (red edge) O C (other) A (alpha), like RGN or NGB", l)
+			return apierror.BadField("metadata.band_layout", "%q: use the letters R G B N (near infrared) E (red edge) O C (other) A (alpha), like RGN or NGB", l)
 		}
 		if len(fs) != 1 {
-			return status.Error(codes.InvalidArgument, "band_layout describes a single multi-band file; for a capture of one file per band, set files[].band_role")
+			return apierror.BadField("metadata.band_layout", "describes a single multi-band file; for a capture of one file per band, set files[].band_role")
 		}
 	}
 	if g := md.GetGps(); g != nil {
 		if g.GetLatitude() < -90 || g.GetLatitude() > 90 || g.GetLongitude() < -180 || g.GetLongitude() > 180 {
-			return status.Errorf(codes.InvalidArgument, "gps (%g, %g) is out of range", g.GetLatitude(), g.GetLongitude())
+			return apierror.BadField("metadata.gps", "(%g, %g) is out of range", g.GetLatitude(), g.GetLongitude())
 		}
 	}
 	return nil

@@ -5,11 +5,8 @@ import (
 	"log/slog"
 	"unicode/utf8"
 
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
-
 	canopyv1 "github.com/canopyag/canopy/gen/go/canopy/v1"
-	"github.com/canopyag/canopy/platform/catalog"
+	"github.com/canopyag/canopy/platform/apierror"
 )
 
 // maxReasonBytes bounds a cancellation reason: it is stored and shown to
@@ -37,9 +34,9 @@ func NewControl(q ImageQueue, log *slog.Logger) *Control {
 
 // RetryImage re-queues a failed image with fresh attempts.
 func (c *Control) RetryImage(ctx context.Context, req *canopyv1.RetryImageRequest) (*canopyv1.Image, error) {
-	id, err := catalog.ParseID(req.GetImageId())
+	id, err := parseImageID(req.GetImageId())
 	if err != nil {
-		return nil, status.Error(codes.InvalidArgument, err.Error())
+		return nil, err
 	}
 	img, err := c.q.Retry(ctx, id)
 	if err != nil {
@@ -51,13 +48,13 @@ func (c *Control) RetryImage(ctx context.Context, req *canopyv1.RetryImageReques
 
 // CancelImage fails an unfinished image with the reason "cancelled".
 func (c *Control) CancelImage(ctx context.Context, req *canopyv1.CancelImageRequest) (*canopyv1.Image, error) {
-	id, err := catalog.ParseID(req.GetImageId())
+	id, err := parseImageID(req.GetImageId())
 	if err != nil {
-		return nil, status.Error(codes.InvalidArgument, err.Error())
+		return nil, err
 	}
 	reason := req.GetReason()
 	if len(reason) > maxReasonBytes || !utf8.ValidString(reason) {
-		return nil, status.Errorf(codes.InvalidArgument, "reason: want valid UTF-8 of at most %d bytes", maxReasonBytes)
+		return nil, apierror.BadField("reason", "want valid UTF-8 of at most %d bytes", maxReasonBytes)
 	}
 	img, err := c.q.Cancel(ctx, id, reason)
 	if err != nil {

@@ -16,6 +16,7 @@ import (
 
 	canopyv1 "github.com/canopyag/canopy/gen/go/canopy/v1"
 	"github.com/canopyag/canopy/ingest-svc/internal/queue"
+	"github.com/canopyag/canopy/platform/apierror"
 	"github.com/canopyag/canopy/platform/catalog"
 	"github.com/canopyag/canopy/platform/notify"
 )
@@ -91,7 +92,7 @@ func (s *Server) ClaimWork(ctx context.Context, req *canopyv1.ClaimWorkRequest) 
 	}
 	n := int(req.GetMaxItems())
 	if n < 0 || n > s.cfg.MaxBatch {
-		return nil, status.Errorf(codes.InvalidArgument, "max_items %d: want 0 to %d", n, s.cfg.MaxBatch)
+		return nil, apierror.BadField("max_items", "%d: want 0 to %d", n, s.cfg.MaxBatch)
 	}
 	n = max(n, 1)
 	lease, err := s.lease(req.GetLease())
@@ -182,10 +183,10 @@ func (s *Server) CompleteWork(ctx context.Context, req *canopyv1.CompleteWorkReq
 	}
 	a := req.GetAnalysis()
 	if a == nil {
-		return nil, status.Error(codes.InvalidArgument, "analysis is required")
+		return nil, apierror.BadField("analysis", "is required")
 	}
 	if a.GetImageId() != "" && a.GetImageId() != id {
-		return nil, status.Errorf(codes.InvalidArgument, "analysis.image_id %q does not match image_id %q", a.GetImageId(), id)
+		return nil, apierror.BadField("analysis.image_id", "%q does not match image_id %q", a.GetImageId(), id)
 	}
 	a.ImageId = id
 	img, err := s.q.Complete(ctx, id, token, a)
@@ -203,7 +204,7 @@ func (s *Server) FailWork(ctx context.Context, req *canopyv1.FailWorkRequest) (*
 	}
 	msg := req.GetError()
 	if msg == "" {
-		return nil, status.Error(codes.InvalidArgument, "error is required: say why the attempt failed")
+		return nil, apierror.BadField("error", "is required: say why the attempt failed")
 	}
 	var img *canopyv1.Image
 	if req.GetRelease() {
@@ -223,21 +224,31 @@ func (s *Server) lease(d *durationpb.Duration) (time.Duration, error) {
 	}
 	l := d.AsDuration()
 	if l < time.Second || l > s.cfg.MaxLease {
-		return 0, status.Errorf(codes.InvalidArgument, "lease %s: want 1s to %s", l, s.cfg.MaxLease)
+		return 0, apierror.BadField("lease", "%s: want 1s to %s", l, s.cfg.MaxLease)
 	}
 	return l, nil
 }
 
 func ids(imageID, token string) (string, string, error) {
-	id, err := catalog.ParseID(imageID)
+	id, err := parseImageID(imageID)
 	if err != nil {
-		return "", "", status.Error(codes.InvalidArgument, err.Error())
+		return "", "", err
 	}
 	tok, err := catalog.ParseID(token)
 	if err != nil {
-		return "", "", status.Errorf(codes.InvalidArgument, "lease_token %q is not a lease token", token)
+		return "", "", apierror.BadField("lease_token", "%q is not a lease token", token)
 	}
 	return id, tok, nil
+}
+
+// parseImageID checks an image id, answering InvalidArgument with the field.
+func parseImageID(id string) (string, error) {
+	id, err := catalog.ParseID(id)
+	if err != nil {
+		fe, _ := apierror.FromField(err)
+		return "", fe
+	}
+	return id, nil
 }
 
 // toStatus maps queue errors to gRPC codes.

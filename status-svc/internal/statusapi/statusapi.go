@@ -15,6 +15,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	canopyv1 "github.com/canopyag/canopy/gen/go/canopy/v1"
+	"github.com/canopyag/canopy/platform/apierror"
 	"github.com/canopyag/canopy/platform/catalog"
 	"github.com/canopyag/canopy/platform/notify"
 )
@@ -103,10 +104,10 @@ func (s *Server) WatchImage(req *canopyv1.WatchImageRequest, stream grpc.ServerS
 	ctx := stream.Context()
 	id, err := catalog.ParseID(req.GetImageId())
 	if err != nil {
-		return status.Error(codes.InvalidArgument, err.Error())
+		return s.toStatus(ctx, "watch image", err)
 	}
 	if req.GetAfterSeq() < 0 {
-		return status.Error(codes.InvalidArgument, "after_seq must not be negative")
+		return apierror.BadField("after_seq", "must not be negative")
 	}
 	// Subscribe before reading the state: an event committed in between
 	// then still wakes us, and the read below picks it up.
@@ -165,7 +166,7 @@ func (s *Server) WatchImage(req *canopyv1.WatchImageRequest, stream grpc.ServerS
 func (s *Server) WatchImages(req *canopyv1.WatchImagesRequest, stream grpc.ServerStreamingServer[canopyv1.WatchImagesResponse]) error {
 	ctx := stream.Context()
 	if req.GetAfterSeq() < 0 {
-		return status.Error(codes.InvalidArgument, "after_seq must not be negative")
+		return apierror.BadField("after_seq", "must not be negative")
 	}
 	sub := s.wake.Subscribe(EventsChannel, "")
 	defer sub.Close()
@@ -213,6 +214,9 @@ func (s *Server) toStatus(ctx context.Context, action string, err error) error {
 	case errors.Is(err, catalog.ErrNotFound):
 		return status.Error(codes.NotFound, err.Error())
 	case errors.Is(err, catalog.ErrInvalid):
+		if fe, ok := apierror.FromField(err); ok {
+			return fe
+		}
 		return status.Error(codes.InvalidArgument, err.Error())
 	case ctx.Err() != nil:
 		return status.FromContextError(ctx.Err()).Err()

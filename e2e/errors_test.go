@@ -1,0 +1,99 @@
+package e2e
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"testing"
+
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/status"
+
+	canopyv1 "github.com/canopyag/canopy/gen/go/canopy/v1"
+)
+
+// A wrong field is named in google.rpc.BadRequest and ErrorInfo, over gRPC
+// and in the gateway's JSON alike.
+func TestFieldErrorDetails(t *testing.T) {
+	s := newStack(t, "local")
+	ctx := context.Background()
+	cc, err := grpc.NewClient(s.ingestAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cc.Close()
+	work := canopyv1.NewWorkServiceClient(cc)
+
+	for _, c := range []struct {
+		name  string
+		call  func() error
+		field string
+	}{
+		{"GetImage", func() error {
+			_, err := s.client.Status.GetImage(ctx, &canopyv1.GetImageRequest{ImageId: "plot-7"})
+			return err
+		}, "image_id"},
+		{"ListImages", func() error {
+			_, err := s.client.Status.ListImages(ctx, &canopyv1.ListImagesRequest{PageToken: "%%%"})
+			return err
+		}, "page_token"},
+		{"CancelImage", func() error {
+			_, err := s.client.Ingest.CancelImage(ctx, &canopyv1.CancelImageRequest{ImageId: "plot-7"})
+			return err
+		}, "image_id"},
+		{"ClaimWork", func() error {
+			_, err := work.ClaimWork(ctx, &canopyv1.ClaimWorkRequest{MaxItems: -1})
+			return err
+		}, "max_items"},
+	} {
+		st := status.Convert(c.call())
+		if st.Code() != codes.InvalidArgument {
+			t.Errorf("%s: code %v, want InvalidArgument", c.name, st.Code())
+			continue
+		}
+		var field, reason string
+		for _, d := range st.Details() {
+			switch d := d.(type) {
+			case *errdetails.BadRequest:
+				if len(d.GetFieldViolations()) == 1 {
+					field = d.GetFieldViolations()[0].GetField()
+				}
+			case *errdetails.ErrorInfo:
+				reason = d.GetReason()
+			}
+		}
+		if field != c.field || reason != "INVALID_FIELD" {
+			t.Errorf("%s: BadRequest field %q, ErrorInfo reason %q; want %q, INVALID_FIELD", c.name, field, reason, c.field)
+		}
+	}
+
+	resp, err := http.Get("http://" + s.statusHTTP + "/v1/images/plot-7")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var body struct {
+		Code    int `json:"code"`
+		Details []struct {
+			Type            string `json:"@type"`
+			FieldViolations []struct {
+				Field string `json:"field"`
+			} `json:"fieldViolations"`
+		} `json:"details"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, d := range body.Details {
+		if d.Type == "type.googleapis.com/google.rpc.BadRequest" && len(d.FieldViolations) == 1 && d.FieldViolations[0].Field == "image_id" {
+			found = true
+		}
+	}
+	if resp.StatusCode != http.StatusBadRequest || body.Code != int(codes.InvalidArgument) || !found {
+		t.Errorf("REST: HTTP %d %+v; want 400 with a BadRequest detail naming image_id", resp.StatusCode, body)
+	}
+}
