@@ -303,3 +303,51 @@ func readSSE(t *testing.T, body io.Reader) []sseEvent {
 	}
 	return out
 }
+
+// Request bodies take proto names (lease_token) and JSON names (leaseToken)
+// alike, so clients written against either spelling work.
+func TestRESTAcceptsBothFieldNames(t *testing.T) {
+	s := newStack(t, "local")
+	paths, err := sample.Write(t.TempDir(), 64, 48)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Open(paths[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if code, up := postUpload(t, "http://"+s.ingestHTTP+"/v1/images:upload?filename=a.jpg", "image/jpeg", f); code != http.StatusOK {
+		t.Fatalf("upload: %d %+v", code, up)
+	}
+	post := func(path, body string) map[string]any {
+		t.Helper()
+		resp, err := http.Post("http://"+s.ingestHTTP+path, "application/json", strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var m map[string]any
+		if err := json.NewDecoder(resp.Body).Decode(&m); err != nil || resp.StatusCode != http.StatusOK {
+			t.Fatalf("POST %s %s: HTTP %d %v %v", path, body, resp.StatusCode, m, err)
+		}
+		return m
+	}
+	for i, names := range [][2]string{{"worker_id", "lease_token"}, {"workerId", "leaseToken"}} {
+		claim := post("/v1/work:claim", fmt.Sprintf(`{%q: "w%d", "max_items": 1, "wait": "2s"}`, names[0], i))
+		items, _ := claim["items"].([]any)
+		if len(items) != 1 {
+			t.Fatalf("claim with %s: %v", names[0], claim)
+		}
+		item := items[0].(map[string]any)
+		img := item["image"].(map[string]any)
+		if img["leaseOwner"] != nil && img["leaseOwner"] != fmt.Sprintf("w%d", i) {
+			t.Errorf("claimed by %v, want w%d", img["leaseOwner"], i)
+		}
+		id, token := img["id"].(string), item["leaseToken"].(string)
+		rel := post("/v1/work/"+id+":fail", fmt.Sprintf(`{%q: %q, "error": "just looking", "release": true}`, names[1], token))
+		if got := rel["image"].(map[string]any)["status"]; got != "IMAGE_STATUS_UPLOADED" {
+			t.Errorf("release with %s: status %v", names[1], got)
+		}
+	}
+}

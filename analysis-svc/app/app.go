@@ -68,6 +68,15 @@ func LoadConfig(getenv config.Getenv) (Config, error) {
 	return c, nil
 }
 
+// Healthcheck probes a running analysis-svc at its configured gRPC address.
+func Healthcheck(ctx context.Context, getenv config.Getenv) error {
+	cfg, err := LoadConfig(getenv)
+	if err != nil {
+		return err
+	}
+	return server.Probe(ctx, cfg.Server.GRPCAddr)
+}
+
 // Run works until ctx ends. ready, if not nil, is called once the pool runs.
 func Run(ctx context.Context, getenv config.Getenv, stdout io.Writer, ready func(grpcAddr string)) error {
 	cfg, err := LoadConfig(getenv)

@@ -135,6 +135,36 @@ func Run(ctx context.Context, getenv config.Getenv, stdout io.Writer, ready func
 	return err
 }
 
+// Migrate applies the schema migrations and returns: the one-shot
+// "migrate" subcommand, for deployments that keep MIGRATE_ON_START off.
+func Migrate(ctx context.Context, getenv config.Getenv, stdout io.Writer) error {
+	cfg, err := LoadConfig(getenv)
+	if err != nil {
+		return err
+	}
+	log := logging.New(stdout, cfg.LogFormat, cfg.LogLevel).With("service", "ingest-svc")
+	pool, err := database.Open(ctx, cfg.Database, 30*time.Second)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	n, err := database.Migrate(ctx, pool)
+	if err != nil {
+		return err
+	}
+	log.InfoContext(ctx, "schema up to date", "migrations_applied", n)
+	return nil
+}
+
+// Healthcheck probes a running ingest-svc at its configured gRPC address.
+func Healthcheck(ctx context.Context, getenv config.Getenv) error {
+	cfg, err := LoadConfig(getenv)
+	if err != nil {
+		return err
+	}
+	return server.Probe(ctx, cfg.Server.GRPCAddr)
+}
+
 // ingestServer is IngestService: uploads from the upload service, retry and
 // cancel from the queue's control handlers.
 type ingestServer struct {

@@ -47,6 +47,15 @@ func LoadConfig(getenv config.Getenv) (Config, error) {
 	return c, nil
 }
 
+// Healthcheck probes a running status-svc at its configured gRPC address.
+func Healthcheck(ctx context.Context, getenv config.Getenv) error {
+	cfg, err := LoadConfig(getenv)
+	if err != nil {
+		return err
+	}
+	return server.Probe(ctx, cfg.Server.GRPCAddr)
+}
+
 // Run serves until ctx ends. ready, if not nil, is called with the bound
 // addresses once the service answers. status-svc never migrates: ingest-svc
 // owns the schema, so it waits until the schema is there.

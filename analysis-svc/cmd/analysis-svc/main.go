@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	"github.com/canopyag/canopy/analysis-svc/app"
@@ -15,7 +16,16 @@ import (
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := app.Run(ctx, os.Getenv, os.Stdout, nil); err != nil {
+	var err error
+	switch cmd := strings.Join(os.Args[1:], " "); cmd {
+	case "":
+		err = app.Run(ctx, os.Getenv, os.Stdout, nil)
+	case "healthcheck": // for container health checks: exit 0 when SERVING
+		err = app.Healthcheck(ctx, os.Getenv)
+	default:
+		err = fmt.Errorf("unknown command %q; usage: analysis-svc [healthcheck] (configuration from the environment, see README)", cmd)
+	}
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "analysis-svc:", err)
 		os.Exit(1)
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	"github.com/canopyag/canopy/status-svc/app"
@@ -14,7 +15,16 @@ import (
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := app.Run(ctx, os.Getenv, os.Stdout, nil); err != nil {
+	var err error
+	switch cmd := strings.Join(os.Args[1:], " "); cmd {
+	case "":
+		err = app.Run(ctx, os.Getenv, os.Stdout, nil)
+	case "healthcheck": // for container health checks: exit 0 when SERVING
+		err = app.Healthcheck(ctx, os.Getenv)
+	default:
+		err = fmt.Errorf("unknown command %q; usage: status-svc [healthcheck] (configuration from the environment, see README)", cmd)
+	}
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "status-svc:", err)
 		os.Exit(1)
 	}
