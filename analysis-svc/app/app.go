@@ -74,7 +74,7 @@ func Healthcheck(ctx context.Context, getenv config.Getenv) error {
 	if err != nil {
 		return err
 	}
-	return server.Probe(ctx, cfg.Server.GRPCAddr)
+	return server.Probe(ctx, cfg.Server.GRPCAddr, cfg.Server.TLSCertFile != "")
 }
 
 // Run works until ctx ends. ready, if not nil, is called once the pool runs.
@@ -98,6 +98,8 @@ func Run(ctx context.Context, getenv config.Getenv, stdout io.Writer, ready func
 	// Only health, reflection and /metrics: the service's work is pulled,
 	// not served.
 	srv := server.New(cfg.Server, log)
+	// Served at /metrics on ANALYSIS_HTTP_ADDR, when it is set.
+	pool.RegisterMetrics(srv.Metrics())
 	if err := srv.Listen(); err != nil {
 		return err
 	}

@@ -1,7 +1,15 @@
 // Package analyze turns one uploaded capture into vegetation-index answers:
 // it reads the bands (package raster), computes every index the bands allow
-// with its statistics (package index) and renders one index as a colour map
-// (package colormap). It is what the analysis worker calls per image.
+// with its statistics, health classes and zonal grid (package index), works
+// out the ground sample distance when the metadata allows, and writes the
+// outputs: a colour map PNG (package colormap) and a float32 GeoTIFF per
+// index, and a thumbnail (package thumbnail). It is what the analysis worker
+// calls per image.
+//
+// Every output stays in sensor orientation: pixels are written as the file
+// stores them and EXIF orientation is reported (Metadata.Orientation), not
+// applied, so the GeoTIFFs, maps, zonal grid and thumbnail line up with one
+// another and with the uploaded file.
 package analyze
 
 import (
@@ -9,11 +17,15 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"os"
+	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/canopyag/canopy/analysis-svc/internal/colormap"
 	"github.com/canopyag/canopy/analysis-svc/internal/index"
 	"github.com/canopyag/canopy/analysis-svc/internal/raster"
+	"github.com/canopyag/canopy/analysis-svc/internal/thumbnail"
 )
 
 // Errors wrap one of these when the input (not the machine) is at fault, so
@@ -56,6 +68,70 @@ type Options struct {
 	// Indices restricts the computed indices by name (case-insensitive);
 	// empty means every index the bands allow.
 	Indices []string
+	// HealthThresholds overrides the default health-class cut points
+	// (index.Def.Health) per index name, case-insensitive.
+	HealthThresholds map[string]index.Thresholds
+	// GridRows and GridCols size the zonal grid, 1..MaxGrid each; 0 means
+	// index.DefaultGridRows / DefaultGridCols (8 x 8).
+	GridRows, GridCols int
+	// ThumbnailMaxSide bounds the thumbnail's longer side in pixels; 0
+	// means thumbnail.DefaultMaxSide (256).
+	ThumbnailMaxSide int
+}
+
+// MaxGrid caps the zonal grid's rows and columns: a finer grid is a
+// second, coarse image, which the GeoTIFF outputs already are.
+const MaxGrid = 64
+
+// Outputs says where Analyze writes its files. A zero field skips that
+// output.
+type Outputs struct {
+	// Map receives the colour map PNG of Result.MapIndex (the main map).
+	Map io.Writer
+	// MapDir receives one colour map PNG per available index, named
+	// "map-" and the index in lower case ("map-ndvi.png"). With Map set as
+	// well, Result.MapIndex's map is rendered once and written to both.
+	MapDir string
+	// Thumbnail receives a small PNG of the capture as a picture.
+	Thumbnail io.Writer
+	// GeoTIFFDir receives one float32 GeoTIFF per available index, named
+	// after it in lower case ("ndvi.tif").
+	GeoTIFFDir string
+}
+
+// Output kinds, as reported in Output.Kind.
+const (
+	KindColormap  = "colormap"
+	KindGeoTIFF   = "geotiff"
+	KindThumbnail = "thumbnail"
+)
+
+// Output describes one file Analyze wrote.
+type Output struct {
+	Kind  string
+	Index string // the index shown or stored; "" for the thumbnail
+	// Path is the file written into Outputs.GeoTIFFDir or Outputs.MapDir;
+	// "" for the outputs written only to an io.Writer.
+	Path          string
+	ContentType   string
+	Width, Height int
+	// Min and Max are the value range the colours span: the colour ramp's
+	// ends for a colour map; for a GeoTIFF the index's display range (its
+	// values are raw and may exceed it); for the thumbnail 0 and the band
+	// value drawn as full white.
+	Min, Max float64
+}
+
+// HealthClass is one health class of an index over the image.
+type HealthClass struct {
+	Name string
+	// Min and Max bound the class as [Min, Max); the outer classes are
+	// open-ended (-Inf and +Inf).
+	Min, Max float64
+	Pixels   int64
+	Fraction float64 // of the valid pixels
+	// AreaM2 is the ground area in m², when Result.PixelAreaM2 is known.
+	AreaM2 *float64
 }
 
 // IndexResult is one index: its statistics, or why it was not computed.
@@ -70,6 +146,18 @@ type IndexResult struct {
 	Caveat    string
 	Reference string // the formula and its source
 	Stats     index.Stats
+	// Health has the thresholds used and the valid pixels per class, in
+	// index.ClassNames order; Zones the zonal grid (GridRows x GridCols,
+	// row-major from the top left).
+	Health             []HealthClass
+	Thresholds         index.Thresholds
+	GridRows, GridCols int
+	Zones              []index.Zone
+	// Min and Max are the index's display range (colour ramp, histogram).
+	Min, Max float64
+	// Duration is the time spent on this index: computing it, its
+	// statistics, classes and zones, and writing its GeoTIFF and colour map.
+	Duration time.Duration
 }
 
 // Metadata is what the capture says about itself (camera, time, GPS, ...).
@@ -93,13 +181,30 @@ type Result struct {
 	MapIndex string
 	Warnings []string
 	Capture  Metadata
+	// GSD is the ground sample distance in metres per pixel and
+	// PixelAreaM2 the ground area of one pixel, both 0 when unknown (a
+	// warning then says why); GSDSource is GSDFromRelativeAltitude or
+	// GSDFromGeoreferencing.
+	GSD, PixelAreaM2 float64
+	GSDSource        string
+	// Outputs lists the files written, in the order written: per index its
+	// GeoTIFF then its colour map, the thumbnail last. One colour map (the
+	// main map) has Index == MapIndex.
+	Outputs []Output
+	// DecodeTime is the time spent opening the files and decoding their
+	// pixels (header checks included); Duration is the whole analysis.
+	DecodeTime, Duration time.Duration
 }
 
 // Analyze reads the capture made of files, computes the indices and writes
-// the colour map of Result.MapIndex as PNG to mapOut (skipped when mapOut is
-// nil). Multiple files are one rig capture: one band file per band, same
-// size and capture id.
-func Analyze(ctx context.Context, files []File, opt Options, mapOut io.Writer) (*Result, error) {
+// the outputs that out asks for. Multiple files are one rig capture: one
+// band file per band, same size and capture id.
+//
+// Memory: the decoded bands plus one float32 index buffer and one byte per
+// pixel for the colour map being drawn; each index's GeoTIFF and colour map
+// are written as soon as the index is computed, so no other copies are kept.
+func Analyze(ctx context.Context, files []File, opt Options, out Outputs) (*Result, error) {
+	start := time.Now()
 	params := index.Params{SAVIL: opt.SAVIL}
 	if params.SAVIL == 0 {
 		params.SAVIL = index.DefaultSAVIL
@@ -112,6 +217,27 @@ func Analyze(ctx context.Context, files []File, opt Options, mapOut io.Writer) (
 	if err != nil {
 		return nil, err
 	}
+	thresholds, err := healthThresholds(defs, opt.HealthThresholds)
+	if err != nil {
+		return nil, err
+	}
+	rows, cols := opt.GridRows, opt.GridCols
+	if rows == 0 {
+		rows = index.DefaultGridRows
+	}
+	if cols == 0 {
+		cols = index.DefaultGridCols
+	}
+	if rows < 1 || rows > MaxGrid || cols < 1 || cols > MaxGrid {
+		return nil, fmt.Errorf("analyze: %w: zonal grid %d x %d is outside 1..%d", ErrUnsupported, rows, cols, MaxGrid)
+	}
+	thumbSide := opt.ThumbnailMaxSide
+	if thumbSide == 0 {
+		thumbSide = thumbnail.DefaultMaxSide
+	}
+	if thumbSide < 1 {
+		return nil, fmt.Errorf("analyze: %w: thumbnail size %d", ErrUnsupported, thumbSide)
+	}
 	maxPixels := opt.MaxPixels
 	if maxPixels == 0 {
 		maxPixels = DefaultMaxPixels
@@ -121,6 +247,7 @@ func Analyze(ctx context.Context, files []File, opt Options, mapOut io.Writer) (
 	for i, f := range files {
 		inputs[i] = raster.Input{Path: f.Path, Name: f.Filename, Role: f.Role}
 	}
+	decodeStart := time.Now()
 	capt, err := raster.OpenCapture(inputs, raster.Options{BandLayout: opt.BandLayout, MaxPixels: maxPixels})
 	if err != nil {
 		return nil, fmt.Errorf("analyze: %w", err)
@@ -171,11 +298,21 @@ func Analyze(ctx context.Context, files []File, opt Options, mapOut io.Writer) (
 	if err := capt.Read(ctx); err != nil {
 		return nil, fmt.Errorf("analyze: %w", err)
 	}
+	res.DecodeTime = time.Since(decodeStart)
 	res.CalibrationMode = capt.CalibrationMode
 	res.Warnings = append(res.Warnings, capt.Warnings...)
 	if capt.Metadata.GPSVoid {
 		res.Warnings = append(res.Warnings, "the camera flagged its GPS fix as void: the position, if any, is unreliable")
 	}
+	if gsd, area, src, err := groundSampling(capt.Metadata, capt.Width, capt.Height); err != nil {
+		res.Warnings = append(res.Warnings, "area unknown: "+err.Error())
+	} else {
+		res.GSD, res.PixelAreaM2, res.GSDSource = gsd, area, src
+		if src == GSDFromRelativeAltitude {
+			res.Warnings = append(res.Warnings, "areas assume a nadir view over flat ground at the take-off height (the altitude is relative to take-off)")
+		}
+	}
+	geo := raster.Georef{GeoTransform: capt.Metadata.GeoTransform, Projection: capt.Metadata.Projection}
 
 	var bands index.Bands
 	for _, b := range capt.Bands {
@@ -195,8 +332,6 @@ func Analyze(ctx context.Context, files []File, opt Options, mapOut io.Writer) (
 
 	n := capt.Width * capt.Height
 	cur := make([]float32, n)
-	var mapVals []float32
-	var mapDef index.Def
 	for i, d := range defs {
 		ir := &res.Indices[i]
 		if !ir.Available {
@@ -205,29 +340,134 @@ func Analyze(ctx context.Context, files []File, opt Options, mapOut io.Writer) (
 		if err := ctx.Err(); err != nil {
 			return nil, fmt.Errorf("analyze: %w", err)
 		}
+		indexStart := time.Now()
 		if err := d.Compute(cur, &bands, params); err != nil {
 			return nil, fmt.Errorf("analyze: compute %s: %w", d.Name, err)
 		}
 		ir.Stats = index.Summarize(cur, d.Threshold, d.Min, d.Max)
+		ir.Min, ir.Max = d.Min, d.Max
+		ir.Thresholds = thresholds[d.Name]
+		ir.Health = healthClasses(cur, ir.Thresholds, ir.Stats.Valid, res.PixelAreaM2)
+		ir.GridRows, ir.GridCols = rows, cols
+		ir.Zones = index.Zones(cur, capt.Width, capt.Height, rows, cols, ir.Thresholds)
+		if out.GeoTIFFDir != "" {
+			path := filepath.Join(out.GeoTIFFDir, strings.ToLower(d.Name)+".tif")
+			if err := raster.WriteFloat32GeoTIFF(path, d.Name, cur, capt.Width, capt.Height, geo); err != nil {
+				return nil, fmt.Errorf("analyze: %w", err)
+			}
+			res.Outputs = append(res.Outputs, Output{
+				Kind: KindGeoTIFF, Index: d.Name, Path: path, ContentType: "image/tiff",
+				Width: capt.Width, Height: capt.Height, Min: d.Min, Max: d.Max,
+			})
+		}
+		if err := writeMap(out, d, cur, capt.Width, capt.Height, d.Name == res.MapIndex, res); err != nil {
+			return nil, err
+		}
+		ir.Duration = time.Since(indexStart)
 		if d.Additive && res.CalibrationMode != raster.CalibrationReflectance {
 			ir.Caveat = fmt.Sprintf("%s adds a constant that assumes reflectance in 0..1; on uncalibrated sensor values it is unreliable", d.Name)
 		}
 		if ir.Stats.Valid == 0 {
 			res.Warnings = append(res.Warnings, fmt.Sprintf("%s: no valid pixel", d.Name))
 		}
-		if d.Name == res.MapIndex {
-			// Keep this buffer for the map; compute the rest elsewhere.
-			mapVals, mapDef = cur, d
-			cur = make([]float32, n)
-		}
 	}
 
-	if mapOut != nil {
-		if err := colormap.Render(mapOut, mapVals, capt.Width, capt.Height, mapDef.Min, mapDef.Max); err != nil {
-			return nil, fmt.Errorf("analyze: %w", err)
+	if out.Thumbnail != nil {
+		ch, _, ok := thumbnail.Composite(&bands)
+		if ok {
+			tw, th := thumbnail.Size(capt.Width, capt.Height, thumbSide)
+			white, err := thumbnail.Render(out.Thumbnail, ch, capt.Width, capt.Height, tw, th)
+			if err != nil {
+				return nil, fmt.Errorf("analyze: %w", err)
+			}
+			res.Outputs = append(res.Outputs, Output{
+				Kind: KindThumbnail, ContentType: "image/png", Width: tw, Height: th, Min: 0, Max: white,
+			})
 		}
 	}
+	res.Duration = time.Since(start)
 	return res, nil
+}
+
+// MapFileName is the name of an index's colour map in Outputs.MapDir.
+func MapFileName(indexName string) string {
+	return "map-" + strings.ToLower(indexName) + ".png"
+}
+
+// writeMap renders index d's values as a colour map to out.MapDir and, for
+// the main map, to out.Map, and records the output in res.
+func writeMap(out Outputs, d index.Def, vals []float32, width, height int, main bool, res *Result) error {
+	var ws []io.Writer
+	var path string
+	var f *os.File
+	if out.MapDir != "" {
+		path = filepath.Join(out.MapDir, MapFileName(d.Name))
+		var err error
+		if f, err = os.Create(path); err != nil {
+			return fmt.Errorf("analyze: colour map: %w", err)
+		}
+		defer f.Close()
+		ws = append(ws, f)
+	}
+	if main && out.Map != nil {
+		ws = append(ws, out.Map)
+	}
+	if len(ws) == 0 {
+		return nil
+	}
+	if err := colormap.Render(io.MultiWriter(ws...), vals, width, height, d.Min, d.Max); err != nil {
+		return fmt.Errorf("analyze: %s: %w", d.Name, err)
+	}
+	if f != nil {
+		if err := f.Close(); err != nil {
+			return fmt.Errorf("analyze: colour map %s: %w", d.Name, err)
+		}
+	}
+	res.Outputs = append(res.Outputs, Output{
+		Kind: KindColormap, Index: d.Name, Path: path, ContentType: "image/png",
+		Width: width, Height: height, Min: d.Min, Max: d.Max,
+	})
+	return nil
+}
+
+// healthThresholds resolves each index's health cut points: the default of
+// its Def unless overrides names it.
+func healthThresholds(defs []index.Def, overrides map[string]index.Thresholds) (map[string]index.Thresholds, error) {
+	out := make(map[string]index.Thresholds, len(defs))
+	for _, d := range defs {
+		out[d.Name] = d.Health
+	}
+	for name, t := range overrides {
+		d, ok := index.Lookup(name)
+		if !ok {
+			return nil, fmt.Errorf("analyze: %w: health thresholds for unknown index %q", ErrUnsupported, name)
+		}
+		if err := t.Validate(); err != nil {
+			return nil, fmt.Errorf("analyze: %w: %s: %v", ErrUnsupported, d.Name, err)
+		}
+		out[d.Name] = t
+	}
+	return out, nil
+}
+
+// healthClasses counts vals per class; areas are filled when pixelArea (m²)
+// is known.
+func healthClasses(vals []float32, t index.Thresholds, valid int64, pixelArea float64) []HealthClass {
+	counts := index.CountClasses(vals, t)
+	out := make([]HealthClass, len(counts))
+	for i, n := range counts {
+		lo, hi := t.Bounds(i)
+		c := HealthClass{Name: index.ClassNames[i], Min: lo, Max: hi, Pixels: n}
+		if valid > 0 {
+			c.Fraction = float64(n) / float64(valid)
+		}
+		if pixelArea > 0 {
+			a := float64(n) * pixelArea
+			c.AreaM2 = &a
+		}
+		out[i] = c
+	}
+	return out
 }
 
 // requestedSet resolves Options.Indices to canonical names; empty means all.

@@ -28,7 +28,7 @@ func files(dir string, names ...string) []File {
 func run(t *testing.T, fs []File, opt Options) *Result {
 	t.Helper()
 	var buf bytes.Buffer
-	res, err := Analyze(context.Background(), fs, opt, &buf)
+	res, err := Analyze(context.Background(), fs, opt, Outputs{Map: &buf})
 	if err != nil {
 		t.Fatalf("Analyze: %v", err)
 	}

@@ -189,7 +189,7 @@ func TestMicaSenseCapturesNotMixed(t *testing.T) {
 	// micasense/imageprocessing refuses a capture of IMG_0000_1 and
 	// IMG_0001_1 (different capture ids).
 	dir := filepath.Join(d, "micasense-rededge/0000SET/000")
-	_, err := Analyze(context.Background(), files(dir, "IMG_0000_4.tif", "IMG_0001_3.tif"), Options{}, nil)
+	_, err := Analyze(context.Background(), files(dir, "IMG_0000_4.tif", "IMG_0001_3.tif"), Options{}, Outputs{})
 	if !errors.Is(err, ErrUnsupported) || !strings.Contains(err.Error(), "different captures") {
 		t.Fatalf("got %v", err)
 	}
@@ -298,17 +298,17 @@ func TestDJIMini3ProMetadata(t *testing.T) {
 func TestLoneBandIsMissingBands(t *testing.T) {
 	d := sharedData(t)
 	// A MicaSense RedEdge-M Blue band alone (XMP BandName "Blue").
-	_, err := Analyze(context.Background(), files(d, "webodm-fixtures/tiny_drone_image_multispec.tif"), Options{}, nil)
+	_, err := Analyze(context.Background(), files(d, "webodm-fixtures/tiny_drone_image_multispec.tif"), Options{}, Outputs{})
 	if !errors.Is(err, ErrMissingBands) || !strings.Contains(err.Error(), "NDVI needs NIR and Red bands; this image has Blue") {
 		t.Fatalf("got %v", err)
 	}
 	// A float band with no role at all.
-	_, err = Analyze(context.Background(), files(d, "rasterio-tiff-variants/float_raster_with_nodata.tif"), Options{}, nil)
+	_, err = Analyze(context.Background(), files(d, "rasterio-tiff-variants/float_raster_with_nodata.tif"), Options{}, Outputs{})
 	if !errors.Is(err, ErrMissingBands) {
 		t.Fatalf("float band: got %v", err)
 	}
 	// Asking RGB for NDVI only.
-	_, err = Analyze(context.Background(), files(d, "webodm-fixtures/tiny_drone_image.jpg"), Options{Indices: []string{"NDVI"}}, nil)
+	_, err = Analyze(context.Background(), files(d, "webodm-fixtures/tiny_drone_image.jpg"), Options{Indices: []string{"NDVI"}}, Outputs{})
 	if !errors.Is(err, ErrMissingBands) || !strings.Contains(err.Error(), "NDVI needs a NIR band; this image has Red, Green, Blue") {
 		t.Fatalf("RGB NDVI: got %v", err)
 	}
@@ -326,7 +326,7 @@ func TestTruncatedJPEGIsCorrupt(t *testing.T) {
 	if err := os.WriteFile(p, data[:len(data)/3], 0o600); err != nil {
 		t.Fatal(err)
 	}
-	_, err = Analyze(context.Background(), []File{{Path: p, Filename: "DJI_0061.JPG"}}, Options{}, nil)
+	_, err = Analyze(context.Background(), []File{{Path: p, Filename: "DJI_0061.JPG"}}, Options{}, Outputs{})
 	if !errors.Is(err, ErrCorrupt) {
 		t.Fatalf("got %v, want ErrCorrupt", err)
 	}
@@ -335,7 +335,7 @@ func TestTruncatedJPEGIsCorrupt(t *testing.T) {
 func TestDifferentSizesRefused(t *testing.T) {
 	d := sharedData(t)
 	dir := filepath.Join(d, "parrot-sequoia/0077")
-	_, err := Analyze(context.Background(), files(dir, "IMG_180413_080658_0000_NIR.TIF", "IMG_180413_080658_0000_RGB.JPG"), Options{}, nil)
+	_, err := Analyze(context.Background(), files(dir, "IMG_180413_080658_0000_NIR.TIF", "IMG_180413_080658_0000_RGB.JPG"), Options{}, Outputs{})
 	if !errors.Is(err, ErrUnsupported) || !strings.Contains(err.Error(), "differ in size") {
 		t.Fatalf("got %v", err)
 	}
@@ -343,7 +343,7 @@ func TestDifferentSizesRefused(t *testing.T) {
 
 func TestTooLarge(t *testing.T) {
 	d := sharedData(t)
-	_, err := Analyze(context.Background(), micaSenseFlight(d), Options{MaxPixels: 1280 * 960 * 4}, nil)
+	_, err := Analyze(context.Background(), micaSenseFlight(d), Options{MaxPixels: 1280 * 960 * 4}, Outputs{})
 	if !errors.Is(err, ErrTooLarge) {
 		t.Fatalf("got %v", err)
 	}

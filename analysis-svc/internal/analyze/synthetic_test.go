@@ -43,11 +43,11 @@ func TestFiveBandLayoutMapsRoles(t *testing.T) {
 
 func TestMultiBandWithoutRolesAsksForLayout(t *testing.T) {
 	p := fiveBand(t)
-	_, err := Analyze(context.Background(), []File{{Path: p, Filename: "stack.tif"}}, Options{}, nil)
+	_, err := Analyze(context.Background(), []File{{Path: p, Filename: "stack.tif"}}, Options{}, Outputs{})
 	if !errors.Is(err, ErrUnsupported) || !strings.Contains(err.Error(), "band layout") {
 		t.Fatalf("got %v, want a request for a band layout", err)
 	}
-	_, err = Analyze(context.Background(), []File{{Path: p, Filename: "stack.tif"}}, Options{BandLayout: "RGB"}, nil)
+	_, err = Analyze(context.Background(), []File{{Path: p, Filename: "stack.tif"}}, Options{BandLayout: "RGB"}, Outputs{})
 	if !errors.Is(err, ErrUnsupported) || !strings.Contains(err.Error(), "names 3 bands, the image has 5") {
 		t.Fatalf("short layout: got %v", err)
 	}
@@ -55,7 +55,7 @@ func TestMultiBandWithoutRolesAsksForLayout(t *testing.T) {
 
 func TestDeclaredRoleNeedsSingleBandFile(t *testing.T) {
 	p := fiveBand(t)
-	_, err := Analyze(context.Background(), []File{{Path: p, Role: index.NIR}}, Options{}, nil)
+	_, err := Analyze(context.Background(), []File{{Path: p, Role: index.NIR}}, Options{}, Outputs{})
 	if !errors.Is(err, ErrUnsupported) || !strings.Contains(err.Error(), "single-band") {
 		t.Fatalf("got %v", err)
 	}
@@ -97,7 +97,7 @@ func TestInvalidOptions(t *testing.T) {
 		"L above 1":     {SAVIL: 1.5},
 		"unknown index": {Indices: []string{"NDXI"}},
 	} {
-		_, err := Analyze(context.Background(), []File{{Path: "/nonexistent"}}, opt, nil)
+		_, err := Analyze(context.Background(), []File{{Path: "/nonexistent"}}, opt, Outputs{})
 		if !errors.Is(err, ErrUnsupported) {
 			t.Errorf("%s: got %v", name, err)
 		}
@@ -107,14 +107,14 @@ func TestInvalidOptions(t *testing.T) {
 func TestNotAnImage(t *testing.T) {
 	p := filepath.Join(t.TempDir(), "notes.jpg")
 	writeFile(t, p, "this is not a picture")
-	_, err := Analyze(context.Background(), []File{{Path: p}}, Options{}, nil)
+	_, err := Analyze(context.Background(), []File{{Path: p}}, Options{}, Outputs{})
 	if !errors.Is(err, ErrUnsupported) {
 		t.Fatalf("got %v", err)
 	}
 }
 
 func TestMissingFileIsNotTheInputsFault(t *testing.T) {
-	_, err := Analyze(context.Background(), []File{{Path: filepath.Join(t.TempDir(), "gone.tif")}}, Options{}, nil)
+	_, err := Analyze(context.Background(), []File{{Path: filepath.Join(t.TempDir(), "gone.tif")}}, Options{}, Outputs{})
 	if err == nil || errors.Is(err, ErrUnsupported) || errors.Is(err, ErrCorrupt) || errors.Is(err, ErrTooLarge) || errors.Is(err, ErrMissingBands) {
 		t.Fatalf("got %v, want a retryable error", err)
 	}

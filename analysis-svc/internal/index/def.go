@@ -92,6 +92,9 @@ type Def struct {
 	// value is above it counts towards Stats.VegetationFraction. These are
 	// common rules of thumb, scene dependent, not calibrated per crop.
 	Threshold float64
+	// Health holds the default health-class cut points (see Thresholds
+	// and the derivation above Defs).
+	Health Thresholds
 	// Min and Max fix the colour-map range and the Stats.Histogram range so
 	// that maps and histograms of different images compare.
 	Min, Max float64
@@ -104,77 +107,120 @@ type Def struct {
 	kernel func(dst []float32, b *Bands, p Params)
 }
 
+// Default health thresholds. They are rules of thumb, documented so that a
+// user can tell where a number came from and override it per request.
+//
+//   - NDVI 0.2 / 0.4 / 0.6: bare soil, rock and water stay below about 0.2,
+//     sparse or stressed canopies sit at 0.2-0.4 and dense green crops
+//     above 0.6 (the ranges NASA's Earth Observatory "Measuring Vegetation"
+//     and most agronomy guides quote).
+//   - SAVI, OSAVI, MSAVI2, EVI, EVI2 0.15 / 0.30 / 0.45: these formulas give
+//     smaller numbers than NDVI for the same canopy. Evaluating each at the
+//     reflectance pairs (NIR, Red) = (0.30, 0.20), (0.35, 0.15), (0.40,
+//     0.10), which have NDVI 0.2, 0.4, 0.6 and NIR+Red = 0.5 as crop
+//     canopies typically do (Blue = Red/2 for EVI), gives 0.14-0.15,
+//     0.28-0.30 and 0.44-0.46 for all five (TestHealthDefaultsTrackNDVI
+//     checks this), so one set of cut points serves the family.
+//   - GNDVI 0.2 / 0.35 / 0.5: vegetation reflects more green than red, so
+//     over canopies GNDVI runs about 0.1-0.15 below NDVI (Gitelson et al.
+//     1996); over bare soil the two are alike, so the lowest cut stays.
+//   - NDRE 0.1 / 0.2 / 0.3: red-edge reflectance (about 720 nm) is 40-60 %
+//     of NIR over green leaves, so NDRE spans about half of NDVI's range;
+//     dense crops read about 0.3-0.5 (Barnes et al. 2000).
+//   - VARI, NGRDI 0 / 0.05 / 0.15: below 0 red outweighs green (soil,
+//     residue, dry matter); a photo's green canopy reads 0.15-0.3, yellowing
+//     leaves barely above 0 (e.g. RGB 80,110,60 gives VARI 0.23, NGRDI
+//     0.16; RGB 120,125,70 gives 0.03 and 0.02).
+//   - GLI 0 / 0.1 / 0.2: GLI doubles the green weight, so the same pixels
+//     read higher (0.22 and 0.14 for the two examples above).
+//   - ExG 0.05 / 0.15 / 0.3: on chromatic coordinates a neutral grey is 0,
+//     soil slightly above; green canopy reads 0.25-0.4 (0.32 for the first
+//     example) and yellowing leaves about 0.2, low blue lifting them
+//     (Woebbecke et al. 1995; Meyer and Neto 2008 threshold ExG near 0.1).
+//
+// None of these is calibrated per crop or growth stage, and on
+// uncalibrated sensor numbers the additive indices shift (see Additive).
+var (
+	healthNDVI     = Thresholds{0.2, 0.4, 0.6}
+	healthAdditive = Thresholds{0.15, 0.30, 0.45}
+	healthGNDVI    = Thresholds{0.2, 0.35, 0.5}
+	healthNDRE     = Thresholds{0.1, 0.2, 0.3}
+	healthVARI     = Thresholds{0, 0.05, 0.15}
+	healthGLI      = Thresholds{0, 0.1, 0.2}
+	healthExG      = Thresholds{0.05, 0.15, 0.3}
+)
+
 // Defs returns the index table in the order results are reported.
 func Defs() []Def {
 	return []Def{
 		{
-			Name: "NDVI", Needs: []Role{NIR, Red}, Threshold: 0.3, Min: -1, Max: 1,
+			Name: "NDVI", Needs: []Role{NIR, Red}, Threshold: 0.3, Health: healthNDVI, Min: -1, Max: 1,
 			Reference: "Rouse et al. 1974, (NIR-Red)/(NIR+Red)",
 			Pixel:     func(px Pixel, _ Params) float64 { return normDiff(px.NIR, px.Red) },
 			kernel:    kernelNDVI,
 		},
 		{
-			Name: "SAVI", Needs: []Role{NIR, Red}, Additive: true, Threshold: 0.2, Min: -1, Max: 1,
+			Name: "SAVI", Needs: []Role{NIR, Red}, Additive: true, Threshold: 0.2, Health: healthAdditive, Min: -1, Max: 1,
 			Reference: "Huete 1988, (1+L)(NIR-Red)/(NIR+Red+L)",
 			Pixel:     func(px Pixel, p Params) float64 { return savi(px.NIR, px.Red, p.SAVIL) },
 			kernel:    kernelSAVI,
 		},
 		{
-			Name: "OSAVI", Needs: []Role{NIR, Red}, Additive: true, Threshold: 0.2, Min: -1, Max: 1,
+			Name: "OSAVI", Needs: []Role{NIR, Red}, Additive: true, Threshold: 0.2, Health: healthAdditive, Min: -1, Max: 1,
 			Reference: "Rondeaux et al. 1996, (NIR-Red)/(NIR+Red+0.16)",
 			Pixel:     func(px Pixel, _ Params) float64 { return osavi(px.NIR, px.Red) },
 			kernel:    kernelOSAVI,
 		},
 		{
-			Name: "MSAVI2", Needs: []Role{NIR, Red}, Additive: true, Threshold: 0.2, Min: -1, Max: 1,
+			Name: "MSAVI2", Needs: []Role{NIR, Red}, Additive: true, Threshold: 0.2, Health: healthAdditive, Min: -1, Max: 1,
 			Reference: "Qi et al. 1994, (2NIR+1-sqrt((2NIR+1)^2-8(NIR-Red)))/2",
 			Pixel:     func(px Pixel, _ Params) float64 { return msavi2(px.NIR, px.Red) },
 			kernel:    kernelMSAVI2,
 		},
 		{
-			Name: "GNDVI", Needs: []Role{NIR, Green}, Threshold: 0.3, Min: -1, Max: 1,
+			Name: "GNDVI", Needs: []Role{NIR, Green}, Threshold: 0.3, Health: healthGNDVI, Min: -1, Max: 1,
 			Reference: "Gitelson et al. 1996, (NIR-Green)/(NIR+Green)",
 			Pixel:     func(px Pixel, _ Params) float64 { return normDiff(px.NIR, px.Green) },
 			kernel:    kernelGNDVI,
 		},
 		{
-			Name: "NDRE", Needs: []Role{NIR, RedEdge}, Threshold: 0.2, Min: -1, Max: 1,
+			Name: "NDRE", Needs: []Role{NIR, RedEdge}, Threshold: 0.2, Health: healthNDRE, Min: -1, Max: 1,
 			Reference: "Barnes et al. 2000, (NIR-RedEdge)/(NIR+RedEdge)",
 			Pixel:     func(px Pixel, _ Params) float64 { return normDiff(px.NIR, px.RedEdge) },
 			kernel:    kernelNDRE,
 		},
 		{
-			Name: "EVI", Needs: []Role{NIR, Red, Blue}, Additive: true, Threshold: 0.2, Min: -1, Max: 1,
+			Name: "EVI", Needs: []Role{NIR, Red, Blue}, Additive: true, Threshold: 0.2, Health: healthAdditive, Min: -1, Max: 1,
 			Reference: "Huete et al. 2002, 2.5(NIR-Red)/(NIR+6Red-7.5Blue+1)",
 			Pixel:     func(px Pixel, _ Params) float64 { return evi(px.NIR, px.Red, px.Blue) },
 			kernel:    kernelEVI,
 		},
 		{
-			Name: "EVI2", Needs: []Role{NIR, Red}, Additive: true, Threshold: 0.2, Min: -1, Max: 1,
+			Name: "EVI2", Needs: []Role{NIR, Red}, Additive: true, Threshold: 0.2, Health: healthAdditive, Min: -1, Max: 1,
 			Reference: "Jiang et al. 2008, 2.5(NIR-Red)/(NIR+2.4Red+1)",
 			Pixel:     func(px Pixel, _ Params) float64 { return evi2(px.NIR, px.Red) },
 			kernel:    kernelEVI2,
 		},
 		{
-			Name: "VARI", Needs: []Role{Green, Red, Blue}, Threshold: 0.05, Min: -1, Max: 1,
+			Name: "VARI", Needs: []Role{Green, Red, Blue}, Threshold: 0.05, Health: healthVARI, Min: -1, Max: 1,
 			Reference: "Gitelson et al. 2002, (G-R)/(G+R-B)",
 			Pixel:     func(px Pixel, _ Params) float64 { return vari(px.Green, px.Red, px.Blue) },
 			kernel:    kernelVARI,
 		},
 		{
-			Name: "ExG", Needs: []Role{Red, Green, Blue}, Threshold: 0.1, Min: -1, Max: 1,
+			Name: "ExG", Needs: []Role{Red, Green, Blue}, Threshold: 0.1, Health: healthExG, Min: -1, Max: 1,
 			Reference: "Woebbecke et al. 1995, 2g-r-b on chromatic coordinates",
 			Pixel:     func(px Pixel, _ Params) float64 { return exg(px.Red, px.Green, px.Blue) },
 			kernel:    kernelExG,
 		},
 		{
-			Name: "GLI", Needs: []Role{Red, Green, Blue}, Threshold: 0.05, Min: -1, Max: 1,
+			Name: "GLI", Needs: []Role{Red, Green, Blue}, Threshold: 0.05, Health: healthGLI, Min: -1, Max: 1,
 			Reference: "Louhaichi et al. 2001, (2G-R-B)/(2G+R+B)",
 			Pixel:     func(px Pixel, _ Params) float64 { return gli(px.Red, px.Green, px.Blue) },
 			kernel:    kernelGLI,
 		},
 		{
-			Name: "NGRDI", Needs: []Role{Green, Red}, Threshold: 0.0, Min: -1, Max: 1,
+			Name: "NGRDI", Needs: []Role{Green, Red}, Threshold: 0.0, Health: healthVARI, Min: -1, Max: 1,
 			Reference: "Tucker 1979, (G-R)/(G+R)",
 			Pixel:     func(px Pixel, _ Params) float64 { return normDiff(px.Green, px.Red) },
 			kernel:    kernelNGRDI,

@@ -1,6 +1,7 @@
 package raster
 
 import (
+	"math"
 	"strconv"
 	"strings"
 
@@ -34,6 +35,16 @@ type Metadata struct {
 	// 6 and 8 rotated 90°); 0 if absent. Pixels are analysed as stored.
 	Orientation int
 
+	// Camera geometry from EXIF, for the ground sample distance.
+	// FocalLength is in mm; FocalLength35mm is EXIF FocalLengthIn35mmFilm;
+	// PixelPitch is the focal-plane pixel size in mm worked out from
+	// FocalPlaneXResolution and FocalPlaneResolutionUnit. PixelXDimension is
+	// the width EXIF recorded (0 if absent): when it differs from the
+	// decoded width the file was resized after capture and PixelPitch
+	// describes the original pixels, not these.
+	FocalLength, FocalLength35mm, PixelPitch *float64
+	PixelXDimension                          int
+
 	// BandNames and CentralWavelengths (nm) are the XMP values of each file,
 	// in capture order, where present.
 	BandNames          []string
@@ -44,6 +55,10 @@ type Metadata struct {
 	GeoTransform []float64
 	Projection   string
 	EPSG         int
+	// MetresPerUnit is the length of the projected CRS's linear unit in
+	// metres (1 for UTM); 0 when the CRS is not projected or unknown, so
+	// the geotransform's pixel size is not a ground distance.
+	MetresPerUnit float64
 }
 
 func ptr(v float64) *float64 { return &v }
@@ -115,6 +130,12 @@ func metadataOf(files []*File) Metadata {
 	} else {
 		m.Orientation = f.tiff.Orientation
 	}
+	m.FocalLength = exifPositive(e["EXIF_FocalLength"])
+	m.FocalLength35mm = exifPositive(e["EXIF_FocalLengthIn35mmFilm"])
+	m.PixelPitch = pixelPitch(e["EXIF_FocalPlaneXResolution"], e["EXIF_FocalPlaneResolutionUnit"])
+	if v, ok := exifNumber(e["EXIF_PixelXDimension"]); ok && v > 0 {
+		m.PixelXDimension = int(v)
+	}
 	for _, g := range files {
 		m.BandNames = append(m.BandNames, g.xmp["Camera:BandName"]...)
 		for _, s := range g.xmp["Camera:CentralWavelength"] {
@@ -132,10 +153,57 @@ func metadataOf(files []*File) Metadata {
 			if sr.AuthorityName("") == "EPSG" {
 				m.EPSG, _ = strconv.Atoi(sr.AuthorityCode(""))
 			}
+			if sr.Projected() {
+				// WKT1's PROJCS UNIT node carries the unit's length in
+				// metres as its second value ("metre", 1).
+				if u, ok := sr.AttrValue("PROJCS|UNIT", 1); ok {
+					if v, err := strconv.ParseFloat(u, 64); err == nil && v > 0 {
+						m.MetresPerUnit = v
+					}
+				}
+			}
 			sr.Close()
 		}
 	}
 	return m
+}
+
+// exifPositive parses a positive EXIF number, nil otherwise (absent, 0 for
+// "unknown", unparsable).
+func exifPositive(s string) *float64 {
+	if v, ok := exifNumber(s); ok && v > 0 && !math.IsInf(v, 0) {
+		return &v
+	}
+	return nil
+}
+
+// pixelPitch turns FocalPlaneXResolution (pixels per unit) and its unit into
+// millimetres per pixel. EXIF defines units 2 (inch) and 3 (cm); MicaSense
+// and Parrot write 4, which exiftool and the TIFF/EP convention read as mm,
+// and 5 is micrometres in the same convention.
+func pixelPitch(res, unit string) *float64 {
+	r, ok := exifNumber(res)
+	if !ok || !(r > 0) {
+		return nil
+	}
+	u, ok := exifNumber(unit)
+	if !ok {
+		u = 2 // EXIF's default unit
+	}
+	var mm float64
+	switch u {
+	case 2:
+		mm = 25.4
+	case 3:
+		mm = 10
+	case 4:
+		mm = 1
+	case 5:
+		mm = 0.001
+	default:
+		return nil
+	}
+	return ptr(mm / r)
 }
 
 // exifTime turns "2017:10:19 20:42:10", sub-seconds "200159489" and an

@@ -1,6 +1,7 @@
 // Package worker is analysis-svc's pool: each worker claims an image over
 // the WorkService RPCs, fetches its files from the blob store, analyses them,
-// stores the colour map and reports the result. It holds no database
+// stores the outputs (a colour map and a GeoTIFF per index, a thumbnail)
+// and reports the result. It holds no database
 // credentials; ingest-svc owns every status change.
 package worker
 
@@ -38,8 +39,8 @@ type Config struct {
 	ShutdownGrace time.Duration
 }
 
-// Analyzer turns an image's files into a result and a colour map.
-type Analyzer func(ctx context.Context, files []analyze.File, opt analyze.Options, mapOut io.Writer) (*analyze.Result, error)
+// Analyzer turns an image's files into a result and writes its outputs.
+type Analyzer func(ctx context.Context, files []analyze.File, opt analyze.Options, out analyze.Outputs) (*analyze.Result, error)
 
 // Pool runs the workers.
 type Pool struct {
@@ -48,6 +49,8 @@ type Pool struct {
 	analyze Analyzer
 	cfg     Config
 	log     *slog.Logger
+	// metrics is nil until RegisterMetrics.
+	metrics *metrics
 }
 
 // New returns a pool; Run starts it.
@@ -117,20 +120,24 @@ func (p *Pool) process(ctx context.Context, worker string, item *canopyv1.WorkIt
 	img := item.GetImage()
 	log := p.log.With("image_id", img.GetId(), "worker", worker, "attempt", img.GetAttempts())
 	start := time.Now()
+	p.metrics.start()
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	go p.heartbeat(ctx, cancel, item, log)
 
-	result, mapKey, err := p.analyseImage(ctx, item)
+	result, keys, err := p.analyseImage(ctx, item)
 	if err != nil {
 		if cause := context.Cause(ctx); cause != nil && errors.Is(cause, errLeaseLost) {
 			log.WarnContext(ctx, "lease lost mid-analysis; result dropped")
+			p.metrics.finish(resultFailed, time.Since(start).Seconds(), nil)
 			return
 		}
 		req := &canopyv1.FailWorkRequest{ImageId: img.GetId(), LeaseToken: item.GetLeaseToken(), Error: err.Error(), Retryable: !isInputError(err)}
+		outcome := resultFailed
 		if ctx.Err() != nil {
 			// Cut off by shutdown: hand the image back without using up an attempt.
 			req.Error, req.Release = "worker "+worker+" shut down mid-analysis", true
+			outcome = resultReleased
 			log.WarnContext(ctx, "analysis cut off by shutdown; releasing the image")
 		} else {
 			log.WarnContext(ctx, "analysis failed", "error", req.Error, "permanent", !req.Retryable)
@@ -139,9 +146,11 @@ func (p *Pool) process(ctx context.Context, worker string, item *canopyv1.WorkIt
 			_, err := p.work.FailWork(c, req)
 			return err
 		})
+		p.metrics.finish(outcome, time.Since(start).Seconds(), nil)
 		return
 	}
-	a := toProto(img.GetId(), result, mapKey, p.cfg.Options.SAVIL)
+	log.DebugContext(ctx, "analysis timings", timingAttrs(result)...)
+	a := toProto(img.GetId(), result, keys, p.cfg.Options.SAVIL)
 	a.Worker = worker
 	a.DurationSeconds = time.Since(start).Seconds()
 	a.CreatedAt = timestamppb.Now()
@@ -149,7 +158,26 @@ func (p *Pool) process(ctx context.Context, worker string, item *canopyv1.WorkIt
 		_, err := p.work.CompleteWork(c, &canopyv1.CompleteWorkRequest{ImageId: img.GetId(), LeaseToken: item.GetLeaseToken(), Analysis: a})
 		return err
 	})
-	log.InfoContext(ctx, "image analysed", "duration_ms", time.Since(start).Milliseconds(), "map", mapKey)
+	p.metrics.finish(resultCompleted, time.Since(start).Seconds(), result)
+	log.InfoContext(ctx, "image analysed", "duration_ms", time.Since(start).Milliseconds(), "map", a.GetMapBlobKey(), "outputs", len(keys))
+}
+
+// timingAttrs are the log attributes of an analysis's timings: the whole
+// analysis, the decode and each computed index, in milliseconds.
+func timingAttrs(r *analyze.Result) []any {
+	ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+	var idx []any
+	for _, ix := range r.Indices {
+		if ix.Available {
+			idx = append(idx, slog.Float64(ix.Name, ms(ix.Duration)))
+		}
+	}
+	return []any{
+		slog.Float64("analysis_ms", ms(r.Duration)),
+		slog.Float64("decode_ms", ms(r.DecodeTime)),
+		slog.Group("index_ms", idx...),
+		slog.Float64("megapixels", float64(r.Width)*float64(r.Height)/1e6),
+	}
 }
 
 // report delivers a CompleteWork/FailWork, retrying while ingest-svc is
@@ -210,12 +238,13 @@ func (p *Pool) heartbeat(ctx context.Context, cancel context.CancelCauseFunc, it
 	}
 }
 
-// analyseImage downloads the files, analyses them and stores the map.
-func (p *Pool) analyseImage(ctx context.Context, item *canopyv1.WorkItem) (*analyze.Result, string, error) {
+// analyseImage downloads the files, analyses them and stores the outputs.
+// It returns the result and the blob key of each of result.Outputs.
+func (p *Pool) analyseImage(ctx context.Context, item *canopyv1.WorkItem) (*analyze.Result, []string, error) {
 	img := item.GetImage()
 	dir, err := os.MkdirTemp(p.cfg.TempDir, "canopy-"+img.GetId()+"-")
 	if err != nil {
-		return nil, "", fmt.Errorf("make work dir: %w", err)
+		return nil, nil, fmt.Errorf("make work dir: %w", err)
 	}
 	defer os.RemoveAll(dir)
 
@@ -229,35 +258,97 @@ func (p *Pool) analyseImage(ctx context.Context, item *canopyv1.WorkItem) (*anal
 		}
 		path := filepath.Join(dir, fmt.Sprintf("file%d%s", i, ext))
 		if err := p.download(ctx, f.GetBlobKey(), path); err != nil {
-			return nil, "", err
+			return nil, nil, err
 		}
 		files = append(files, analyze.File{Path: path, Filename: f.GetFilename(), Role: roleFromProto(f.GetBandRole())})
 	}
 	opt := p.cfg.Options
 	opt.BandLayout = img.GetBandLayout()
 
-	mapPath := filepath.Join(dir, "map.png")
-	mf, err := os.Create(mapPath)
+	outDir := filepath.Join(dir, "out")
+	if err := os.Mkdir(outDir, 0o700); err != nil {
+		return nil, nil, fmt.Errorf("make output dir: %w", err)
+	}
+	// One colour map and one GeoTIFF per index go to outDir as files
+	// (map-ndvi.png, ndvi.tif), each written as soon as its index is
+	// computed; the main map is the colour map of res.MapIndex.
+	thumbPath := filepath.Join(outDir, "thumbnail.png")
+	tf, err := os.Create(thumbPath)
 	if err != nil {
-		return nil, "", fmt.Errorf("create map file: %w", err)
+		return nil, nil, fmt.Errorf("create thumbnail file: %w", err)
 	}
-	res, err := p.analyze(ctx, files, opt, mf)
-	if cerr := mf.Close(); err == nil && cerr != nil {
-		err = fmt.Errorf("write map: %w", cerr)
+	res, err := p.analyze(ctx, files, opt, analyze.Outputs{Thumbnail: tf, MapDir: outDir, GeoTIFFDir: outDir})
+	if cerr := tf.Close(); err == nil && cerr != nil {
+		err = fmt.Errorf("write thumbnail: %w", cerr)
 	}
 	if err != nil {
-		return nil, "", err
+		return nil, nil, err
 	}
-	key := fmt.Sprintf("images/%s/map-%s.png", img.GetId(), strings.ToLower(res.MapIndex))
-	mf, err = os.Open(mapPath)
+	// The input files are no longer needed; free their disk space before
+	// the outputs are uploaded.
+	for _, f := range files {
+		_ = os.Remove(f.Path)
+	}
+	paths := make([]string, len(res.Outputs))
+	for i, o := range res.Outputs {
+		paths[i] = o.Path
+		if o.Kind == analyze.KindThumbnail {
+			paths[i] = thumbPath
+		}
+		if paths[i] == "" {
+			return nil, nil, fmt.Errorf("output %s %s has no file", o.Kind, o.Index)
+		}
+	}
+	keys := make([]string, len(res.Outputs))
+	for i, o := range res.Outputs {
+		path, key := paths[i], outputKey(img.GetId(), o)
+		if err := p.store(ctx, key, path); err != nil {
+			// Best effort: a retry writes the same keys again, but an
+			// image that fails for good should not leave half its outputs.
+			dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+			for _, k := range keys[:i] {
+				_ = p.blobs.Delete(dctx, k)
+			}
+			cancel()
+			return nil, nil, err
+		}
+		keys[i] = key
+	}
+	return res, keys, nil
+}
+
+// outputKey names an output in the blob store next to the image's other
+// blobs: images/ID/map-ndvi.png (the existing colour-map name),
+// images/ID/index-ndvi.tif, images/ID/thumbnail.png. Names depend only on
+// the image and the output, so a retried analysis overwrites its earlier
+// attempt's files instead of leaving stale ones beside them.
+func outputKey(imageID string, o analyze.Output) string {
+	ix := strings.ToLower(o.Index)
+	switch o.Kind {
+	case analyze.KindColormap:
+		return fmt.Sprintf("images/%s/map-%s.png", imageID, ix)
+	case analyze.KindGeoTIFF:
+		return fmt.Sprintf("images/%s/index-%s.tif", imageID, ix)
+	case analyze.KindThumbnail:
+		return fmt.Sprintf("images/%s/thumbnail.png", imageID)
+	}
+	return fmt.Sprintf("images/%s/%s-%s", imageID, o.Kind, ix)
+}
+
+// store uploads one output file and removes the local copy, so the work
+// dir never holds every output twice over (GeoTIFFs of a large image are
+// tens of MB each).
+func (p *Pool) store(ctx context.Context, key, path string) error {
+	f, err := os.Open(path)
 	if err != nil {
-		return nil, "", fmt.Errorf("reopen map: %w", err)
+		return fmt.Errorf("reopen output %s: %w", filepath.Base(path), err)
 	}
-	defer mf.Close()
-	if _, err := p.blobs.Put(ctx, key, mf); err != nil {
-		return nil, "", fmt.Errorf("store map: %w", err)
+	defer os.Remove(path)
+	defer f.Close()
+	if _, err := p.blobs.Put(ctx, key, f); err != nil {
+		return fmt.Errorf("store %s: %w", key, err)
 	}
-	return res, key, nil
+	return nil
 }
 
 func (p *Pool) download(ctx context.Context, key, path string) error {

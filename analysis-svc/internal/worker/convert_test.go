@@ -1,0 +1,69 @@
+package worker
+
+import (
+	"math"
+	"testing"
+
+	"github.com/canopyag/canopy/analysis-svc/internal/analyze"
+	"github.com/canopyag/canopy/analysis-svc/internal/index"
+)
+
+func TestToProtoNewFields(t *testing.T) {
+	area := func(v float64) *float64 { return &v }
+	alt, pitch, focal := 84.7, -90.0, 6.72
+	r := &analyze.Result{
+		Width: 16, Height: 8, MapIndex: "NDVI",
+		GSD: 0.5, PixelAreaM2: 0.25, GSDSource: analyze.GSDFromRelativeAltitude,
+		Capture: analyze.Metadata{Make: "DJI", Model: "FC3582", CaptureID: "abc", RelativeAltitude: &alt, GimbalPitch: &pitch, Orientation: 6, FocalLength: &focal},
+		Indices: []analyze.IndexResult{{
+			Name: "NDVI", Available: true, Min: -1, Max: 1,
+			Stats: index.Stats{Valid: 4, Histogram: index.Histogram{Min: -1, Max: 1, Counts: []int64{1, 3}, Below: 0, Above: 0}},
+			Health: []analyze.HealthClass{
+				{Name: "bare_or_water", Min: math.Inf(-1), Max: 0.2, Pixels: 1, Fraction: 0.25, AreaM2: area(0.25)},
+				{Name: "stressed", Min: 0.2, Max: 0.4},
+				{Name: "moderate", Min: 0.4, Max: 0.6},
+				{Name: "healthy", Min: 0.6, Max: math.Inf(1), Pixels: 3, Fraction: 0.75, AreaM2: area(0.75)},
+			},
+			GridRows: 1, GridCols: 2,
+			Zones: []index.Zone{{Row: 0, Col: 0, Valid: 4, Mean: 0.7, Class: 3}, {Row: 0, Col: 1, Class: -1}},
+		}},
+		Outputs: []analyze.Output{
+			{Kind: analyze.KindGeoTIFF, Index: "NDVI", Path: "/tmp/x/ndvi.tif", ContentType: "image/tiff", Width: 16, Height: 8, Min: -1, Max: 1},
+			{Kind: analyze.KindColormap, Index: "NDVI", ContentType: "image/png", Width: 16, Height: 8, Min: -1, Max: 1},
+			{Kind: analyze.KindThumbnail, ContentType: "image/png", Width: 16, Height: 8, Max: 0.9},
+		},
+	}
+	var keys []string
+	for _, o := range r.Outputs {
+		keys = append(keys, outputKey("img1", o))
+	}
+	a := toProto("img1", r, keys, 0)
+	if a.GetAlgorithmVersion() != "canopy-analysis/2" {
+		t.Errorf("version %s", a.GetAlgorithmVersion())
+	}
+	if a.GetMapBlobKey() != "images/img1/map-ndvi.png" || a.GetOutputs()[0].GetBlobKey() != "images/img1/index-ndvi.tif" ||
+		a.GetOutputs()[2].GetBlobKey() != "images/img1/thumbnail.png" || a.GetOutputs()[2].GetIndex() != "" {
+		t.Errorf("keys: map %s, outputs %v", a.GetMapBlobKey(), a.GetOutputs())
+	}
+	if a.GsdM == nil || a.GetGsdM() != 0.5 || a.GetGsdSource() != "relative_altitude" {
+		t.Errorf("gsd %v %s", a.GsdM, a.GetGsdSource())
+	}
+	c := a.GetCapture()
+	if c.GetModel() != "FC3582" || c.GetCaptureId() != "abc" || c.GetRelativeAltitude() != 84.7 || c.GetGimbalPitch() != -90 || c.GetOrientation() != 6 || c.GetFocalLengthMm() != 6.72 {
+		t.Errorf("capture %v", c)
+	}
+	ix := a.GetIndices()[0]
+	hc := ix.GetHealthClasses()
+	// JSON has no infinity: the open ends become the display range.
+	if len(hc) != 4 || hc[0].GetMin() != -1 || hc[0].GetMax() != 0.2 || hc[3].GetMin() != 0.6 || hc[3].GetMax() != 1 ||
+		hc[3].GetPixels() != 3 || hc[3].GetAreaM2() != 0.75 || hc[1].AreaM2 != nil {
+		t.Errorf("health classes %v", hc)
+	}
+	if h := ix.GetHistogram(); len(h.GetCounts()) != 2 || h.GetCounts()[1] != 3 || h.GetMin() != -1 {
+		t.Errorf("histogram %v", h)
+	}
+	z := ix.GetZones()
+	if z.GetRows() != 1 || z.GetCols() != 2 || z.GetCells()[0].GetClass() != "healthy" || z.GetCells()[1].GetClass() != "" || z.GetCells()[0].GetMean() != 0.7 {
+		t.Errorf("zones %v", z)
+	}
+}
