@@ -3,6 +3,7 @@ package app
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -15,6 +16,7 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
 	"github.com/canopyag/canopy/analysis-svc/internal/analyze"
+	"github.com/canopyag/canopy/analysis-svc/internal/index"
 	"github.com/canopyag/canopy/analysis-svc/internal/worker"
 	canopyv1 "github.com/canopyag/canopy/gen/go/canopy/v1"
 	"github.com/canopyag/canopy/platform/config"
@@ -62,7 +64,9 @@ func LoadConfig(getenv config.Getenv) (Config, error) {
 		LogFormat: r.String("text", "LOG_FORMAT"),
 		LogLevel:  r.String("info", "LOG_LEVEL"),
 	}
-	if err := r.Err(); err != nil {
+	thresholds, err := index.ParseThresholds(r.String("", "HEALTH_THRESHOLDS"))
+	c.Worker.Options.HealthThresholds = thresholds
+	if err := errors.Join(r.Err(), err); err != nil {
 		return Config{}, fmt.Errorf("analysis-svc config: %w", err)
 	}
 	return c, nil

@@ -3,6 +3,8 @@ package index
 import (
 	"fmt"
 	"math"
+	"strconv"
+	"strings"
 )
 
 // ClassNames are the health classes, from no vegetation to dense healthy
@@ -146,4 +148,47 @@ func Zones(vals []float32, width, height, rows, cols int, t Thresholds) []Zone {
 		out[i] = z
 	}
 	return out
+}
+
+// ParseThresholds reads per-index health cut points written as
+// "NDVI=0.2,0.4,0.6;SAVI=0.15,0.3,0.5" (the HEALTH_THRESHOLDS setting).
+// Index names are matched as Lookup matches them. An empty string means no
+// overrides. It is strict, so a typo stops the service at start-up instead
+// of failing every image it analyses.
+func ParseThresholds(s string) (map[string]Thresholds, error) {
+	out := map[string]Thresholds{}
+	for _, entry := range strings.Split(s, ";") {
+		entry = strings.TrimSpace(entry)
+		if entry == "" {
+			continue
+		}
+		name, values, ok := strings.Cut(entry, "=")
+		if !ok {
+			return nil, fmt.Errorf("health thresholds %q: want INDEX=T1,T2,T3", entry)
+		}
+		d, ok := Lookup(strings.TrimSpace(name))
+		if !ok {
+			return nil, fmt.Errorf("health thresholds %q: unknown index %q", entry, strings.TrimSpace(name))
+		}
+		if _, dup := out[d.Name]; dup {
+			return nil, fmt.Errorf("health thresholds: %s given twice", d.Name)
+		}
+		parts := strings.Split(values, ",")
+		if len(parts) != 3 {
+			return nil, fmt.Errorf("health thresholds %q: want three cut points, got %d", entry, len(parts))
+		}
+		var t Thresholds
+		for i, p := range parts {
+			v, err := strconv.ParseFloat(strings.TrimSpace(p), 64)
+			if err != nil {
+				return nil, fmt.Errorf("health thresholds %q: cut point %d: %w", entry, i+1, err)
+			}
+			t[i] = v
+		}
+		if err := t.Validate(); err != nil {
+			return nil, fmt.Errorf("health thresholds for %s: %w", d.Name, err)
+		}
+		out[d.Name] = t
+	}
+	return out, nil
 }

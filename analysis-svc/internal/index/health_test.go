@@ -64,3 +64,30 @@ func TestHealthDefaultsTrackNDVI(t *testing.T) {
 		}
 	}
 }
+
+func TestParseThresholds(t *testing.T) {
+	got, err := ParseThresholds(" ndvi=0.1, 0.35,0.7 ; SAVI=0.05,0.2,0.45;")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]Thresholds{"NDVI": {0.1, 0.35, 0.7}, "SAVI": {0.05, 0.2, 0.45}}
+	if len(got) != len(want) || got["NDVI"] != want["NDVI"] || got["SAVI"] != want["SAVI"] {
+		t.Errorf("ParseThresholds = %v, want %v", got, want)
+	}
+	if got, err := ParseThresholds(""); err != nil || len(got) != 0 {
+		t.Errorf(`ParseThresholds("") = %v, %v; want no overrides`, got, err)
+	}
+	for _, bad := range []string{
+		"NDVI",                              // no cut points
+		"NDVX=0.1,0.2,0.3",                  // unknown index
+		"NDVI=0.1,0.2",                      // two cut points
+		"NDVI=0.1,0.2,x",                    // not a number
+		"NDVI=0.3,0.2,0.4",                  // not increasing
+		"NDVI=0.1,0.2,NaN",                  // not finite
+		"NDVI=0.1,0.2,0.3;ndvi=0.1,0.2,0.3", // twice
+	} {
+		if _, err := ParseThresholds(bad); err == nil {
+			t.Errorf("ParseThresholds(%q) accepted it", bad)
+		}
+	}
+}
