@@ -31,6 +31,7 @@ var errUsage = errors.New("usage")
 type cli struct {
 	ingestAddr, statusAddr string
 	stdout, stderr         io.Writer
+	getenv                 func(string) string
 	c                      *client.Client
 }
 
@@ -72,12 +73,36 @@ func (a *cli) flags(name string) *flag.FlagSet {
 	return fs
 }
 
+const uploadHelp = `usage: canopy upload [flags] FILE|FOLDER|GLOB...
+
+Uploads images; the band files of one multispectral rig capture (MicaSense
+IMG_0001_1..5.tif, DJI _MS_G/_MS_R/_MS_RE/_MS_NIR, Sequoia _GRE/_RED/_REG/_NIR)
+go up together as one image. Folders are searched for .jpg .jpeg .tif .tiff
+.png files.
+
+Resuming: each image is sent with a client upload id made from the batch,
+the band layout and the SHA-256 of its files' contents. Running the same
+command again (say after an interrupted flight upload) sends only what the
+server does not have yet; images it has are printed as "already uploaded"
+and nothing new is stored. Each image's files are hashed just before they
+are sent, so a new file is read twice (the second read usually comes from
+the operating system's cache) and an already uploaded one once; --resume=false
+skips hashing and always stores new images.
+
+With --watch it follows every image until it is finished, prints the
+results table, and exits 1 if any image failed.
+
+Flags:
+`
+
 func (a *cli) upload(ctx context.Context, args []string) error {
 	fs := a.flags("upload")
 	watch := fs.Bool("watch", false, "follow the images until they are analysed, then print the results")
 	batch := fs.String("batch", "", "batch (flight) name to group the images")
 	layout := fs.String("layout", "", "band order of single multi-band files, e.g. RGN or NGB")
-	asJSON := fs.Bool("json", false, "print JSON")
+	resume := fs.Bool("resume", true, "derive each image's client upload id from its contents, so a re-run skips what is already uploaded")
+	asJSON := fs.Bool("json", false, "print JSON: one upload response per image (and watch updates with --watch)")
+	fs.Usage = func() { fmt.Fprint(a.stderr, uploadHelp); fs.PrintDefaults() }
 	if err := fs.Parse(args); err != nil {
 		return errUsage
 	}
@@ -94,26 +119,23 @@ func (a *cli) upload(ctx context.Context, args []string) error {
 		return err
 	}
 	groups := capture.Split(paths)
-	var ids []string
-	var failed int
-	for _, g := range groups {
-		total := int64(0)
-		var files []client.File
+	sizes := make([][]int64, len(groups))
+	var batchBytes int64
+	for i, g := range groups {
 		for _, p := range g.Paths {
 			st, err := os.Stat(p)
 			if err != nil {
 				return err
 			}
-			total += st.Size()
-			files = append(files, client.File{Path: p})
+			sizes[i] = append(sizes[i], st.Size())
+			batchBytes += st.Size()
 		}
-		bar := newProgress(a.stderr, g.Name, total)
-		opt := client.UploadOptions{BatchID: *batch, Progress: bar.update}
-		if len(files) == 1 {
-			opt.BandLayout = *layout
-		}
-		resp, err := c.UploadFiles(ctx, files, opt)
-		bar.done()
+	}
+	bar := newProgress(a.stderr, len(groups), batchBytes)
+	var ids []string
+	var failed int
+	for i, g := range groups {
+		resp, err := a.uploadGroup(ctx, c, bar, g, sizes[i], *batch, *layout, *resume)
 		if err != nil {
 			if ctx.Err() != nil {
 				return ctx.Err()
@@ -123,10 +145,14 @@ func (a *cli) upload(ctx context.Context, args []string) error {
 			continue
 		}
 		ids = append(ids, resp.GetImageId())
-		if *asJSON {
+		switch {
+		case *asJSON:
 			a.printJSON(resp)
-		} else {
-			fmt.Fprintf(a.stdout, "uploaded %s  %s  %d file(s), %s\n", resp.GetImageId(), g.Name, len(files), humanBytes(resp.GetSizeBytes()))
+		case resp.GetDuplicate():
+			fmt.Fprintf(a.stdout, "already uploaded %s  %s  %d file(s), %s, %s\n", resp.GetImageId(), g.Name, len(g.Paths),
+				humanBytes(resp.GetSizeBytes()), statusName(resp.GetStatus()))
+		default:
+			fmt.Fprintf(a.stdout, "uploaded %s  %s  %d file(s), %s\n", resp.GetImageId(), g.Name, len(g.Paths), humanBytes(resp.GetSizeBytes()))
 		}
 	}
 	if *watch && len(ids) > 0 {
@@ -137,7 +163,7 @@ func (a *cli) upload(ctx context.Context, args []string) error {
 		}
 		if !*asJSON {
 			fmt.Fprintln(a.stdout)
-			if err := a.printResults(ctx, ids); err != nil {
+			if err := a.printResults(ctx, ids, "table"); err != nil {
 				return err
 			}
 		}
@@ -146,6 +172,64 @@ func (a *cli) upload(ctx context.Context, args []string) error {
 		return errFailed
 	}
 	return nil
+}
+
+// uploadGroup hashes one image's files (when resuming) and uploads them.
+// Hashing right before sending keeps the file in the operating system's
+// cache for the upload's read, instead of hashing the whole batch first.
+func (a *cli) uploadGroup(ctx context.Context, c *client.Client, bar *progress, g capture.Group, sizes []int64,
+	batch, layout string, resume bool) (*canopyv1.UploadImageResponse, error) {
+	names := make([]string, len(g.Paths))
+	files := make([]client.File, len(g.Paths))
+	for i, p := range g.Paths {
+		names[i] = filepath.Base(p)
+		files[i] = client.File{Path: p}
+	}
+	opt := client.UploadOptions{BatchID: batch}
+	if len(files) == 1 {
+		opt.BandLayout = layout
+	}
+	var sums []string
+	if resume {
+		bar.begin(g.Name, "hash", names, sizes)
+		var done int64
+		for _, p := range g.Paths {
+			sum, err := client.HashFile(ctx, p, func(n int64) { bar.update(done + n) })
+			if err != nil {
+				bar.finish(false)
+				return nil, err
+			}
+			st, err := os.Stat(p)
+			if err != nil {
+				bar.finish(false)
+				return nil, err
+			}
+			done += st.Size()
+			sums = append(sums, sum)
+		}
+		opt.ClientUploadID = client.UploadID(batch, opt.BandLayout, sums)
+	}
+	bar.begin(g.Name, "send", names, sizes)
+	opt.Progress = bar.update
+	resp, err := c.UploadFiles(ctx, files, opt)
+	if err != nil {
+		bar.finish(false)
+		return nil, err
+	}
+	bar.finish(!resp.GetDuplicate())
+	if resp.GetDuplicate() && sums != nil {
+		// The id is ours only if the image holds these very files.
+		got := resp.GetFiles()
+		ok := len(got) == len(sums)
+		for i := 0; ok && i < len(sums); i++ {
+			ok = strings.EqualFold(got[i].GetSha256(), sums[i])
+		}
+		if !ok {
+			return nil, fmt.Errorf("client upload id %s belongs to image %s, whose files differ from these; upload with --resume=false",
+				opt.ClientUploadID, resp.GetImageId())
+		}
+	}
+	return resp, nil
 }
 
 // expand turns folders into the image files inside them.
@@ -319,68 +403,6 @@ func (a *cli) result(ctx context.Context, args []string) error {
 	}
 	for _, warn := range an.GetWarnings() {
 		fmt.Fprintf(w, "warning\t%s\n", warn)
-	}
-	return w.Flush()
-}
-
-func (a *cli) results(ctx context.Context, args []string) error {
-	fs := a.flags("results")
-	batch := fs.String("batch", "", "only this batch")
-	if err := fs.Parse(args); err != nil {
-		return errUsage
-	}
-	imgs, err := a.listAll(ctx, &canopyv1.ListImagesRequest{BatchId: *batch})
-	if err != nil {
-		return err
-	}
-	ids := make([]string, len(imgs))
-	for i, img := range imgs {
-		ids[i] = img.GetId()
-	}
-	return a.printResults(ctx, ids)
-}
-
-// printResults prints one row per image: the main job's closing table.
-func (a *cli) printResults(ctx context.Context, ids []string) error {
-	c, err := a.connect()
-	if err != nil {
-		return err
-	}
-	w := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(w, "image\tfile\tstatus\tlat\tlon\tsize\tcalibration\tNDVI\tSAVI\tVARI\tveg frac\tnote")
-	for _, id := range ids {
-		img, err := c.Status.GetImage(ctx, &canopyv1.GetImageRequest{ImageId: id})
-		if err != nil {
-			return err
-		}
-		lat, lon := "-", "-"
-		if g := img.GetGps(); g != nil && g.GetValid() {
-			lat, lon = fmt.Sprintf("%.6f", g.GetLatitude()), fmt.Sprintf("%.6f", g.GetLongitude())
-		} else if g != nil {
-			lat, lon = "void", "void"
-		}
-		row := []string{shortID(id), img.GetFilename(), statusName(img.GetStatus()), lat, lon, "-", "-", "-", "-", "-", "-", img.GetLastError()}
-		if img.GetStatus() == canopyv1.ImageStatus_IMAGE_STATUS_COMPLETED {
-			an, err := c.Status.GetAnalysis(ctx, &canopyv1.GetAnalysisRequest{ImageId: id})
-			if err != nil {
-				return err
-			}
-			row[5] = fmt.Sprintf("%dx%d", an.GetWidth(), an.GetHeight())
-			row[6] = an.GetCalibrationMode()
-			for _, ix := range an.GetIndices() {
-				col := map[string]int{"NDVI": 7, "SAVI": 8, "VARI": 9}[ix.GetName()]
-				if col != 0 && ix.GetAvailable() {
-					row[col] = fmt.Sprintf("%.3f", ix.GetMean())
-				}
-				if ix.GetName() == an.GetMapIndex() && ix.GetAvailable() {
-					row[10] = fmt.Sprintf("%.2f (%s)", ix.GetVegetationFraction(), ix.GetName())
-				}
-			}
-			if len(an.GetWarnings()) > 0 {
-				row[11] = fmt.Sprintf("%d warning(s)", len(an.GetWarnings()))
-			}
-		}
-		fmt.Fprintln(w, strings.Join(row, "\t"))
 	}
 	return w.Flush()
 }

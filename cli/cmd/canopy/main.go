@@ -21,14 +21,22 @@ Usage:
 Commands:
   upload FILES...   upload images (rig band files are grouped into captures); --watch to follow them
   watch ID...       stream status changes until each image is finished
-  status ID         show one image
-  result ID         show one image's analysis (--json for all of it)
-  results           one row per image: status, GPS, NDVI/SAVI/VARI means (--batch, --json)
+  status ID         show one image's state
+  show ID           one image: status, GPS, a metrics table per index, warnings, outputs
+  result ID         one image's analysis (--json for all of it)
+  results [ID...]   one row per image: status, GPS, NDVI/SAVI/VARI means, vegetation
+                    fraction, health (--batch, --status, --format table|json|csv)
+  download ID       save an analysis output (colour map, GeoTIFF, thumbnail); reads
+                    the blob store directly: needs BLOB_STORE/BLOB_DIR or S3_* set
   list              list images (--status, --batch)
   stats             count images per status
   retry ID...       put failed images back in the queue
   cancel ID...      stop unfinished images (--reason TEXT)
   sample DIR        write synthetic sample images (used by the demo without real data)
+
+Every command takes --json (results: --format json) for machine-readable
+output; "canopy COMMAND -h" shows its flags. Exit status: 0 done, 1 an
+error or a failed image, 2 bad usage.
 
 Global flags (or environment):
   --ingest ADDR     ingest-svc gRPC address (CANOPY_INGEST_ADDR, default 127.0.0.1:7001)
@@ -61,7 +69,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return 2
 	}
 	cmd, rest := fs.Arg(0), fs.Args()[1:]
-	app := &cli{ingestAddr: *ingest, statusAddr: *status, stdout: stdout, stderr: stderr}
+	app := &cli{ingestAddr: *ingest, statusAddr: *status, stdout: stdout, stderr: stderr, getenv: getenv}
 	var err error
 	switch cmd {
 	case "upload":
@@ -70,8 +78,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		err = app.watch(ctx, rest)
 	case "status":
 		err = app.status(ctx, rest)
+	case "show":
+		err = app.show(ctx, rest)
 	case "result":
 		err = app.result(ctx, rest)
+	case "download":
+		err = app.download(ctx, rest)
 	case "results":
 		err = app.results(ctx, rest)
 	case "list":

@@ -1,0 +1,434 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/csv"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"hash"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/canopyag/canopy/cli/client"
+	canopyv1 "github.com/canopyag/canopy/gen/go/canopy/v1"
+)
+
+// fakeStatus answers GetImage, GetAnalysis and ListImages from maps.
+type fakeStatus struct {
+	canopyv1.UnimplementedStatusServiceServer
+	images   []*canopyv1.Image
+	analyses map[string]*canopyv1.Analysis
+}
+
+func (f *fakeStatus) GetImage(_ context.Context, req *canopyv1.GetImageRequest) (*canopyv1.Image, error) {
+	for _, img := range f.images {
+		if img.GetId() == req.GetImageId() {
+			return img, nil
+		}
+	}
+	return nil, status.Errorf(codes.NotFound, "image %s not found", req.GetImageId())
+}
+
+func (f *fakeStatus) GetAnalysis(_ context.Context, req *canopyv1.GetAnalysisRequest) (*canopyv1.Analysis, error) {
+	if an, ok := f.analyses[req.GetImageId()]; ok {
+		return an, nil
+	}
+	return nil, status.Errorf(codes.NotFound, "no analysis for %s", req.GetImageId())
+}
+
+func (f *fakeStatus) ListImages(_ context.Context, req *canopyv1.ListImagesRequest) (*canopyv1.ListImagesResponse, error) {
+	var out []*canopyv1.Image
+	for _, img := range f.images {
+		if req.GetBatchId() == "" || img.GetBatchId() == req.GetBatchId() {
+			out = append(out, img)
+		}
+	}
+	return &canopyv1.ListImagesResponse{Images: out}, nil
+}
+
+// storingIngest keeps one image per client upload id, answering a known id
+// at the metadata like ingest-svc, and counts the chunk bytes it received.
+type storingIngest struct {
+	canopyv1.UnimplementedIngestServiceServer
+	mu     sync.Mutex
+	byID   map[string]*canopyv1.UploadImageResponse
+	ids    []string // client upload ids, per upload call
+	chunks int64
+	n      int
+}
+
+func (f *storingIngest) UploadImage(stream grpc.ClientStreamingServer[canopyv1.UploadImageRequest, canopyv1.UploadImageResponse]) error {
+	first, err := stream.Recv()
+	if err != nil {
+		return err
+	}
+	md := first.GetMetadata()
+	f.mu.Lock()
+	f.ids = append(f.ids, md.GetClientUploadId())
+	if r, ok := f.byID[md.GetClientUploadId()]; ok && md.GetClientUploadId() != "" {
+		f.mu.Unlock()
+		dup := proto.Clone(r).(*canopyv1.UploadImageResponse)
+		dup.Duplicate = true
+		return stream.SendAndClose(dup)
+	}
+	f.mu.Unlock()
+	hashes := make([]hash.Hash, len(md.GetFiles()))
+	for i := range hashes {
+		hashes[i] = sha256.New()
+	}
+	var size int64
+	for {
+		msg, err := stream.Recv()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return err
+		}
+		c := msg.GetChunk()
+		hashes[c.GetFileIndex()].Write(c.GetData())
+		size += int64(len(c.GetData()))
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.n++
+	f.chunks += size
+	resp := &canopyv1.UploadImageResponse{ImageId: "img-" + string(rune('0'+f.n)), SizeBytes: size, Status: canopyv1.ImageStatus_IMAGE_STATUS_UPLOADED}
+	for i, spec := range md.GetFiles() {
+		resp.Files = append(resp.Files, &canopyv1.ImageFile{Filename: spec.GetFilename(), Sha256: hex.EncodeToString(hashes[i].Sum(nil))})
+	}
+	if md.GetClientUploadId() != "" {
+		f.byID[md.GetClientUploadId()] = resp
+	}
+	return stream.SendAndClose(resp)
+}
+
+// serveFakes serves the fakes on one port and returns its address.
+func serveFakes(t *testing.T, ingest canopyv1.IngestServiceServer, st canopyv1.StatusServiceServer) string {
+	t.Helper()
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := grpc.NewServer()
+	if ingest != nil {
+		canopyv1.RegisterIngestServiceServer(srv, ingest)
+	}
+	if st != nil {
+		canopyv1.RegisterStatusServiceServer(srv, st)
+	}
+	go func() { _ = srv.Serve(lis) }()
+	t.Cleanup(srv.Stop)
+	return lis.Addr().String()
+}
+
+// runCLI runs the command against addr with env as the environment.
+func runCLI(t *testing.T, addr string, env map[string]string, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	var out, errOut bytes.Buffer
+	code = run(ctx, append([]string{"--ingest", addr, "--status", addr}, args...), func(k string) string { return env[k] }, &out, &errOut)
+	return code, out.String(), errOut.String()
+}
+
+func sha(b []byte) string {
+	s := sha256.Sum256(b)
+	return hex.EncodeToString(s[:])
+}
+
+// A re-run of the same upload sends no file data: every image comes back
+// as "already uploaded", under the id made of the batch and the contents.
+// Changed contents are a new upload.
+func TestCLIUploadResumes(t *testing.T) {
+	dir := t.TempDir()
+	contents := map[string][]byte{
+		"DJI_0001.JPG":   bytes.Repeat([]byte{0xFF, 0xD8, 1}, 100000),
+		"IMG_0001_1.tif": bytes.Repeat([]byte{'I', 'I', 1}, 70000),
+		"IMG_0001_2.tif": bytes.Repeat([]byte{'I', 'I', 2}, 70000),
+	}
+	var total int64
+	for name, b := range contents {
+		if err := os.WriteFile(filepath.Join(dir, name), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		total += int64(len(b))
+	}
+	ingest := &storingIngest{byID: map[string]*canopyv1.UploadImageResponse{}}
+	addr := serveFakes(t, ingest, nil)
+
+	code, out, errOut := runCLI(t, addr, nil, "upload", "--batch", "f1", dir)
+	if code != 0 {
+		t.Fatalf("first upload: exit %d, stderr %q", code, errOut)
+	}
+	if ingest.n != 2 || ingest.chunks != total || strings.Count(out, "uploaded ") != 2 || strings.Contains(out, "already") {
+		t.Fatalf("first upload: %d images, %d bytes (want 2, %d); stdout %q", ingest.n, ingest.chunks, total, out)
+	}
+	// The ids are the documented derivation of batch and contents.
+	want := map[string]bool{
+		client.UploadID("f1", "", []string{sha(contents["DJI_0001.JPG"])}):                                    true,
+		client.UploadID("f1", "", []string{sha(contents["IMG_0001_1.tif"]), sha(contents["IMG_0001_2.tif"])}): true,
+	}
+	for _, id := range ingest.ids {
+		if !want[id] {
+			t.Errorf("client upload id %q is not one of %v", id, want)
+		}
+	}
+
+	code, out, errOut = runCLI(t, addr, nil, "upload", "--batch", "f1", dir)
+	if code != 0 {
+		t.Fatalf("re-run: exit %d, stderr %q", code, errOut)
+	}
+	if ingest.n != 2 || ingest.chunks != total {
+		t.Errorf("re-run stored or sent more: %d images, %d bytes", ingest.n, ingest.chunks)
+	}
+	if strings.Count(out, "already uploaded ") != 2 || strings.Contains(strings.ReplaceAll(out, "already uploaded", ""), "uploaded ") {
+		t.Errorf("re-run stdout %q; want two 'already uploaded' lines and nothing else uploaded", out)
+	}
+
+	// A changed file is a new image; the capture next to it is not.
+	if err := os.WriteFile(filepath.Join(dir, "DJI_0001.JPG"), []byte{0xFF, 0xD8, 2, 3}, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if code, out, _ = runCLI(t, addr, nil, "upload", "--batch", "f1", dir); code != 0 || ingest.n != 3 ||
+		strings.Count(out, "already uploaded ") != 1 {
+		t.Errorf("after a change: exit %d, %d images (want 3), stdout %q", code, ingest.n, out)
+	}
+	// Another batch is another upload; --resume=false sends no id.
+	if code, _, _ = runCLI(t, addr, nil, "upload", "--batch", "f2", filepath.Join(dir, "IMG_0001_*.tif")); code != 0 || ingest.n != 4 {
+		t.Errorf("other batch: exit %d, %d images (want 4)", code, ingest.n)
+	}
+	if code, _, _ = runCLI(t, addr, nil, "upload", "--resume=false", "--batch", "f2", filepath.Join(dir, "IMG_0001_*.tif")); code != 0 ||
+		ingest.n != 5 || ingest.ids[len(ingest.ids)-1] != "" {
+		t.Errorf("--resume=false: exit %d, %d images (want 5), last id %q", code, ingest.n, ingest.ids[len(ingest.ids)-1])
+	}
+}
+
+// A server that answers an id with an image of other files (an id someone
+// else made up) is not taken as ours.
+func TestCLIUploadRefusesForeignDuplicate(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "a.jpg")
+	if err := os.WriteFile(path, []byte{0xFF, 0xD8, 0xFF}, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	id := client.UploadID("", "", []string{sha([]byte{0xFF, 0xD8, 0xFF})})
+	ingest := &storingIngest{byID: map[string]*canopyv1.UploadImageResponse{
+		id: {ImageId: "other", Files: []*canopyv1.ImageFile{{Filename: "b.jpg", Sha256: sha([]byte("other"))}}},
+	}}
+	addr := serveFakes(t, ingest, nil)
+	code, out, errOut := runCLI(t, addr, nil, "upload", path)
+	if code != 1 || out != "" || !strings.Contains(errOut, "belongs to image other") {
+		t.Errorf("exit %d, stdout %q, stderr %q; want 1 and the clash explained", code, out, errOut)
+	}
+}
+
+func completedFixture() *fakeStatus {
+	classes := func(px ...int64) []*canopyv1.HealthClass {
+		names := []string{"bare_or_water", "stressed", "moderate", "healthy"}
+		var sum int64
+		for _, p := range px {
+			sum += p
+		}
+		out := make([]*canopyv1.HealthClass, len(px))
+		for i, p := range px {
+			out[i] = &canopyv1.HealthClass{Name: names[i], Pixels: p, Fraction: float64(p) / float64(sum)}
+		}
+		return out
+	}
+	alt := 101.5
+	return &fakeStatus{
+		images: []*canopyv1.Image{
+			{Id: "capture-1", BatchId: "b", Filename: "IMG_0001_1.tif", Status: canopyv1.ImageStatus_IMAGE_STATUS_COMPLETED,
+				Gps: &canopyv1.GPS{Latitude: 36.5760815, Longitude: -119.4352604, Altitude: &alt, Source: "exif", Valid: true}},
+			{Id: "photo-2", BatchId: "b", Filename: "DJI_0061.JPG", Status: canopyv1.ImageStatus_IMAGE_STATUS_COMPLETED,
+				Gps: &canopyv1.GPS{Latitude: 41.5485962, Longitude: -83.6986488, Source: "exif", Valid: true}},
+			{Id: "bad-3", BatchId: "b", Filename: "lone.tif", Status: canopyv1.ImageStatus_IMAGE_STATUS_FAILED,
+				LastError: "missing bands: NDVI needs NIR and Red", Gps: &canopyv1.GPS{Latitude: 1, Longitude: 2, Valid: false}},
+		},
+		analyses: map[string]*canopyv1.Analysis{
+			"capture-1": {ImageId: "capture-1", MapIndex: "NDVI", Warnings: []string{"w"}, Indices: []*canopyv1.IndexResult{
+				{Name: "NDVI", Available: true, Mean: 0.41234567890123456, VegetationFraction: 0.625, HealthClasses: classes(10, 20, 30, 40),
+					Percentiles: &canopyv1.Percentiles{P50: 0.5}},
+				{Name: "SAVI", Available: true, Mean: 0.2, HealthClasses: classes(50, 20, 20, 10)},
+				{Name: "VARI", Available: true, Mean: -0.03125, VegetationFraction: 0.1, HealthClasses: classes(90, 5, 5, 0)},
+			}},
+			"photo-2": {ImageId: "photo-2", MapIndex: "VARI", Indices: []*canopyv1.IndexResult{
+				{Name: "NDVI", Available: false, Reason: "needs NIR"},
+				{Name: "VARI", Available: true, Mean: 0.0625, VegetationFraction: 0.25, HealthClasses: classes(5, 60, 35, 0)},
+			}},
+		},
+	}
+}
+
+// results --format csv|json: one row per image, full-precision numbers,
+// the vegetation fraction and dominant health class of NDVI or, without
+// NDVI, of the mapped index; empty cells for what an image lacks.
+func TestCLIResultsFormats(t *testing.T) {
+	addr := serveFakes(t, nil, completedFixture())
+	code, out, errOut := runCLI(t, addr, nil, "results", "--batch", "b", "--format", "csv")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	recs, err := csv.NewReader(strings.NewReader(out)).ReadAll()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := [][]string{
+		csvHeader,
+		{"capture-1", "IMG_0001_1.tif", "b", "completed", "36.5760815", "-119.4352604", "0.4123456789012346", "0.2", "-0.03125", "NDVI", "0.625", "healthy", "0.4", "1", ""},
+		{"photo-2", "DJI_0061.JPG", "b", "completed", "41.5485962", "-83.6986488", "", "", "0.0625", "VARI", "0.25", "stressed", "0.6", "0", ""},
+		{"bad-3", "lone.tif", "b", "failed", "", "", "", "", "", "", "", "", "", "0", "missing bands: NDVI needs NIR and Red"},
+	}
+	if len(recs) != len(want) {
+		t.Fatalf("%d CSV records, want %d:\n%s", len(recs), len(want), out)
+	}
+	for i := range want {
+		if strings.Join(recs[i], "|") != strings.Join(want[i], "|") {
+			t.Errorf("row %d:\n got %q\nwant %q", i, recs[i], want[i])
+		}
+	}
+
+	// JSON: the same rows; ids select images.
+	code, out, errOut = runCLI(t, addr, nil, "results", "--json", "photo-2", "bad-3")
+	if code != 0 {
+		t.Fatalf("json: exit %d: %s", code, errOut)
+	}
+	var rows []map[string]any
+	if err := json.Unmarshal([]byte(out), &rows); err != nil {
+		t.Fatalf("json: %v\n%s", err, out)
+	}
+	if len(rows) != 2 || rows[0]["id"] != "photo-2" || rows[0]["ndvi_mean"] != nil || rows[0]["vari_mean"] != 0.0625 ||
+		rows[0]["health"] != "stressed" || rows[1]["lat"] != nil || rows[1]["status"] != "failed" {
+		t.Errorf("json rows %v", rows)
+	}
+
+	// The table names the same things, rounded.
+	code, out, _ = runCLI(t, addr, nil, "results", "capture-1")
+	if code != 0 || !strings.Contains(out, "0.412") || !strings.Contains(out, "0.62 (NDVI)") || !strings.Contains(out, "healthy 40%") {
+		t.Errorf("table: exit %d\n%s", code, out)
+	}
+	if code, _, _ = runCLI(t, addr, nil, "results", "--format", "xml"); code != 2 {
+		t.Errorf("unknown format: exit %d, want 2", code)
+	}
+}
+
+// show: status, GPS, a metrics row per index with health shares,
+// warnings; --json carries the image and its analysis.
+func TestCLIShow(t *testing.T) {
+	addr := serveFakes(t, nil, completedFixture())
+	code, out, errOut := runCLI(t, addr, nil, "show", "capture-1")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	for _, want := range []string{"completed", "36.5760815, -119.4352604", "warning: w"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("show output lacks %q:\n%s", want, out)
+		}
+	}
+	ndvi := ""
+	for line := range strings.Lines(out) {
+		if strings.HasPrefix(line, "NDVI ") {
+			ndvi = strings.Join(strings.Fields(line), " ")
+		}
+	}
+	if want := "NDVI 0.4123 0.5000 0.625 10.0% 20.0% 30.0% 40.0% colour map"; ndvi != want {
+		t.Errorf("NDVI row %q, want %q", ndvi, want)
+	}
+	code, out, _ = runCLI(t, addr, nil, "show", "--json", "bad-3")
+	var v struct {
+		Image    map[string]any `json:"image"`
+		Analysis map[string]any `json:"analysis"`
+	}
+	if err := json.Unmarshal([]byte(out), &v); code != 0 || err != nil || v.Image["id"] != "bad-3" || v.Analysis != nil {
+		t.Errorf("show --json of a failed image: exit %d, %v, %s", code, err, out)
+	}
+}
+
+// download reads the configured blob store; without one it refuses and
+// says which variables to set.
+func TestCLIDownload(t *testing.T) {
+	blobs := t.TempDir()
+	key := "images/capture-1/index-ndvi.tif"
+	body := []byte("II*\x00 pretend GeoTIFF")
+	if err := os.MkdirAll(filepath.Join(blobs, "images", "capture-1"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(blobs, filepath.FromSlash(key)), body, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	fake := completedFixture()
+	fake.analyses["capture-1"].Outputs = []*canopyv1.Output{
+		{Kind: "colormap", Index: "NDVI", BlobKey: "images/capture-1/map-ndvi.png", ContentType: "image/png"},
+		{Kind: "geotiff", Index: "SAVI", BlobKey: "images/capture-1/index-savi.tif", ContentType: "image/tiff"},
+		{Kind: "geotiff", Index: "NDVI", BlobKey: key, ContentType: "image/tiff"},
+	}
+	addr := serveFakes(t, nil, fake)
+
+	code, _, errOut := runCLI(t, addr, nil, "download", "--kind", "geotiff", "capture-1")
+	if code != 1 || !strings.Contains(errOut, "BLOB_STORE") {
+		t.Errorf("without blob settings: exit %d, stderr %q", code, errOut)
+	}
+	env := map[string]string{"BLOB_STORE": "local", "BLOB_DIR": blobs}
+	outDir := t.TempDir()
+	code, out, errOut := runCLI(t, addr, env, "download", "--kind", "geotiff", "-o", outDir, "capture-1")
+	if code != 0 {
+		t.Fatalf("download: exit %d: %s", code, errOut)
+	}
+	got, err := os.ReadFile(filepath.Join(outDir, "capture-1-geotiff-ndvi.tif"))
+	if err != nil || !bytes.Equal(got, body) || !strings.Contains(out, "wrote ") {
+		t.Errorf("downloaded %q, %v (stdout %q); want the blob's bytes", got, err, out)
+	}
+	// A missing blob and a missing kind are explained.
+	if code, _, errOut = runCLI(t, addr, env, "download", "capture-1"); code != 1 || !strings.Contains(errOut, "not in the configured blob store") {
+		t.Errorf("missing blob: exit %d, stderr %q", code, errOut)
+	}
+	if code, _, errOut = runCLI(t, addr, env, "download", "--kind", "thumbnail", "capture-1"); code != 1 || !strings.Contains(errOut, "has no thumbnail") {
+		t.Errorf("no thumbnail: exit %d, stderr %q", code, errOut)
+	}
+}
+
+// The progress line shows the current file's rate and the batch's.
+func TestCLIProgressLine(t *testing.T) {
+	clock := time.Unix(1000, 0)
+	p := &progress{w: io.Discard, now: func() time.Time { return clock }, images: 2, total: 6 << 20}
+	p.start = clock
+	p.begin("IMG_0001", "send", []string{"IMG_0001_1.tif", "IMG_0001_2.tif"}, []int64{2 << 20, 2 << 20})
+	clock = clock.Add(time.Second)
+	p.update(1 << 20) // half of file 1 after 1 s
+	want := pad("IMG_0001_1.tif 1/2") + " send [==========          ]  50.0% 1.0 MiB/s | image 1/2, 1.0 MiB of 6.0 MiB, 1.0 MiB/s"
+	if got := p.line(); got != want {
+		t.Errorf("got  %q\nwant %q", got, want)
+	}
+	clock = clock.Add(time.Second)
+	p.update(2<<20 + 1) // file 2 starts now
+	clock = clock.Add(time.Second)
+	p.update(3 << 20) // 1 MiB of file 2 in 1 s; 3 MiB in 3 s overall
+	want = pad("IMG_0001_2.tif 2/2") + " send [==========          ]  50.0% 1.0 MiB/s | image 1/2, 3.0 MiB of 6.0 MiB, 1.0 MiB/s"
+	if got := p.line(); got != want {
+		t.Errorf("got  %q\nwant %q", got, want)
+	}
+	p.finish(true)
+	p.begin("DJI_0001.JPG", "send", []string{"DJI_0001.JPG"}, []int64{2 << 20})
+	clock = clock.Add(time.Second)
+	p.update(2 << 20) // 2 MiB in 1 s; 6 MiB in 4 s overall
+	want = pad("DJI_0001.JPG") + " send [====================] 100.0% 2.0 MiB/s | image 2/2, 6.0 MiB of 6.0 MiB, 1.5 MiB/s"
+	if got := p.line(); got != want {
+		t.Errorf("got  %q\nwant %q", got, want)
+	}
+}
+
+func pad(name string) string { return name + strings.Repeat(" ", 28-len(name)) }
