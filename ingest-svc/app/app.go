@@ -162,7 +162,7 @@ func Healthcheck(ctx context.Context, getenv config.Getenv) error {
 	if err != nil {
 		return err
 	}
-	return server.Probe(ctx, cfg.Server.GRPCAddr)
+	return server.Probe(ctx, cfg.Server.GRPCAddr, cfg.Server.TLSCertFile != "")
 }
 
 // ingestServer is IngestService: uploads from the upload service, retry and

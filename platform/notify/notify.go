@@ -197,8 +197,10 @@ func kick(c chan struct{}) {
 	}
 }
 
-// SecondField is a KeyFunc for payloads of the form "A B": it returns B.
+// SecondField is a KeyFunc for payloads of the form "A B ...": it returns B.
 func SecondField(payload string) string {
-	_, b, _ := strings.Cut(payload, " ")
-	return b
+	if f := strings.Fields(payload); len(f) > 1 {
+		return f[1]
+	}
+	return ""
 }

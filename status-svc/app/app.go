@@ -53,7 +53,7 @@ func Healthcheck(ctx context.Context, getenv config.Getenv) error {
 	if err != nil {
 		return err
 	}
-	return server.Probe(ctx, cfg.Server.GRPCAddr)
+	return server.Probe(ctx, cfg.Server.GRPCAddr, cfg.Server.TLSCertFile != "")
 }
 
 // Run serves until ctx ends. ready, if not nil, is called with the bound
