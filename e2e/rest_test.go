@@ -81,6 +81,24 @@ func TestREST(t *testing.T) {
 		t.Errorf("analysis over REST: map index %q", an.MapIndex)
 	}
 
+	// The list route sits beside /v1/images/{id}; it must reach
+	// ListImages, not be redirected to GET /v1/images/ (an empty id).
+	var list struct {
+		Images []struct {
+			ID     string `json:"id"`
+			Status string `json:"status"`
+		} `json:"images"`
+	}
+	getJSON(t, "http://"+s.statusHTTP+"/v1/images?status=IMAGE_STATUS_COMPLETED", http.StatusOK, &list)
+	if len(list.Images) != 1 || list.Images[0].ID != id || list.Images[0].Status != "IMAGE_STATUS_COMPLETED" {
+		t.Errorf("GET /v1/images?status=IMAGE_STATUS_COMPLETED: %+v, want just %s", list.Images, id)
+	}
+	list.Images = nil
+	getJSON(t, "http://"+s.statusHTTP+"/v1/images?batchId=no-such-batch", http.StatusOK, &list)
+	if len(list.Images) != 0 {
+		t.Errorf("GET /v1/images?batchId=no-such-batch: %+v, want none", list.Images)
+	}
+
 	var doc struct {
 		Swagger string         `json:"swagger"`
 		Paths   map[string]any `json:"paths"`
@@ -93,7 +111,9 @@ func TestREST(t *testing.T) {
 
 func getJSON(t *testing.T, url string, wantCode int, into any) {
 	t.Helper()
-	resp, err := http.Get(url)
+	// Redirects are not followed: a route must answer where it is documented.
+	noRedirect := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, err := noRedirect.Get(url)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
@@ -187,7 +188,15 @@ func (s *Server) Serve(ctx context.Context) error {
 			root.Handle(p, h)
 		}
 		for p, wrap := range s.wrapped {
-			root.Handle(p, wrap(mux))
+			h := wrap(mux)
+			root.Handle(p, h)
+			// ServeMux redirects the bare path of a subtree pattern
+			// ("/v1/images" for "/v1/images/"), and there the gateway has
+			// another route (ListImages): serve it too, so the wrapper
+			// passes it to the gateway unchanged.
+			if bare := strings.TrimSuffix(p, "/"); bare != p && bare != "" && s.wrapped[bare] == nil && s.extra[bare] == nil {
+				root.Handle(bare, h)
+			}
 		}
 		root.HandleFunc("/healthz", s.healthz)
 		root.Handle("/metrics", s.metricsHandler())
