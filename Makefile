@@ -4,7 +4,7 @@ export PATH := $(CURDIR)/.bin:$(PATH)
 GOOGLEAPIS_MOD := github.com/grpc-ecosystem/grpc-gateway@v1.16.0
 MODULES := gen platform ingest-svc analysis-svc status-svc cli e2e
 
-.PHONY: help tools googleapis generate verify breaking lint test bench demo build deps
+.PHONY: help tools ts-deps googleapis generate verify breaking lint test bench demo build deps
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -22,9 +22,16 @@ googleapis: ## Copy google/api annotations from a Go module (buf's registry is u
 	cp $$dir/third_party/googleapis/google/api/{annotations,http}.proto .build/googleapis/google/api/ && \
 	chmod -R u+w .build/googleapis
 
-generate: googleapis ## Regenerate gen/ from proto/
+ts-deps: ## npm ci in gen/ts: the pinned protoc-gen-es and TypeScript (npm registry)
+	@if [ ! -f gen/ts/node_modules/.package-lock.json ] || [ gen/ts/package-lock.json -nt gen/ts/node_modules/.package-lock.json ]; then \
+		echo "==> npm ci in gen/ts" >&2; \
+		cd gen/ts && npm ci --prefer-offline --no-audit --no-fund --loglevel=error; \
+	fi
+
+generate: googleapis ts-deps ## Regenerate gen/ from proto/ (Go, gateway, OpenAPI, TypeScript)
 	buf lint
 	buf generate
+	buf generate --template gen/ts/buf.gen.yaml
 
 breaking: googleapis ## buf breaking against the main branch
 	@if git rev-parse -q --verify main >/dev/null; then \

@@ -18,6 +18,13 @@ if ! pkg-config --exists gdal 2>/dev/null; then
   apt_install libgdal-dev pkg-config
 fi
 
+# Node.js and npm: the TypeScript SDK is generated and tested with them
+# (this machine kind ships Node.js 20; Debian's is older but works).
+if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+  log "installing Node.js and npm from Debian"
+  apt_install nodejs npm
+fi
+
 # PostgreSQL on 127.0.0.1:5432 with trust auth, the machine's default.
 if ! pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null; then
   if [ ! -d /etc/postgresql ] || [ -z "$(ls /etc/postgresql 2>/dev/null)" ]; then

@@ -13,3 +13,5 @@ fi
 pkgs=()
 for m in gen platform ingest-svc analysis-svc status-svc cli e2e; do pkgs+=("./$m/..."); done
 go test -count=1 -timeout 30m "$@" "${pkgs[@]}"
+# The TypeScript SDK, compiled and called against a private running stack.
+bash scripts/sdk-ts.sh
