@@ -81,12 +81,28 @@ func TestRESTUpload(t *testing.T) {
 		t.Fatalf("multipart upload: HTTP %d %+v", code, mp)
 	}
 
+	// Analysis options as query parameters, index names in any case.
+	code, opt := postUpload(t, base+"?filename=opts.jpg&batch_id=rest-opts&savi_l=0.25&indices=NDVI,gndvi", "image/jpeg", bytes.NewReader(jpeg))
+	if code != http.StatusOK || opt.ImageID == "" {
+		t.Fatalf("upload with options: HTTP %d %+v", code, opt)
+	}
+
 	// What was recorded: the names and positions the requests gave.
 	db, err := pgx.Connect(context.Background(), s.env["DATABASE_URL"])
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer db.Close(context.Background())
+	var stored struct {
+		SaviL   *float64 `json:"saviL"`
+		Indices []string `json:"indices"`
+	}
+	if err := db.QueryRow(context.Background(), `SELECT analysis_options FROM images WHERE id = $1`, opt.ImageID).Scan(&stored); err != nil {
+		t.Fatal(err)
+	}
+	if stored.SaviL == nil || *stored.SaviL != 0.25 || strings.Join(stored.Indices, ",") != "NDVI,GNDVI" {
+		t.Errorf("stored analysis options %+v, want savi_l 0.25 and NDVI,GNDVI", stored)
+	}
 	for _, c := range []struct {
 		id, filename, source string
 		lat, lon             float64
@@ -127,16 +143,19 @@ func TestRESTUpload(t *testing.T) {
 		{"over the size limit", base + "?filename=big.jpg", "image/jpeg", io.MultiReader(bytes.NewReader(jpeg), bytes.NewReader(make([]byte, 200000))), 429, "limit"},
 		{"a field after the file", base, mw.FormDataContentType(), &late, 400, "comes after the file"},
 		{"form without a file", base, "multipart/form-data; boundary=xyz", strings.NewReader("--xyz--\r\n"), 400, "no file"},
+		{"L not a number", base + "?filename=a.jpg&savi_l=half", "image/jpeg", bytes.NewReader(jpeg), 400, `savi_l "half" is not a number`},
+		{"L above 1", base + "?filename=a.jpg&savi_l=2", "image/jpeg", bytes.NewReader(jpeg), 400, "soil factor L is 0..1"},
+		{"unknown index", base + "?filename=a.jpg&indices=NDVI,NDWI", "image/jpeg", bytes.NewReader(jpeg), 400, `"NDWI" is not an index`},
 	} {
 		code, r := postUpload(t, c.url, c.ctype, c.body)
 		if code != c.want || !strings.Contains(r.Message, c.inMessage) {
 			t.Errorf("%s: HTTP %d %q; want %d with %q", c.name, code, r.Message, c.want, c.inMessage)
 		}
 	}
-	// Only the two good uploads were recorded.
+	// Only the three good uploads were recorded.
 	var n int
-	if err := db.QueryRow(context.Background(), `SELECT count(*) FROM images`).Scan(&n); err != nil || n != 2 {
-		t.Errorf("%d images recorded (err %v), want 2", n, err)
+	if err := db.QueryRow(context.Background(), `SELECT count(*) FROM images`).Scan(&n); err != nil || n != 3 {
+		t.Errorf("%d images recorded (err %v), want 3", n, err)
 	}
 }
 

@@ -14,6 +14,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/canopyag/canopy/analysis-svc/internal/analyze"
 	"github.com/canopyag/canopy/analysis-svc/internal/index"
@@ -56,7 +57,7 @@ func LoadConfig(getenv config.Getenv) (Config, error) {
 			Lease:     r.Duration(60*time.Second, time.Second, "LEASE_DURATION"),
 			TempDir:   r.String(os.TempDir(), "WORK_DIR"),
 			Options: analyze.Options{
-				SAVIL:     r.Float(0.5, 0, 1, "SAVI_L"),
+				SAVIL:     proto.Float64(r.Float(0.5, 0, 1, "SAVI_L")),
 				MaxPixels: r.Int64(250_000_000, 1, 1<<40, "MAX_PIXELS"),
 			},
 			ShutdownGrace: r.Duration(20*time.Second, 0, "SHUTDOWN_GRACE"),

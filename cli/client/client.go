@@ -66,7 +66,10 @@ type UploadOptions struct {
 	BatchID        string
 	ClientUploadID string
 	BandLayout     string
-	ChunkSize      int
+	// Analysis, if set, asks for these analysis settings (SAVI L, indices,
+	// reflectance scale) instead of analysis-svc's defaults.
+	Analysis  *canopyv1.AnalysisOptions
+	ChunkSize int
 	// Progress, if set, is called after every chunk with the bytes sent so far.
 	Progress func(sent int64)
 }
@@ -78,6 +81,7 @@ func (c *Client) UploadFiles(ctx context.Context, files []File, opt UploadOption
 		BatchId:        opt.BatchID,
 		ClientUploadId: opt.ClientUploadID,
 		BandLayout:     opt.BandLayout,
+		Analysis:       opt.Analysis,
 	}
 	readers := make([]io.Reader, len(files))
 	for i, f := range files {

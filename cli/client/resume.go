@@ -8,6 +8,10 @@ import (
 	"io"
 	"os"
 	"strings"
+
+	"google.golang.org/protobuf/proto"
+
+	canopyv1 "github.com/canopyag/canopy/gen/go/canopy/v1"
 )
 
 // UploadIDPrefix starts every id made by UploadID, so content-derived ids
@@ -25,9 +29,20 @@ const UploadIDPrefix = "sha256c1-"
 // sends only the files it does not have yet. The id is 73 bytes whatever
 // the batch name's length.
 func UploadID(batchID, bandLayout string, fileSHA256 []string) string {
+	return UploadIDWithOptions(batchID, bandLayout, nil, fileSHA256)
+}
+
+// UploadIDWithOptions is UploadID for an upload that also sets analysis
+// options: the same files asked for with other options (another SAVI L,
+// other indices) are another upload. With no options set it equals UploadID.
+func UploadIDWithOptions(batchID, bandLayout string, opts *canopyv1.AnalysisOptions, fileSHA256 []string) string {
 	h := sha256.New()
 	// Length-prefixed fields: no two different inputs encode the same.
 	fmt.Fprintf(h, "canopy upload v1\n%d:%s\n%d:%s\n%d\n", len(batchID), batchID, len(bandLayout), strings.ToUpper(bandLayout), len(fileSHA256))
+	if opts != nil && (opts.SaviL != nil || opts.ReflectanceScale != nil || len(opts.GetIndices()) > 0) {
+		b, _ := proto.MarshalOptions{Deterministic: true}.Marshal(opts)
+		fmt.Fprintf(h, "analysis %d:%x\n", len(b), b)
+	}
 	for _, s := range fileSHA256 {
 		fmt.Fprintf(h, "%s\n", strings.ToLower(s))
 	}

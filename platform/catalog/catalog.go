@@ -126,7 +126,7 @@ func ParseID(id string) (string, error) {
 
 const imageColumns = `i.id::text, i.status, i.batch_id, coalesce(i.client_upload_id, ''), i.filename,
 	i.size_bytes, i.band_layout, i.attempts, i.last_error, i.uploaded_at, i.processing_started_at,
-	i.processed_at, i.capture_time, i.last_event_seq,
+	i.processed_at, i.capture_time, i.last_event_seq, i.analysis_options,
 	g.latitude, g.longitude, g.altitude, g.source, g.valid, g.warning`
 
 const imageFrom = `FROM images i LEFT JOIN image_gps g ON g.image_id = i.id`
@@ -140,13 +140,21 @@ func scanImage(row pgx.Row) (*canopyv1.Image, error) {
 		lat, lon, alt               *float64
 		source, warning             *string
 		valid                       *bool
+		options                     []byte
 	)
 	err := row.Scan(&img.Id, &status, &img.BatchId, &img.ClientUploadId, &img.Filename,
 		&img.SizeBytes, &img.BandLayout, &img.Attempts, &img.LastError, &uploaded, &started,
-		&processed, &capture, &img.LastEventSeq,
+		&processed, &capture, &img.LastEventSeq, &options,
 		&lat, &lon, &alt, &source, &valid, &warning)
 	if err != nil {
 		return nil, err
+	}
+	if options != nil {
+		img.AnalysisOptions = &canopyv1.AnalysisOptions{}
+		// Unknown fields are a newer writer's; the ones this reader knows still apply.
+		if err := (protojson.UnmarshalOptions{DiscardUnknown: true}).Unmarshal(options, img.AnalysisOptions); err != nil {
+			return nil, fmt.Errorf("image %s: analysis options %s: %w", img.Id, options, err)
+		}
 	}
 	img.Status = StatusToProto(status)
 	img.UploadedAt = timestamppb.New(uploaded)
@@ -403,4 +411,21 @@ func QueueStats(ctx context.Context, q Querier) (*canopyv1.GetQueueStatsResponse
 		}
 	}
 	return out, rows.Err()
+}
+
+// IndexNames are the vegetation indices analysis-svc computes, as the API
+// names them (AnalysisOptions.indices, Analysis.indices). ingest-svc checks
+// requested names against it; analysis-svc's tests keep it equal to its
+// index definitions.
+var IndexNames = []string{"NDVI", "SAVI", "OSAVI", "MSAVI2", "GNDVI", "NDRE", "EVI", "EVI2", "VARI", "ExG", "GLI", "NGRDI"}
+
+// CanonicalIndexName returns the API spelling of an index name given in
+// any case, or false when there is no such index.
+func CanonicalIndexName(name string) (string, bool) {
+	for _, n := range IndexNames {
+		if strings.EqualFold(n, name) {
+			return n, true
+		}
+	}
+	return "", false
 }

@@ -60,9 +60,12 @@ type Options struct {
 	// BandLayout names the bands in file order, one letter each:
 	// R G B, N (NIR), E (red edge), A (alpha), O or C (other). "" = detect.
 	BandLayout string
-	// SAVIL is SAVI's soil factor L in 0..1; 0 means index.DefaultSAVIL
-	// (0.5). L = 0 would make SAVI equal NDVI, which is reported anyway.
-	SAVIL float64
+	// SAVIL is SAVI's soil factor L in 0..1; nil means index.DefaultSAVIL
+	// (0.5). L = 0 makes SAVI equal NDVI.
+	SAVIL *float64
+	// ReflectanceScale, when > 0, declares that stored values times it are
+	// reflectance (see raster.Capture.DeclaredScale).
+	ReflectanceScale float64
 	// MaxPixels caps width*height*bands; 0 means DefaultMaxPixels.
 	MaxPixels int64
 	// Indices restricts the computed indices by name (case-insensitive);
@@ -168,6 +171,8 @@ type Result struct {
 	Width, Height int
 	// CalibrationMode is "uncalibrated_dn" or "reflectance".
 	CalibrationMode string
+	// SAVIL is the soil factor SAVI was computed with.
+	SAVIL float64
 	// BandRoles is the role of each band in file and band order ("Red",
 	// "NIR", "RedEdge", "Alpha", ...); BandRolesSource says how they were
 	// found: "declared", "layout", "xmp", "description",
@@ -205,12 +210,15 @@ type Result struct {
 // are written as soon as the index is computed, so no other copies are kept.
 func Analyze(ctx context.Context, files []File, opt Options, out Outputs) (*Result, error) {
 	start := time.Now()
-	params := index.Params{SAVIL: opt.SAVIL}
-	if params.SAVIL == 0 {
-		params.SAVIL = index.DefaultSAVIL
+	params := index.Params{SAVIL: index.DefaultSAVIL}
+	if opt.SAVIL != nil {
+		params.SAVIL = *opt.SAVIL
 	}
 	if err := params.Validate(); err != nil {
 		return nil, fmt.Errorf("analyze: %w: %v", ErrUnsupported, err)
+	}
+	if !(opt.ReflectanceScale >= 0 && opt.ReflectanceScale <= 1) {
+		return nil, fmt.Errorf("analyze: %w: reflectance scale %v is not in (0, 1]", ErrUnsupported, opt.ReflectanceScale)
 	}
 	defs := index.Defs()
 	requested, err := requestedSet(defs, opt.Indices)
@@ -253,6 +261,7 @@ func Analyze(ctx context.Context, files []File, opt Options, out Outputs) (*Resu
 		return nil, fmt.Errorf("analyze: %w", err)
 	}
 	defer capt.Close()
+	capt.DeclaredScale = opt.ReflectanceScale
 	if int64(capt.Width)*int64(capt.Height) >= math.MaxUint32 {
 		// index.Summarize counts pixels in 32 bits.
 		return nil, fmt.Errorf("analyze: %w: %d x %d pixels, 2^32 or more", ErrTooLarge, capt.Width, capt.Height)
@@ -300,6 +309,7 @@ func Analyze(ctx context.Context, files []File, opt Options, out Outputs) (*Resu
 	}
 	res.DecodeTime = time.Since(decodeStart)
 	res.CalibrationMode = capt.CalibrationMode
+	res.SAVIL = params.SAVIL
 	res.Warnings = append(res.Warnings, capt.Warnings...)
 	if capt.Metadata.GPSVoid {
 		res.Warnings = append(res.Warnings, "the camera flagged its GPS fix as void: the position, if any, is unreliable")

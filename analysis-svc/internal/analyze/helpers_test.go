@@ -120,3 +120,5 @@ func writeFile(t testing.TB, path, content string) {
 		t.Fatal(err)
 	}
 }
+
+func ptr(v float64) *float64 { return &v }

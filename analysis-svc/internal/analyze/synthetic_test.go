@@ -67,7 +67,7 @@ func TestFloatReflectanceWithDescriptions(t *testing.T) {
 	// SAVI(L=0.25) = 1.25*0.6/1.25 = 0.6 as well; second pixel NIR 0.5,
 	// Red 0.1: SAVI(0.25) = 1.25*0.4/0.85 = 0.588235...
 	writeTIFF(t, p, godal.Float32, 2, 1, [][]float32{{0.8, 0.5}, {0.2, 0.1}}, []string{"nir", "red"})
-	res := run(t, []File{{Path: p}}, Options{SAVIL: 0.25})
+	res := run(t, []File{{Path: p}}, Options{SAVIL: ptr(0.25)})
 	if res.CalibrationMode != "reflectance" || res.BandRolesSource != "description" {
 		t.Errorf("calibration %s, source %s", res.CalibrationMode, res.BandRolesSource)
 	}
@@ -94,7 +94,7 @@ func TestFilenameSuffixRoles(t *testing.T) {
 
 func TestInvalidOptions(t *testing.T) {
 	for name, opt := range map[string]Options{
-		"L above 1":     {SAVIL: 1.5},
+		"L above 1":     {SAVIL: ptr(1.5)},
 		"unknown index": {Indices: []string{"NDXI"}},
 	} {
 		_, err := Analyze(context.Background(), []File{{Path: "/nonexistent"}}, opt, Outputs{})
@@ -117,5 +117,47 @@ func TestMissingFileIsNotTheInputsFault(t *testing.T) {
 	_, err := Analyze(context.Background(), []File{{Path: filepath.Join(t.TempDir(), "gone.tif")}}, Options{}, Outputs{})
 	if err == nil || errors.Is(err, ErrUnsupported) || errors.Is(err, ErrCorrupt) || errors.Is(err, ErrTooLarge) || errors.Is(err, ErrMissingBands) {
 		t.Fatalf("got %v, want a retryable error", err)
+	}
+}
+
+// A 16-bit reflectance product stored as 0..10000 with no scale in the
+// file: declared scale 0.0001 makes NIR 5000 / Red 1000 reflectance 0.5 /
+// 0.1, so SAVI(L=0.5) = 1.5 * 0.4 / 1.1 = 0.5455 (issue 3's figure) and
+// NDVI = 0.4 / 0.6 = 0.6667. Without the declaration the same file is read
+// as a fraction of 16-bit full scale (0.0763 / 0.0153): NDVI is unchanged
+// but SAVI becomes 1.5 * 0.0610 / 0.5916 = 0.1547, and it is flagged.
+func TestDeclaredReflectanceScale(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "scaled.tif")
+	writeTIFF(t, p, godal.UInt16, 1, 1, [][]float32{{5000}, {1000}}, []string{"nir", "red"})
+
+	res := run(t, []File{{Path: p}}, Options{ReflectanceScale: 0.0001, SAVIL: ptr(0.5)})
+	savi, ndvi := indexResult(t, res, "SAVI"), indexResult(t, res, "NDVI")
+	if math.Round(savi.Stats.Mean*1e4)/1e4 != 0.5455 || math.Abs(ndvi.Stats.Mean-2.0/3) > 1e-6 {
+		t.Errorf("declared 0.0001: SAVI %v (want 0.5455), NDVI %v (want 0.6667)", savi.Stats.Mean, ndvi.Stats.Mean)
+	}
+	if res.CalibrationMode != "reflectance" || savi.Caveat != "" || res.SAVIL != 0.5 {
+		t.Errorf("declared 0.0001: calibration %s, SAVI caveat %q, L %v", res.CalibrationMode, savi.Caveat, res.SAVIL)
+	}
+
+	res = run(t, []File{{Path: p}}, Options{})
+	savi, ndvi = indexResult(t, res, "SAVI"), indexResult(t, res, "NDVI")
+	nir, red := 5000.0/65535, 1000.0/65535
+	if want := 1.5 * (nir - red) / (nir + red + 0.5); math.Abs(savi.Stats.Mean-want) > 1e-6 || math.Abs(ndvi.Stats.Mean-2.0/3) > 1e-6 {
+		t.Errorf("undeclared: SAVI %v (want %v), NDVI %v", savi.Stats.Mean, want, ndvi.Stats.Mean)
+	}
+	if res.CalibrationMode != "uncalibrated_dn" || savi.Caveat == "" {
+		t.Errorf("undeclared: calibration %s, SAVI caveat %q", res.CalibrationMode, savi.Caveat)
+	}
+}
+
+// An explicit L = 0 is honoured, not taken for "unset": SAVI equals NDVI.
+func TestSAVIExplicitZero(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "refl.tif")
+	writeTIFF(t, p, godal.Float32, 2, 1, [][]float32{{0.8, 0.5}, {0.2, 0.1}}, []string{"nir", "red"})
+	res := run(t, []File{{Path: p}}, Options{SAVIL: ptr(0)})
+	// NDVI: (0.6/1.0 + 0.4/0.6) / 2 = 0.63333...
+	want := (0.6 + 0.4/0.6) / 2
+	if s, n := indexResult(t, res, "SAVI").Stats.Mean, indexResult(t, res, "NDVI").Stats.Mean; math.Abs(s-want) > 1e-6 || math.Abs(n-want) > 1e-6 || res.SAVIL != 0 {
+		t.Errorf("L=0: SAVI %v, NDVI %v, want both %v; L %v", s, n, want, res.SAVIL)
 	}
 }

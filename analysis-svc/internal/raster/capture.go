@@ -58,6 +58,11 @@ type Capture struct {
 	// RolesSource lists the sources that named the bands, e.g. "xmp" or
 	// "color_interpretation"; several are joined with "+".
 	RolesSource string
+	// DeclaredScale, when set before Read, is the uploader's word that the
+	// stored values times this factor are reflectance (0.0001 for 0..10000).
+	// It replaces the full-scale normalisation of bands whose file declares
+	// no scale of its own; rig band files ignore it (they hold raw DN).
+	DeclaredScale float64
 	// CalibrationMode is set by Read.
 	CalibrationMode string
 	Warnings        []string
@@ -233,7 +238,7 @@ func (c *Capture) Close() error {
 // any GDAL scale and offset are applied. It sets CalibrationMode and adds
 // warnings. Files are closed as soon as they are read.
 func (c *Capture) Read(ctx context.Context) error {
-	normalised := false
+	normalised, declaredIgnored := false, false
 	rigEG := map[int]float64{} // file index -> exposure x gain, for normalised rig files
 	minEG := math.Inf(1)
 	allFloatOrScaled := true
@@ -246,6 +251,10 @@ func (c *Capture) Read(ctx context.Context) error {
 			return err
 		}
 		rig := rigSensor(f)
+		if rig != nil && c.DeclaredScale > 0 && !declaredIgnored {
+			declaredIgnored = true
+			c.Warnings = append(c.Warnings, "the declared reflectance scale is ignored for rig band files: they hold raw sensor values")
+		}
 		if rig != nil {
 			warns, ok := rig.prepare(f, px[0])
 			c.Warnings = append(c.Warnings, warns...)
@@ -261,6 +270,9 @@ func (c *Capture) Read(ctx context.Context) error {
 				scaled := b.Scale != 1 || b.Offset != 0
 				if scaled {
 					applyScale(px[bi], b.Scale, b.Offset)
+				} else if c.DeclaredScale > 0 && b.ColorInterp != "Alpha" {
+					applyScale(px[bi], c.DeclaredScale, 0)
+					scaled = true
 				} else if full := fullScale(b.DataType); full > 0 && b.ColorInterp != "Alpha" {
 					// Integer counts as a fraction of full scale: indices with an
 					// additive constant (SAVI's L) assume values in 0..1.

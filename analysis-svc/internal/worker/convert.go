@@ -24,10 +24,7 @@ const AlgorithmVersion = "canopy-analysis/2"
 // but JSON has no infinity, so the proto carries the index's display range
 // (its Min and Max, -1 and 1 for every index today) as the outer edges;
 // values beyond that range still count in the outer classes.
-func toProto(imageID string, r *analyze.Result, keys []string, saviL float64) *canopyv1.Analysis {
-	if saviL == 0 {
-		saviL = index.DefaultSAVIL
-	}
+func toProto(imageID string, r *analyze.Result, keys []string) *canopyv1.Analysis {
 	a := &canopyv1.Analysis{
 		ImageId:          imageID,
 		AlgorithmVersion: AlgorithmVersion,
@@ -37,7 +34,7 @@ func toProto(imageID string, r *analyze.Result, keys []string, saviL float64) *c
 		MapIndex:         r.MapIndex,
 		BandRoles:        r.BandRoles,
 		BandRolesSource:  r.BandRolesSource,
-		SaviL:            saviL,
+		SaviL:            r.SAVIL,
 		Warnings:         r.Warnings,
 		Capture:          captureInfo(r.Capture),
 	}

@@ -2,17 +2,21 @@ package worker
 
 import (
 	"math"
+	"slices"
 	"testing"
+
+	"google.golang.org/protobuf/proto"
 
 	"github.com/canopyag/canopy/analysis-svc/internal/analyze"
 	"github.com/canopyag/canopy/analysis-svc/internal/index"
+	canopyv1 "github.com/canopyag/canopy/gen/go/canopy/v1"
 )
 
 func TestToProtoNewFields(t *testing.T) {
 	area := func(v float64) *float64 { return &v }
 	alt, pitch, focal := 84.7, -90.0, 6.72
 	r := &analyze.Result{
-		Width: 16, Height: 8, MapIndex: "NDVI",
+		Width: 16, Height: 8, MapIndex: "NDVI", SAVIL: 0.3,
 		GSD: 0.5, PixelAreaM2: 0.25, GSDSource: analyze.GSDFromRelativeAltitude,
 		Capture: analyze.Metadata{Make: "DJI", Model: "FC3582", CaptureID: "abc", RelativeAltitude: &alt, GimbalPitch: &pitch, Orientation: 6, FocalLength: &focal},
 		Indices: []analyze.IndexResult{{
@@ -37,9 +41,9 @@ func TestToProtoNewFields(t *testing.T) {
 	for _, o := range r.Outputs {
 		keys = append(keys, outputKey("img1", o))
 	}
-	a := toProto("img1", r, keys, 0)
-	if a.GetAlgorithmVersion() != "canopy-analysis/2" {
-		t.Errorf("version %s", a.GetAlgorithmVersion())
+	a := toProto("img1", r, keys)
+	if a.GetAlgorithmVersion() != "canopy-analysis/2" || a.GetSaviL() != 0.3 {
+		t.Errorf("version %s, savi_l %v (want the L the result was computed with, 0.3)", a.GetAlgorithmVersion(), a.GetSaviL())
 	}
 	if a.GetMapBlobKey() != "images/img1/map-ndvi.png" || a.GetOutputs()[0].GetBlobKey() != "images/img1/index-ndvi.tif" ||
 		a.GetOutputs()[2].GetBlobKey() != "images/img1/thumbnail.png" || a.GetOutputs()[2].GetIndex() != "" {
@@ -65,5 +69,27 @@ func TestToProtoNewFields(t *testing.T) {
 	z := ix.GetZones()
 	if z.GetRows() != 1 || z.GetCols() != 2 || z.GetCells()[0].GetClass() != "healthy" || z.GetCells()[1].GetClass() != "" || z.GetCells()[0].GetMean() != 0.7 {
 		t.Errorf("zones %v", z)
+	}
+}
+
+func TestWithImageOptions(t *testing.T) {
+	half := 0.5
+	pool := analyze.Options{SAVIL: &half, MaxPixels: 1000}
+
+	got := withImageOptions(pool, &canopyv1.Image{BandLayout: "RGN"})
+	if got.BandLayout != "RGN" || *got.SAVIL != 0.5 || got.Indices != nil || got.ReflectanceScale != 0 || got.MaxPixels != 1000 {
+		t.Errorf("no image options: %+v, want the pool's defaults and the layout", got)
+	}
+
+	zero := 0.0
+	got = withImageOptions(pool, &canopyv1.Image{AnalysisOptions: &canopyv1.AnalysisOptions{
+		SaviL: &zero, Indices: []string{"NDVI", "SAVI"}, ReflectanceScale: proto.Float64(0.0001),
+	}})
+	// An explicit L = 0 is a choice (SAVI then equals NDVI), not "unset".
+	if got.SAVIL == nil || *got.SAVIL != 0 || !slices.Equal(got.Indices, []string{"NDVI", "SAVI"}) || got.ReflectanceScale != 0.0001 {
+		t.Errorf("image options: SAVIL %v, indices %v, scale %v", got.SAVIL, got.Indices, got.ReflectanceScale)
+	}
+	if *pool.SAVIL != 0.5 {
+		t.Errorf("the pool's default L changed to %v", *pool.SAVIL)
 	}
 }

@@ -150,7 +150,7 @@ func (p *Pool) process(ctx context.Context, worker string, item *canopyv1.WorkIt
 		return
 	}
 	log.DebugContext(ctx, "analysis timings", timingAttrs(result)...)
-	a := toProto(img.GetId(), result, keys, p.cfg.Options.SAVIL)
+	a := toProto(img.GetId(), result, keys)
 	a.Worker = worker
 	a.DurationSeconds = time.Since(start).Seconds()
 	a.CreatedAt = timestamppb.Now()
@@ -262,8 +262,7 @@ func (p *Pool) analyseImage(ctx context.Context, item *canopyv1.WorkItem) (*anal
 		}
 		files = append(files, analyze.File{Path: path, Filename: f.GetFilename(), Role: roleFromProto(f.GetBandRole())})
 	}
-	opt := p.cfg.Options
-	opt.BandLayout = img.GetBandLayout()
+	opt := withImageOptions(p.cfg.Options, img)
 
 	outDir := filepath.Join(dir, "out")
 	if err := os.Mkdir(outDir, 0o700); err != nil {
@@ -373,4 +372,25 @@ func (p *Pool) download(ctx context.Context, key, path string) error {
 func isInputError(err error) bool {
 	return errors.Is(err, analyze.ErrUnsupported) || errors.Is(err, analyze.ErrCorrupt) ||
 		errors.Is(err, analyze.ErrTooLarge) || errors.Is(err, analyze.ErrMissingBands)
+}
+
+// withImageOptions applies what the upload asked for over the pool's
+// defaults: the band layout, SAVI's L, the indices, a reflectance scale.
+// ingest-svc has checked the values; analyze checks them again.
+func withImageOptions(opt analyze.Options, img *canopyv1.Image) analyze.Options {
+	opt.BandLayout = img.GetBandLayout()
+	o := img.GetAnalysisOptions()
+	if o == nil {
+		return opt
+	}
+	if o.SaviL != nil {
+		opt.SAVIL = o.SaviL
+	}
+	if len(o.GetIndices()) > 0 {
+		opt.Indices = o.GetIndices()
+	}
+	if o.ReflectanceScale != nil {
+		opt.ReflectanceScale = o.GetReflectanceScale()
+	}
+	return opt
 }

@@ -67,6 +67,7 @@ type storingIngest struct {
 	mu     sync.Mutex
 	byID   map[string]*canopyv1.UploadImageResponse
 	ids    []string // client upload ids, per upload call
+	opts   []*canopyv1.AnalysisOptions
 	chunks int64
 	n      int
 }
@@ -79,6 +80,7 @@ func (f *storingIngest) UploadImage(stream grpc.ClientStreamingServer[canopyv1.U
 	md := first.GetMetadata()
 	f.mu.Lock()
 	f.ids = append(f.ids, md.GetClientUploadId())
+	f.opts = append(f.opts, md.GetAnalysis())
 	if r, ok := f.byID[md.GetClientUploadId()]; ok && md.GetClientUploadId() != "" {
 		f.mu.Unlock()
 		dup := proto.Clone(r).(*canopyv1.UploadImageResponse)
@@ -432,3 +434,37 @@ func TestCLIProgressLine(t *testing.T) {
 }
 
 func pad(name string) string { return name + strings.Repeat(" ", 28-len(name)) }
+
+// The analysis flags reach the upload's metadata only when given, and are
+// part of the resume id: the same file asked for with another L is another
+// upload, the same command again is not.
+func TestCLIUploadAnalysisFlags(t *testing.T) {
+	dir := t.TempDir()
+	photo := filepath.Join(dir, "DJI_0002.JPG")
+	if err := os.WriteFile(photo, []byte{0xFF, 0xD8, 0xFF, 9}, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ingest := &storingIngest{byID: map[string]*canopyv1.UploadImageResponse{}}
+	addr := serveFakes(t, ingest, nil)
+
+	if code, _, errOut := runCLI(t, addr, nil, "upload", photo); code != 0 || ingest.opts[0] != nil {
+		t.Fatalf("no flags: exit %d (%s), options %v; want none sent", code, errOut, ingest.opts[0])
+	}
+	if code, _, errOut := runCLI(t, addr, nil, "upload", "--savi-l", "0", "--indices", "NDVI, savi", "--reflectance-scale", "0.0001", photo); code != 0 {
+		t.Fatalf("with flags: exit %d: %s", code, errOut)
+	}
+	want := &canopyv1.AnalysisOptions{SaviL: proto.Float64(0), Indices: []string{"NDVI", "savi"}, ReflectanceScale: proto.Float64(0.0001)}
+	if got := ingest.opts[1]; !proto.Equal(got, want) {
+		t.Errorf("sent options %v, want %v", got, want)
+	}
+	if ingest.n != 2 || ingest.ids[0] == ingest.ids[1] {
+		t.Errorf("other options, same file: %d images, ids %q; want a second image under another id", ingest.n, ingest.ids)
+	}
+	if code, out, _ := runCLI(t, addr, nil, "upload", "--savi-l", "0", "--indices", "NDVI, savi", "--reflectance-scale", "0.0001", photo); code != 0 ||
+		ingest.n != 2 || !strings.Contains(out, "already uploaded") {
+		t.Errorf("same flags again: exit %d, %d images, stdout %q; want already uploaded", code, ingest.n, out)
+	}
+	if code, _, errOut := runCLI(t, addr, nil, "upload", "--savi-l", "half", photo); code == 0 || !strings.Contains(errOut, "not a number") {
+		t.Errorf("--savi-l half: exit %d, stderr %q; want a usage error", code, errOut)
+	}
+}

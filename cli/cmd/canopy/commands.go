@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"text/tabwriter"
@@ -80,8 +81,12 @@ IMG_0001_1..5.tif, DJI _MS_G/_MS_R/_MS_RE/_MS_NIR, Sequoia _GRE/_RED/_REG/_NIR)
 go up together as one image. Folders are searched for .jpg .jpeg .tif .tiff
 .png files.
 
+Analysis settings (--savi-l, --indices, --reflectance-scale) apply to every
+image of the command; a bad value is refused by the server before any file
+is sent.
+
 Resuming: each image is sent with a client upload id made from the batch,
-the band layout and the SHA-256 of its files' contents. Running the same
+the band layout, the analysis settings and the SHA-256 of its files' contents. Running the same
 command again (say after an interrupted flight upload) sends only what the
 server does not have yet; images it has are printed as "already uploaded"
 and nothing new is stored. Each image's files are hashed just before they
@@ -102,6 +107,7 @@ func (a *cli) upload(ctx context.Context, args []string) error {
 	layout := fs.String("layout", "", "band order of single multi-band files, e.g. RGN or NGB")
 	resume := fs.Bool("resume", true, "derive each image's client upload id from its contents, so a re-run skips what is already uploaded")
 	asJSON := fs.Bool("json", false, "print JSON: one upload response per image (and watch updates with --watch)")
+	analysis := analysisFlags(fs)
 	fs.Usage = func() { fmt.Fprint(a.stderr, uploadHelp); fs.PrintDefaults() }
 	if err := fs.Parse(args); err != nil {
 		return errUsage
@@ -135,7 +141,7 @@ func (a *cli) upload(ctx context.Context, args []string) error {
 	var ids []string
 	var failed int
 	for i, g := range groups {
-		resp, err := a.uploadGroup(ctx, c, bar, g, sizes[i], *batch, *layout, *resume)
+		resp, err := a.uploadGroup(ctx, c, bar, g, sizes[i], *batch, *layout, analysis.options(), *resume)
 		if err != nil {
 			if ctx.Err() != nil {
 				return ctx.Err()
@@ -178,14 +184,14 @@ func (a *cli) upload(ctx context.Context, args []string) error {
 // Hashing right before sending keeps the file in the operating system's
 // cache for the upload's read, instead of hashing the whole batch first.
 func (a *cli) uploadGroup(ctx context.Context, c *client.Client, bar *progress, g capture.Group, sizes []int64,
-	batch, layout string, resume bool) (*canopyv1.UploadImageResponse, error) {
+	batch, layout string, analysis *canopyv1.AnalysisOptions, resume bool) (*canopyv1.UploadImageResponse, error) {
 	names := make([]string, len(g.Paths))
 	files := make([]client.File, len(g.Paths))
 	for i, p := range g.Paths {
 		names[i] = filepath.Base(p)
 		files[i] = client.File{Path: p}
 	}
-	opt := client.UploadOptions{BatchID: batch}
+	opt := client.UploadOptions{BatchID: batch, Analysis: analysis}
 	if len(files) == 1 {
 		opt.BandLayout = layout
 	}
@@ -207,7 +213,7 @@ func (a *cli) uploadGroup(ctx context.Context, c *client.Client, bar *progress, 
 			done += st.Size()
 			sums = append(sums, sum)
 		}
-		opt.ClientUploadID = client.UploadID(batch, opt.BandLayout, sums)
+		opt.ClientUploadID = client.UploadIDWithOptions(batch, opt.BandLayout, analysis, sums)
 	}
 	bar.begin(g.Name, "send", names, sizes)
 	opt.Progress = bar.update
@@ -551,4 +557,44 @@ func humanBytes(n int64) string {
 		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
 	}
 	return fmt.Sprintf("%d B", n)
+}
+
+// uploadAnalysis holds upload's analysis flags; each is sent only when given,
+// so analysis-svc's defaults apply otherwise.
+type uploadAnalysis struct {
+	saviL, scale *float64
+	indices      []string
+}
+
+func analysisFlags(fs *flag.FlagSet) *uploadAnalysis {
+	u := &uploadAnalysis{}
+	number := func(dst **float64) func(string) error {
+		return func(v string) error {
+			f, err := strconv.ParseFloat(v, 64)
+			if err != nil {
+				return fmt.Errorf("%q is not a number", v)
+			}
+			*dst = &f
+			return nil
+		}
+	}
+	fs.Func("savi-l", "SAVI soil factor L, 0..1 (default: the server's, 0.5)", number(&u.saviL))
+	fs.Func("reflectance-scale", "factor that turns stored values into reflectance, e.g. 0.0001 for 0..10000", number(&u.scale))
+	fs.Func("indices", "compute only these indices, comma-separated, e.g. NDVI,SAVI (default: all the bands allow)", func(v string) error {
+		for _, n := range strings.Split(v, ",") {
+			if n = strings.TrimSpace(n); n != "" {
+				u.indices = append(u.indices, n)
+			}
+		}
+		return nil
+	})
+	return u
+}
+
+// options is what the flags ask for, or nil when none was given.
+func (u *uploadAnalysis) options() *canopyv1.AnalysisOptions {
+	if u.saviL == nil && u.scale == nil && len(u.indices) == 0 {
+		return nil
+	}
+	return &canopyv1.AnalysisOptions{SaviL: u.saviL, ReflectanceScale: u.scale, Indices: u.indices}
 }

@@ -176,6 +176,11 @@ func metadata(get func(string) string) (*canopyv1.UploadMetadata, error) {
 		}
 		md.CaptureTime = timestamppb.New(t)
 	}
+	opts, err := analysisOptions(get)
+	if err != nil {
+		return nil, err
+	}
+	md.Analysis = opts
 	lat, lon, alt := get("latitude"), get("longitude"), get("altitude")
 	if lat == "" && lon == "" && alt == "" {
 		return md, nil
@@ -203,6 +208,33 @@ func metadata(get func(string) string) (*canopyv1.UploadMetadata, error) {
 	}
 	md.Gps = gps
 	return md, nil
+}
+
+// analysisOptions reads savi_l, reflectance_scale and indices (comma
+// separated); ingest-svc checks their values like those of a gRPC upload.
+func analysisOptions(get func(string) string) (*canopyv1.AnalysisOptions, error) {
+	o := &canopyv1.AnalysisOptions{}
+	for _, f := range []struct {
+		name string
+		into **float64
+	}{{"savi_l", &o.SaviL}, {"reflectance_scale", &o.ReflectanceScale}} {
+		if v := get(f.name); v != "" {
+			x, err := strconv.ParseFloat(v, 64)
+			if err != nil {
+				return nil, status.Errorf(codes.InvalidArgument, "%s %q is not a number", f.name, v)
+			}
+			*f.into = &x
+		}
+	}
+	for _, n := range strings.Split(get("indices"), ",") {
+		if n = strings.TrimSpace(n); n != "" {
+			o.Indices = append(o.Indices, n)
+		}
+	}
+	if o.SaviL == nil && o.ReflectanceScale == nil && len(o.Indices) == 0 {
+		return nil, nil
+	}
+	return o, nil
 }
 
 // stream sends md then body through the Go client's upload (the same

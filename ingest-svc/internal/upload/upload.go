@@ -24,6 +24,8 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
 
 	canopyv1 "github.com/canopyag/canopy/gen/go/canopy/v1"
 	"github.com/canopyag/canopy/ingest-svc/internal/queue"
@@ -137,6 +139,9 @@ func (s *Service) validate(md *canopyv1.UploadMetadata) error {
 		if len(fs) != 1 {
 			return apierror.BadField("metadata.band_layout", "describes a single multi-band file; for a capture of one file per band, set files[].band_role")
 		}
+	}
+	if err := checkAnalysisOptions(md.GetAnalysis()); err != nil {
+		return err
 	}
 	if g := md.GetGps(); g != nil {
 		if g.GetLatitude() < -90 || g.GetLatitude() > 90 || g.GetLongitude() < -180 || g.GetLongitude() > 180 {
@@ -392,10 +397,10 @@ func (s *Service) record(ctx context.Context, id string, md *canopyv1.UploadMeta
 	}
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, `INSERT INTO images (id, batch_id, client_upload_id, filename, band_layout,
-				size_bytes, status, max_attempts, capture_time)
-			VALUES ($1, $2, $3, $4, $5, $6, 'uploaded', $7, $8)`,
+				size_bytes, status, max_attempts, capture_time, analysis_options)
+			VALUES ($1, $2, $3, $4, $5, $6, 'uploaded', $7, $8, $9)`,
 			id, md.GetBatchId(), clientID, files[0].spec.GetFilename(), strings.ToUpper(md.GetBandLayout()),
-			total, s.limits.MaxAttempts, nullTime(captureTime)); err != nil {
+			total, s.limits.MaxAttempts, nullTime(captureTime), analysisOptionsJSON(md.GetAnalysis())); err != nil {
 			return fmt.Errorf("insert image: %w", err)
 		}
 		for i, f := range files {
@@ -557,4 +562,50 @@ func (s *Service) unavailable(ctx context.Context, action string, err error) err
 	}
 	s.log.ErrorContext(ctx, action+" failed", "error", err)
 	return status.Errorf(codes.Unavailable, "%s failed; nothing was stored, try again", action)
+}
+
+// checkAnalysisOptions refuses settings analysis-svc could not honour, so
+// a typo is an InvalidArgument now rather than a failed image later.
+func checkAnalysisOptions(o *canopyv1.AnalysisOptions) error {
+	if o == nil {
+		return nil
+	}
+	if o.SaviL != nil {
+		if l := o.GetSaviL(); !(l >= 0 && l <= 1) {
+			return apierror.BadField("metadata.analysis.savi_l", "%g: SAVI's soil factor L is 0..1 (0.5 suits intermediate cover)", l)
+		}
+	}
+	if o.ReflectanceScale != nil {
+		if sc := o.GetReflectanceScale(); !(sc > 0 && sc <= 1) {
+			return apierror.BadField("metadata.analysis.reflectance_scale", "%g: want a factor in (0, 1], such as 0.0001 for reflectance stored as 0..10000", sc)
+		}
+	}
+	if len(o.GetIndices()) > len(catalog.IndexNames) {
+		return apierror.BadField("metadata.analysis.indices", "names %d indices; there are %d", len(o.GetIndices()), len(catalog.IndexNames))
+	}
+	for i, n := range o.GetIndices() {
+		if _, ok := catalog.CanonicalIndexName(n); !ok {
+			return apierror.BadField(fmt.Sprintf("metadata.analysis.indices[%d]", i), "%q is not an index; known: %s", n, strings.Join(catalog.IndexNames, ", "))
+		}
+	}
+	return nil
+}
+
+// analysisOptionsJSON is the images.analysis_options value: NULL when the
+// upload gave none, else the options in protojson with canonical index
+// names.
+func analysisOptionsJSON(o *canopyv1.AnalysisOptions) []byte {
+	if o == nil || (o.SaviL == nil && o.ReflectanceScale == nil && len(o.GetIndices()) == 0) {
+		return nil
+	}
+	c := proto.Clone(o).(*canopyv1.AnalysisOptions)
+	for i, n := range c.Indices {
+		c.Indices[i], _ = catalog.CanonicalIndexName(n)
+	}
+	b, err := protojson.Marshal(c)
+	if err != nil {
+		// Marshalling a checked message of plain fields cannot fail.
+		panic(fmt.Sprintf("marshal analysis options: %v", err))
+	}
+	return b
 }

@@ -346,9 +346,12 @@ type Image struct {
 	ProcessedAt         *timestamppb.Timestamp `protobuf:"bytes,14,opt,name=processed_at,json=processedAt,proto3" json:"processed_at,omitempty"`
 	CaptureTime         *timestamppb.Timestamp `protobuf:"bytes,15,opt,name=capture_time,json=captureTime,proto3" json:"capture_time,omitempty"`
 	// Sequence number of the latest event of this image.
-	LastEventSeq  int64 `protobuf:"varint,16,opt,name=last_event_seq,json=lastEventSeq,proto3" json:"last_event_seq,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	LastEventSeq int64 `protobuf:"varint,16,opt,name=last_event_seq,json=lastEventSeq,proto3" json:"last_event_seq,omitempty"`
+	// How the uploader asked for this image to be analysed; unset fields take
+	// analysis-svc's defaults.
+	AnalysisOptions *AnalysisOptions `protobuf:"bytes,17,opt,name=analysis_options,json=analysisOptions,proto3" json:"analysis_options,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *Image) Reset() {
@@ -493,6 +496,82 @@ func (x *Image) GetLastEventSeq() int64 {
 	return 0
 }
 
+func (x *Image) GetAnalysisOptions() *AnalysisOptions {
+	if x != nil {
+		return x.AnalysisOptions
+	}
+	return nil
+}
+
+// AnalysisOptions are the per-image analysis settings an upload may give.
+type AnalysisOptions struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// SAVI's soil factor L, 0..1 (0 makes SAVI equal NDVI). Unset: analysis-svc's
+	// SAVI_L, 0.5 by default.
+	SaviL *float64 `protobuf:"fixed64,1,opt,name=savi_l,json=saviL,proto3,oneof" json:"savi_l,omitempty"`
+	// Compute only these indices (names as in Analysis.indices, any case);
+	// empty: every index the bands allow. The others are reported "not requested".
+	Indices []string `protobuf:"bytes,2,rep,name=indices,proto3" json:"indices,omitempty"`
+	// Multiplies the stored values to give reflectance (0.0001 for a
+	// reflectance product stored as 0..10000), so indices with additive
+	// constants (SAVI, EVI, OSAVI...) are computed in reflectance. Unset: the
+	// file's own scale, if any.
+	ReflectanceScale *float64 `protobuf:"fixed64,3,opt,name=reflectance_scale,json=reflectanceScale,proto3,oneof" json:"reflectance_scale,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
+}
+
+func (x *AnalysisOptions) Reset() {
+	*x = AnalysisOptions{}
+	mi := &file_canopy_v1_image_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AnalysisOptions) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AnalysisOptions) ProtoMessage() {}
+
+func (x *AnalysisOptions) ProtoReflect() protoreflect.Message {
+	mi := &file_canopy_v1_image_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AnalysisOptions.ProtoReflect.Descriptor instead.
+func (*AnalysisOptions) Descriptor() ([]byte, []int) {
+	return file_canopy_v1_image_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *AnalysisOptions) GetSaviL() float64 {
+	if x != nil && x.SaviL != nil {
+		return *x.SaviL
+	}
+	return 0
+}
+
+func (x *AnalysisOptions) GetIndices() []string {
+	if x != nil {
+		return x.Indices
+	}
+	return nil
+}
+
+func (x *AnalysisOptions) GetReflectanceScale() float64 {
+	if x != nil && x.ReflectanceScale != nil {
+		return *x.ReflectanceScale
+	}
+	return 0
+}
+
 // ImageEvent is one entry of the append-only event log: a status transition.
 type ImageEvent struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -508,7 +587,7 @@ type ImageEvent struct {
 
 func (x *ImageEvent) Reset() {
 	*x = ImageEvent{}
-	mi := &file_canopy_v1_image_proto_msgTypes[3]
+	mi := &file_canopy_v1_image_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -520,7 +599,7 @@ func (x *ImageEvent) String() string {
 func (*ImageEvent) ProtoMessage() {}
 
 func (x *ImageEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_canopy_v1_image_proto_msgTypes[3]
+	mi := &file_canopy_v1_image_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -533,7 +612,7 @@ func (x *ImageEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ImageEvent.ProtoReflect.Descriptor instead.
 func (*ImageEvent) Descriptor() ([]byte, []int) {
-	return file_canopy_v1_image_proto_rawDescGZIP(), []int{3}
+	return file_canopy_v1_image_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *ImageEvent) GetSeq() int64 {
@@ -594,7 +673,7 @@ type Percentiles struct {
 
 func (x *Percentiles) Reset() {
 	*x = Percentiles{}
-	mi := &file_canopy_v1_image_proto_msgTypes[4]
+	mi := &file_canopy_v1_image_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -606,7 +685,7 @@ func (x *Percentiles) String() string {
 func (*Percentiles) ProtoMessage() {}
 
 func (x *Percentiles) ProtoReflect() protoreflect.Message {
-	mi := &file_canopy_v1_image_proto_msgTypes[4]
+	mi := &file_canopy_v1_image_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -619,7 +698,7 @@ func (x *Percentiles) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Percentiles.ProtoReflect.Descriptor instead.
 func (*Percentiles) Descriptor() ([]byte, []int) {
-	return file_canopy_v1_image_proto_rawDescGZIP(), []int{4}
+	return file_canopy_v1_image_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *Percentiles) GetP2() float64 {
@@ -708,7 +787,7 @@ type IndexResult struct {
 
 func (x *IndexResult) Reset() {
 	*x = IndexResult{}
-	mi := &file_canopy_v1_image_proto_msgTypes[5]
+	mi := &file_canopy_v1_image_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -720,7 +799,7 @@ func (x *IndexResult) String() string {
 func (*IndexResult) ProtoMessage() {}
 
 func (x *IndexResult) ProtoReflect() protoreflect.Message {
-	mi := &file_canopy_v1_image_proto_msgTypes[5]
+	mi := &file_canopy_v1_image_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -733,7 +812,7 @@ func (x *IndexResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use IndexResult.ProtoReflect.Descriptor instead.
 func (*IndexResult) Descriptor() ([]byte, []int) {
-	return file_canopy_v1_image_proto_rawDescGZIP(), []int{5}
+	return file_canopy_v1_image_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *IndexResult) GetName() string {
@@ -866,7 +945,7 @@ type HealthClass struct {
 
 func (x *HealthClass) Reset() {
 	*x = HealthClass{}
-	mi := &file_canopy_v1_image_proto_msgTypes[6]
+	mi := &file_canopy_v1_image_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -878,7 +957,7 @@ func (x *HealthClass) String() string {
 func (*HealthClass) ProtoMessage() {}
 
 func (x *HealthClass) ProtoReflect() protoreflect.Message {
-	mi := &file_canopy_v1_image_proto_msgTypes[6]
+	mi := &file_canopy_v1_image_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -891,7 +970,7 @@ func (x *HealthClass) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HealthClass.ProtoReflect.Descriptor instead.
 func (*HealthClass) Descriptor() ([]byte, []int) {
-	return file_canopy_v1_image_proto_rawDescGZIP(), []int{6}
+	return file_canopy_v1_image_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *HealthClass) GetName() string {
@@ -951,7 +1030,7 @@ type Histogram struct {
 
 func (x *Histogram) Reset() {
 	*x = Histogram{}
-	mi := &file_canopy_v1_image_proto_msgTypes[7]
+	mi := &file_canopy_v1_image_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -963,7 +1042,7 @@ func (x *Histogram) String() string {
 func (*Histogram) ProtoMessage() {}
 
 func (x *Histogram) ProtoReflect() protoreflect.Message {
-	mi := &file_canopy_v1_image_proto_msgTypes[7]
+	mi := &file_canopy_v1_image_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -976,7 +1055,7 @@ func (x *Histogram) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Histogram.ProtoReflect.Descriptor instead.
 func (*Histogram) Descriptor() ([]byte, []int) {
-	return file_canopy_v1_image_proto_rawDescGZIP(), []int{7}
+	return file_canopy_v1_image_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *Histogram) GetMin() float64 {
@@ -1026,7 +1105,7 @@ type ZonalGrid struct {
 
 func (x *ZonalGrid) Reset() {
 	*x = ZonalGrid{}
-	mi := &file_canopy_v1_image_proto_msgTypes[8]
+	mi := &file_canopy_v1_image_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1038,7 +1117,7 @@ func (x *ZonalGrid) String() string {
 func (*ZonalGrid) ProtoMessage() {}
 
 func (x *ZonalGrid) ProtoReflect() protoreflect.Message {
-	mi := &file_canopy_v1_image_proto_msgTypes[8]
+	mi := &file_canopy_v1_image_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1051,7 +1130,7 @@ func (x *ZonalGrid) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ZonalGrid.ProtoReflect.Descriptor instead.
 func (*ZonalGrid) Descriptor() ([]byte, []int) {
-	return file_canopy_v1_image_proto_rawDescGZIP(), []int{8}
+	return file_canopy_v1_image_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *ZonalGrid) GetRows() int32 {
@@ -1091,7 +1170,7 @@ type Zone struct {
 
 func (x *Zone) Reset() {
 	*x = Zone{}
-	mi := &file_canopy_v1_image_proto_msgTypes[9]
+	mi := &file_canopy_v1_image_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1103,7 +1182,7 @@ func (x *Zone) String() string {
 func (*Zone) ProtoMessage() {}
 
 func (x *Zone) ProtoReflect() protoreflect.Message {
-	mi := &file_canopy_v1_image_proto_msgTypes[9]
+	mi := &file_canopy_v1_image_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1116,7 +1195,7 @@ func (x *Zone) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Zone.ProtoReflect.Descriptor instead.
 func (*Zone) Descriptor() ([]byte, []int) {
-	return file_canopy_v1_image_proto_rawDescGZIP(), []int{9}
+	return file_canopy_v1_image_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *Zone) GetRow() int32 {
@@ -1174,7 +1253,7 @@ type Output struct {
 
 func (x *Output) Reset() {
 	*x = Output{}
-	mi := &file_canopy_v1_image_proto_msgTypes[10]
+	mi := &file_canopy_v1_image_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1186,7 +1265,7 @@ func (x *Output) String() string {
 func (*Output) ProtoMessage() {}
 
 func (x *Output) ProtoReflect() protoreflect.Message {
-	mi := &file_canopy_v1_image_proto_msgTypes[10]
+	mi := &file_canopy_v1_image_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1199,7 +1278,7 @@ func (x *Output) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Output.ProtoReflect.Descriptor instead.
 func (*Output) Descriptor() ([]byte, []int) {
-	return file_canopy_v1_image_proto_rawDescGZIP(), []int{10}
+	return file_canopy_v1_image_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *Output) GetKind() string {
@@ -1278,7 +1357,7 @@ type CaptureInfo struct {
 
 func (x *CaptureInfo) Reset() {
 	*x = CaptureInfo{}
-	mi := &file_canopy_v1_image_proto_msgTypes[11]
+	mi := &file_canopy_v1_image_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1290,7 +1369,7 @@ func (x *CaptureInfo) String() string {
 func (*CaptureInfo) ProtoMessage() {}
 
 func (x *CaptureInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_canopy_v1_image_proto_msgTypes[11]
+	mi := &file_canopy_v1_image_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1303,7 +1382,7 @@ func (x *CaptureInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CaptureInfo.ProtoReflect.Descriptor instead.
 func (*CaptureInfo) Descriptor() ([]byte, []int) {
-	return file_canopy_v1_image_proto_rawDescGZIP(), []int{11}
+	return file_canopy_v1_image_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *CaptureInfo) GetMake() string {
@@ -1390,7 +1469,7 @@ type Analysis struct {
 
 func (x *Analysis) Reset() {
 	*x = Analysis{}
-	mi := &file_canopy_v1_image_proto_msgTypes[12]
+	mi := &file_canopy_v1_image_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1402,7 +1481,7 @@ func (x *Analysis) String() string {
 func (*Analysis) ProtoMessage() {}
 
 func (x *Analysis) ProtoReflect() protoreflect.Message {
-	mi := &file_canopy_v1_image_proto_msgTypes[12]
+	mi := &file_canopy_v1_image_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1415,7 +1494,7 @@ func (x *Analysis) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Analysis.ProtoReflect.Descriptor instead.
 func (*Analysis) Descriptor() ([]byte, []int) {
-	return file_canopy_v1_image_proto_rawDescGZIP(), []int{12}
+	return file_canopy_v1_image_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *Analysis) GetImageId() string {
@@ -1571,7 +1650,7 @@ const file_canopy_v1_image_proto_rawDesc = "" +
 	"size_bytes\x18\x03 \x01(\x03R\tsizeBytes\x12\x16\n" +
 	"\x06sha256\x18\x04 \x01(\tR\x06sha256\x120\n" +
 	"\tband_role\x18\x05 \x01(\x0e2\x13.canopy.v1.BandRoleR\bbandRole\x12\x19\n" +
-	"\bblob_key\x18\x06 \x01(\tR\ablobKey\"\xa2\x05\n" +
+	"\bblob_key\x18\x06 \x01(\tR\ablobKey\"\xe9\x05\n" +
 	"\x05Image\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12.\n" +
 	"\x06status\x18\x02 \x01(\x0e2\x16.canopy.v1.ImageStatusR\x06status\x12\x19\n" +
@@ -1593,7 +1672,14 @@ const file_canopy_v1_image_proto_rawDesc = "" +
 	"\x15processing_started_at\x18\r \x01(\v2\x1a.google.protobuf.TimestampR\x13processingStartedAt\x12=\n" +
 	"\fprocessed_at\x18\x0e \x01(\v2\x1a.google.protobuf.TimestampR\vprocessedAt\x12=\n" +
 	"\fcapture_time\x18\x0f \x01(\v2\x1a.google.protobuf.TimestampR\vcaptureTime\x12$\n" +
-	"\x0elast_event_seq\x18\x10 \x01(\x03R\flastEventSeq\"\xcd\x01\n" +
+	"\x0elast_event_seq\x18\x10 \x01(\x03R\flastEventSeq\x12E\n" +
+	"\x10analysis_options\x18\x11 \x01(\v2\x1a.canopy.v1.AnalysisOptionsR\x0fanalysisOptions\"\x9a\x01\n" +
+	"\x0fAnalysisOptions\x12\x1a\n" +
+	"\x06savi_l\x18\x01 \x01(\x01H\x00R\x05saviL\x88\x01\x01\x12\x18\n" +
+	"\aindices\x18\x02 \x03(\tR\aindices\x120\n" +
+	"\x11reflectance_scale\x18\x03 \x01(\x01H\x01R\x10reflectanceScale\x88\x01\x01B\t\n" +
+	"\a_savi_lB\x14\n" +
+	"\x12_reflectance_scale\"\xcd\x01\n" +
 	"\n" +
 	"ImageEvent\x12\x10\n" +
 	"\x03seq\x18\x01 \x01(\x03R\x03seq\x12\x19\n" +
@@ -1731,50 +1817,52 @@ func file_canopy_v1_image_proto_rawDescGZIP() []byte {
 }
 
 var file_canopy_v1_image_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_canopy_v1_image_proto_msgTypes = make([]protoimpl.MessageInfo, 13)
+var file_canopy_v1_image_proto_msgTypes = make([]protoimpl.MessageInfo, 14)
 var file_canopy_v1_image_proto_goTypes = []any{
 	(ImageStatus)(0),              // 0: canopy.v1.ImageStatus
 	(BandRole)(0),                 // 1: canopy.v1.BandRole
 	(*GPS)(nil),                   // 2: canopy.v1.GPS
 	(*ImageFile)(nil),             // 3: canopy.v1.ImageFile
 	(*Image)(nil),                 // 4: canopy.v1.Image
-	(*ImageEvent)(nil),            // 5: canopy.v1.ImageEvent
-	(*Percentiles)(nil),           // 6: canopy.v1.Percentiles
-	(*IndexResult)(nil),           // 7: canopy.v1.IndexResult
-	(*HealthClass)(nil),           // 8: canopy.v1.HealthClass
-	(*Histogram)(nil),             // 9: canopy.v1.Histogram
-	(*ZonalGrid)(nil),             // 10: canopy.v1.ZonalGrid
-	(*Zone)(nil),                  // 11: canopy.v1.Zone
-	(*Output)(nil),                // 12: canopy.v1.Output
-	(*CaptureInfo)(nil),           // 13: canopy.v1.CaptureInfo
-	(*Analysis)(nil),              // 14: canopy.v1.Analysis
-	(*timestamppb.Timestamp)(nil), // 15: google.protobuf.Timestamp
+	(*AnalysisOptions)(nil),       // 5: canopy.v1.AnalysisOptions
+	(*ImageEvent)(nil),            // 6: canopy.v1.ImageEvent
+	(*Percentiles)(nil),           // 7: canopy.v1.Percentiles
+	(*IndexResult)(nil),           // 8: canopy.v1.IndexResult
+	(*HealthClass)(nil),           // 9: canopy.v1.HealthClass
+	(*Histogram)(nil),             // 10: canopy.v1.Histogram
+	(*ZonalGrid)(nil),             // 11: canopy.v1.ZonalGrid
+	(*Zone)(nil),                  // 12: canopy.v1.Zone
+	(*Output)(nil),                // 13: canopy.v1.Output
+	(*CaptureInfo)(nil),           // 14: canopy.v1.CaptureInfo
+	(*Analysis)(nil),              // 15: canopy.v1.Analysis
+	(*timestamppb.Timestamp)(nil), // 16: google.protobuf.Timestamp
 }
 var file_canopy_v1_image_proto_depIdxs = []int32{
 	1,  // 0: canopy.v1.ImageFile.band_role:type_name -> canopy.v1.BandRole
 	0,  // 1: canopy.v1.Image.status:type_name -> canopy.v1.ImageStatus
 	3,  // 2: canopy.v1.Image.files:type_name -> canopy.v1.ImageFile
 	2,  // 3: canopy.v1.Image.gps:type_name -> canopy.v1.GPS
-	15, // 4: canopy.v1.Image.uploaded_at:type_name -> google.protobuf.Timestamp
-	15, // 5: canopy.v1.Image.processing_started_at:type_name -> google.protobuf.Timestamp
-	15, // 6: canopy.v1.Image.processed_at:type_name -> google.protobuf.Timestamp
-	15, // 7: canopy.v1.Image.capture_time:type_name -> google.protobuf.Timestamp
-	0,  // 8: canopy.v1.ImageEvent.status:type_name -> canopy.v1.ImageStatus
-	15, // 9: canopy.v1.ImageEvent.time:type_name -> google.protobuf.Timestamp
-	6,  // 10: canopy.v1.IndexResult.percentiles:type_name -> canopy.v1.Percentiles
-	8,  // 11: canopy.v1.IndexResult.health_classes:type_name -> canopy.v1.HealthClass
-	9,  // 12: canopy.v1.IndexResult.histogram:type_name -> canopy.v1.Histogram
-	10, // 13: canopy.v1.IndexResult.zones:type_name -> canopy.v1.ZonalGrid
-	11, // 14: canopy.v1.ZonalGrid.cells:type_name -> canopy.v1.Zone
-	7,  // 15: canopy.v1.Analysis.indices:type_name -> canopy.v1.IndexResult
-	15, // 16: canopy.v1.Analysis.created_at:type_name -> google.protobuf.Timestamp
-	12, // 17: canopy.v1.Analysis.outputs:type_name -> canopy.v1.Output
-	13, // 18: canopy.v1.Analysis.capture:type_name -> canopy.v1.CaptureInfo
-	19, // [19:19] is the sub-list for method output_type
-	19, // [19:19] is the sub-list for method input_type
-	19, // [19:19] is the sub-list for extension type_name
-	19, // [19:19] is the sub-list for extension extendee
-	0,  // [0:19] is the sub-list for field type_name
+	16, // 4: canopy.v1.Image.uploaded_at:type_name -> google.protobuf.Timestamp
+	16, // 5: canopy.v1.Image.processing_started_at:type_name -> google.protobuf.Timestamp
+	16, // 6: canopy.v1.Image.processed_at:type_name -> google.protobuf.Timestamp
+	16, // 7: canopy.v1.Image.capture_time:type_name -> google.protobuf.Timestamp
+	5,  // 8: canopy.v1.Image.analysis_options:type_name -> canopy.v1.AnalysisOptions
+	0,  // 9: canopy.v1.ImageEvent.status:type_name -> canopy.v1.ImageStatus
+	16, // 10: canopy.v1.ImageEvent.time:type_name -> google.protobuf.Timestamp
+	7,  // 11: canopy.v1.IndexResult.percentiles:type_name -> canopy.v1.Percentiles
+	9,  // 12: canopy.v1.IndexResult.health_classes:type_name -> canopy.v1.HealthClass
+	10, // 13: canopy.v1.IndexResult.histogram:type_name -> canopy.v1.Histogram
+	11, // 14: canopy.v1.IndexResult.zones:type_name -> canopy.v1.ZonalGrid
+	12, // 15: canopy.v1.ZonalGrid.cells:type_name -> canopy.v1.Zone
+	8,  // 16: canopy.v1.Analysis.indices:type_name -> canopy.v1.IndexResult
+	16, // 17: canopy.v1.Analysis.created_at:type_name -> google.protobuf.Timestamp
+	13, // 18: canopy.v1.Analysis.outputs:type_name -> canopy.v1.Output
+	14, // 19: canopy.v1.Analysis.capture:type_name -> canopy.v1.CaptureInfo
+	20, // [20:20] is the sub-list for method output_type
+	20, // [20:20] is the sub-list for method input_type
+	20, // [20:20] is the sub-list for extension type_name
+	20, // [20:20] is the sub-list for extension extendee
+	0,  // [0:20] is the sub-list for field type_name
 }
 
 func init() { file_canopy_v1_image_proto_init() }
@@ -1783,16 +1871,17 @@ func file_canopy_v1_image_proto_init() {
 		return
 	}
 	file_canopy_v1_image_proto_msgTypes[0].OneofWrappers = []any{}
-	file_canopy_v1_image_proto_msgTypes[6].OneofWrappers = []any{}
-	file_canopy_v1_image_proto_msgTypes[11].OneofWrappers = []any{}
+	file_canopy_v1_image_proto_msgTypes[3].OneofWrappers = []any{}
+	file_canopy_v1_image_proto_msgTypes[7].OneofWrappers = []any{}
 	file_canopy_v1_image_proto_msgTypes[12].OneofWrappers = []any{}
+	file_canopy_v1_image_proto_msgTypes[13].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_canopy_v1_image_proto_rawDesc), len(file_canopy_v1_image_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   13,
+			NumMessages:   14,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -279,8 +279,10 @@ type UploadMetadata struct {
 	// Letters: R red, G green, B blue, N near infrared, E red edge, O/C other.
 	BandLayout string `protobuf:"bytes,4,opt,name=band_layout,json=bandLayout,proto3" json:"band_layout,omitempty"`
 	// Overrides what the file's EXIF says.
-	CaptureTime   *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=capture_time,json=captureTime,proto3" json:"capture_time,omitempty"`
-	Gps           *GPSOverride           `protobuf:"bytes,6,opt,name=gps,proto3" json:"gps,omitempty"`
+	CaptureTime *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=capture_time,json=captureTime,proto3" json:"capture_time,omitempty"`
+	Gps         *GPSOverride           `protobuf:"bytes,6,opt,name=gps,proto3" json:"gps,omitempty"`
+	// Optional analysis settings for this image (SAVI L, which indices...).
+	Analysis      *AnalysisOptions `protobuf:"bytes,7,opt,name=analysis,proto3" json:"analysis,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -353,6 +355,13 @@ func (x *UploadMetadata) GetCaptureTime() *timestamppb.Timestamp {
 func (x *UploadMetadata) GetGps() *GPSOverride {
 	if x != nil {
 		return x.Gps
+	}
+	return nil
+}
+
+func (x *UploadMetadata) GetAnalysis() *AnalysisOptions {
+	if x != nil {
+		return x.Analysis
 	}
 	return nil
 }
@@ -573,7 +582,7 @@ const file_canopy_v1_ingest_proto_rawDesc = "" +
 	"\bFileSpec\x12\x1a\n" +
 	"\bfilename\x18\x01 \x01(\tR\bfilename\x12!\n" +
 	"\fcontent_type\x18\x02 \x01(\tR\vcontentType\x120\n" +
-	"\tband_role\x18\x03 \x01(\x0e2\x13.canopy.v1.BandRoleR\bbandRole\"\x8a\x02\n" +
+	"\tband_role\x18\x03 \x01(\x0e2\x13.canopy.v1.BandRoleR\bbandRole\"\xc2\x02\n" +
 	"\x0eUploadMetadata\x12)\n" +
 	"\x05files\x18\x01 \x03(\v2\x13.canopy.v1.FileSpecR\x05files\x12(\n" +
 	"\x10client_upload_id\x18\x02 \x01(\tR\x0eclientUploadId\x12\x19\n" +
@@ -581,7 +590,8 @@ const file_canopy_v1_ingest_proto_rawDesc = "" +
 	"\vband_layout\x18\x04 \x01(\tR\n" +
 	"bandLayout\x12=\n" +
 	"\fcapture_time\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\vcaptureTime\x12(\n" +
-	"\x03gps\x18\x06 \x01(\v2\x16.canopy.v1.GPSOverrideR\x03gps\"u\n" +
+	"\x03gps\x18\x06 \x01(\v2\x16.canopy.v1.GPSOverrideR\x03gps\x126\n" +
+	"\banalysis\x18\a \x01(\v2\x1a.canopy.v1.AnalysisOptionsR\banalysis\"u\n" +
 	"\vGPSOverride\x12\x1a\n" +
 	"\blatitude\x18\x01 \x01(\x01R\blatitude\x12\x1c\n" +
 	"\tlongitude\x18\x02 \x01(\x01R\tlongitude\x12\x1f\n" +
@@ -629,9 +639,10 @@ var file_canopy_v1_ingest_proto_goTypes = []any{
 	(*UploadImageResponse)(nil),   // 7: canopy.v1.UploadImageResponse
 	(BandRole)(0),                 // 8: canopy.v1.BandRole
 	(*timestamppb.Timestamp)(nil), // 9: google.protobuf.Timestamp
-	(ImageStatus)(0),              // 10: canopy.v1.ImageStatus
-	(*ImageFile)(nil),             // 11: canopy.v1.ImageFile
-	(*Image)(nil),                 // 12: canopy.v1.Image
+	(*AnalysisOptions)(nil),       // 10: canopy.v1.AnalysisOptions
+	(ImageStatus)(0),              // 11: canopy.v1.ImageStatus
+	(*ImageFile)(nil),             // 12: canopy.v1.ImageFile
+	(*Image)(nil),                 // 13: canopy.v1.Image
 }
 var file_canopy_v1_ingest_proto_depIdxs = []int32{
 	4,  // 0: canopy.v1.UploadImageRequest.metadata:type_name -> canopy.v1.UploadMetadata
@@ -640,19 +651,20 @@ var file_canopy_v1_ingest_proto_depIdxs = []int32{
 	3,  // 3: canopy.v1.UploadMetadata.files:type_name -> canopy.v1.FileSpec
 	9,  // 4: canopy.v1.UploadMetadata.capture_time:type_name -> google.protobuf.Timestamp
 	5,  // 5: canopy.v1.UploadMetadata.gps:type_name -> canopy.v1.GPSOverride
-	10, // 6: canopy.v1.UploadImageResponse.status:type_name -> canopy.v1.ImageStatus
-	11, // 7: canopy.v1.UploadImageResponse.files:type_name -> canopy.v1.ImageFile
-	2,  // 8: canopy.v1.IngestService.UploadImage:input_type -> canopy.v1.UploadImageRequest
-	0,  // 9: canopy.v1.IngestService.RetryImage:input_type -> canopy.v1.RetryImageRequest
-	1,  // 10: canopy.v1.IngestService.CancelImage:input_type -> canopy.v1.CancelImageRequest
-	7,  // 11: canopy.v1.IngestService.UploadImage:output_type -> canopy.v1.UploadImageResponse
-	12, // 12: canopy.v1.IngestService.RetryImage:output_type -> canopy.v1.Image
-	12, // 13: canopy.v1.IngestService.CancelImage:output_type -> canopy.v1.Image
-	11, // [11:14] is the sub-list for method output_type
-	8,  // [8:11] is the sub-list for method input_type
-	8,  // [8:8] is the sub-list for extension type_name
-	8,  // [8:8] is the sub-list for extension extendee
-	0,  // [0:8] is the sub-list for field type_name
+	10, // 6: canopy.v1.UploadMetadata.analysis:type_name -> canopy.v1.AnalysisOptions
+	11, // 7: canopy.v1.UploadImageResponse.status:type_name -> canopy.v1.ImageStatus
+	12, // 8: canopy.v1.UploadImageResponse.files:type_name -> canopy.v1.ImageFile
+	2,  // 9: canopy.v1.IngestService.UploadImage:input_type -> canopy.v1.UploadImageRequest
+	0,  // 10: canopy.v1.IngestService.RetryImage:input_type -> canopy.v1.RetryImageRequest
+	1,  // 11: canopy.v1.IngestService.CancelImage:input_type -> canopy.v1.CancelImageRequest
+	7,  // 12: canopy.v1.IngestService.UploadImage:output_type -> canopy.v1.UploadImageResponse
+	13, // 13: canopy.v1.IngestService.RetryImage:output_type -> canopy.v1.Image
+	13, // 14: canopy.v1.IngestService.CancelImage:output_type -> canopy.v1.Image
+	12, // [12:15] is the sub-list for method output_type
+	9,  // [9:12] is the sub-list for method input_type
+	9,  // [9:9] is the sub-list for extension type_name
+	9,  // [9:9] is the sub-list for extension extendee
+	0,  // [0:9] is the sub-list for field type_name
 }
 
 func init() { file_canopy_v1_ingest_proto_init() }

@@ -12,7 +12,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file canopy/v1/image.proto.
  */
 export const file_canopy_v1_image: GenFile = /*@__PURE__*/
-  fileDesc("ChVjYW5vcHkvdjEvaW1hZ2UucHJvdG8SCWNhbm9weS52MSJ+CgNHUFMSEAoIbGF0aXR1ZGUYASABKAESEQoJbG9uZ2l0dWRlGAIgASgBEhUKCGFsdGl0dWRlGAMgASgBSACIAQESDgoGc291cmNlGAQgASgJEg0KBXZhbGlkGAUgASgIEg8KB3dhcm5pbmcYBiABKAlCCwoJX2FsdGl0dWRlIpEBCglJbWFnZUZpbGUSEAoIZmlsZW5hbWUYASABKAkSFAoMY29udGVudF90eXBlGAIgASgJEhIKCnNpemVfYnl0ZXMYAyABKAMSDgoGc2hhMjU2GAQgASgJEiYKCWJhbmRfcm9sZRgFIAEoDjITLmNhbm9weS52MS5CYW5kUm9sZRIQCghibG9iX2tleRgGIAEoCSLyAwoFSW1hZ2USCgoCaWQYASABKAkSJgoGc3RhdHVzGAIgASgOMhYuY2Fub3B5LnYxLkltYWdlU3RhdHVzEhAKCGJhdGNoX2lkGAMgASgJEhgKEGNsaWVudF91cGxvYWRfaWQYBCABKAkSEAoIZmlsZW5hbWUYBSABKAkSEgoKc2l6ZV9ieXRlcxgGIAEoAxIjCgVmaWxlcxgHIAMoCzIULmNhbm9weS52MS5JbWFnZUZpbGUSEwoLYmFuZF9sYXlvdXQYCCABKAkSGwoDZ3BzGAkgASgLMg4uY2Fub3B5LnYxLkdQUxIQCghhdHRlbXB0cxgKIAEoBRISCgpsYXN0X2Vycm9yGAsgASgJEi8KC3VwbG9hZGVkX2F0GAwgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBI5ChVwcm9jZXNzaW5nX3N0YXJ0ZWRfYXQYDSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjAKDHByb2Nlc3NlZF9hdBgOIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASMAoMY2FwdHVyZV90aW1lGA8gASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIWCg5sYXN0X2V2ZW50X3NlcRgQIAEoAyKfAQoKSW1hZ2VFdmVudBILCgNzZXEYASABKAMSEAoIaW1hZ2VfaWQYAiABKAkSJgoGc3RhdHVzGAMgASgOMhYuY2Fub3B5LnYxLkltYWdlU3RhdHVzEg8KB2F0dGVtcHQYBCABKAUSDwoHbWVzc2FnZRgFIAEoCRIoCgR0aW1lGAYgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCJmCgtQZXJjZW50aWxlcxIKCgJwMhgBIAEoARIKCgJwNRgCIAEoARILCgNwMjUYAyABKAESCwoDcDUwGAQgASgBEgsKA3A3NRgFIAEoARILCgNwOTUYBiABKAESCwoDcDk4GAcgASgBIpoDCgtJbmRleFJlc3VsdBIMCgRuYW1lGAEgASgJEhEKCWF2YWlsYWJsZRgCIAEoCBIOCgZyZWFzb24YAyABKAkSFAoMdmFsaWRfcGl4ZWxzGAQgASgDEhUKDW5vZGF0YV9waXhlbHMYBSABKAMSDAoEbWVhbhgGIAEoARILCgNzdGQYByABKAESCwoDbWluGAggASgBEgsKA21heBgJIAEoARIrCgtwZXJjZW50aWxlcxgKIAEoCzIWLmNhbm9weS52MS5QZXJjZW50aWxlcxIbChN2ZWdldGF0aW9uX2ZyYWN0aW9uGAsgASgBEhwKFHZlZ2V0YXRpb25fdGhyZXNob2xkGAwgASgBEhIKCnVucmVsaWFibGUYDSABKAgSLgoOaGVhbHRoX2NsYXNzZXMYDiADKAsyFi5jYW5vcHkudjEuSGVhbHRoQ2xhc3MSJwoJaGlzdG9ncmFtGA8gASgLMhQuY2Fub3B5LnYxLkhpc3RvZ3JhbRIjCgV6b25lcxgQIAEoCzIULmNhbm9weS52MS5ab25hbEdyaWQieQoLSGVhbHRoQ2xhc3MSDAoEbmFtZRgBIAEoCRILCgNtaW4YAiABKAESCwoDbWF4GAMgASgBEg4KBnBpeGVscxgEIAEoAxIQCghmcmFjdGlvbhgFIAEoARIUCgdhcmVhX20yGAYgASgBSACIAQFCCgoIX2FyZWFfbTIiUwoJSGlzdG9ncmFtEgsKA21pbhgBIAEoARILCgNtYXgYAiABKAESDgoGY291bnRzGAMgAygDEg0KBWJlbG93GAQgASgDEg0KBWFib3ZlGAUgASgDIkcKCVpvbmFsR3JpZBIMCgRyb3dzGAEgASgFEgwKBGNvbHMYAiABKAUSHgoFY2VsbHMYAyADKAsyDy5jYW5vcHkudjEuWm9uZSJTCgRab25lEgsKA3JvdxgBIAEoBRILCgNjb2wYAiABKAUSFAoMdmFsaWRfcGl4ZWxzGAMgASgDEgwKBG1lYW4YBCABKAESDQoFY2xhc3MYBSABKAkihgEKBk91dHB1dBIMCgRraW5kGAEgASgJEg0KBWluZGV4GAIgASgJEhAKCGJsb2Jfa2V5GAMgASgJEhQKDGNvbnRlbnRfdHlwZRgEIAEoCRINCgV3aWR0aBgFIAEoBRIOCgZoZWlnaHQYBiABKAUSCwoDbWluGAcgASgBEgsKA21heBgIIAEoASLnAQoLQ2FwdHVyZUluZm8SDAoEbWFrZRgBIAEoCRINCgVtb2RlbBgCIAEoCRISCgpjYXB0dXJlX2lkGAMgASgJEh4KEXJlbGF0aXZlX2FsdGl0dWRlGAQgASgBSACIAQESGQoMZ2ltYmFsX3BpdGNoGAUgASgBSAGIAQESEwoLb3JpZW50YXRpb24YBiABKAUSHAoPZm9jYWxfbGVuZ3RoX21tGAcgASgBSAKIAQFCFAoSX3JlbGF0aXZlX2FsdGl0dWRlQg8KDV9naW1iYWxfcGl0Y2hCEgoQX2ZvY2FsX2xlbmd0aF9tbSLsAwoIQW5hbHlzaXMSEAoIaW1hZ2VfaWQYASABKAkSGQoRYWxnb3JpdGhtX3ZlcnNpb24YAiABKAkSDQoFd2lkdGgYAyABKAUSDgoGaGVpZ2h0GAQgASgFEhgKEGNhbGlicmF0aW9uX21vZGUYBSABKAkSJwoHaW5kaWNlcxgGIAMoCzIWLmNhbm9weS52MS5JbmRleFJlc3VsdBIRCgltYXBfaW5kZXgYByABKAkSFAoMbWFwX2Jsb2Jfa2V5GAggASgJEhIKCmJhbmRfcm9sZXMYCSADKAkSGQoRYmFuZF9yb2xlc19zb3VyY2UYCiABKAkSDgoGc2F2aV9sGAsgASgBEhAKCHdhcm5pbmdzGAwgAygJEi4KCmNyZWF0ZWRfYXQYDSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEg4KBndvcmtlchgOIAEoCRIYChBkdXJhdGlvbl9zZWNvbmRzGA8gASgBEhIKBWdzZF9tGBAgASgBSACIAQESEgoKZ3NkX3NvdXJjZRgRIAEoCRIiCgdvdXRwdXRzGBIgAygLMhEuY2Fub3B5LnYxLk91dHB1dBInCgdjYXB0dXJlGBMgASgLMhYuY2Fub3B5LnYxLkNhcHR1cmVJbmZvQggKBl9nc2RfbSqYAQoLSW1hZ2VTdGF0dXMSHAoYSU1BR0VfU1RBVFVTX1VOU1BFQ0lGSUVEEAASGQoVSU1BR0VfU1RBVFVTX1VQTE9BREVEEAESGwoXSU1BR0VfU1RBVFVTX1BST0NFU1NJTkcQAhIaChZJTUFHRV9TVEFUVVNfQ09NUExFVEVEEAMSFwoTSU1BR0VfU1RBVFVTX0ZBSUxFRBAEKrYBCghCYW5kUm9sZRIZChVCQU5EX1JPTEVfVU5TUEVDSUZJRUQQABISCg5CQU5EX1JPTEVfQkxVRRABEhMKD0JBTkRfUk9MRV9HUkVFThACEhEKDUJBTkRfUk9MRV9SRUQQAxIWChJCQU5EX1JPTEVfUkVEX0VER0UQBBIRCg1CQU5EX1JPTEVfTklSEAUSEwoPQkFORF9ST0xFX0FMUEhBEAYSEwoPQkFORF9ST0xFX09USEVSEAdCNlo0Z2l0aHViLmNvbS9jYW5vcHlhZy9jYW5vcHkvZ2VuL2dvL2Nhbm9weS92MTtjYW5vcHl2MWIGcHJvdG8z", [file_google_protobuf_timestamp]);
+  fileDesc("ChVjYW5vcHkvdjEvaW1hZ2UucHJvdG8SCWNhbm9weS52MSJ+CgNHUFMSEAoIbGF0aXR1ZGUYASABKAESEQoJbG9uZ2l0dWRlGAIgASgBEhUKCGFsdGl0dWRlGAMgASgBSACIAQESDgoGc291cmNlGAQgASgJEg0KBXZhbGlkGAUgASgIEg8KB3dhcm5pbmcYBiABKAlCCwoJX2FsdGl0dWRlIpEBCglJbWFnZUZpbGUSEAoIZmlsZW5hbWUYASABKAkSFAoMY29udGVudF90eXBlGAIgASgJEhIKCnNpemVfYnl0ZXMYAyABKAMSDgoGc2hhMjU2GAQgASgJEiYKCWJhbmRfcm9sZRgFIAEoDjITLmNhbm9weS52MS5CYW5kUm9sZRIQCghibG9iX2tleRgGIAEoCSKoBAoFSW1hZ2USCgoCaWQYASABKAkSJgoGc3RhdHVzGAIgASgOMhYuY2Fub3B5LnYxLkltYWdlU3RhdHVzEhAKCGJhdGNoX2lkGAMgASgJEhgKEGNsaWVudF91cGxvYWRfaWQYBCABKAkSEAoIZmlsZW5hbWUYBSABKAkSEgoKc2l6ZV9ieXRlcxgGIAEoAxIjCgVmaWxlcxgHIAMoCzIULmNhbm9weS52MS5JbWFnZUZpbGUSEwoLYmFuZF9sYXlvdXQYCCABKAkSGwoDZ3BzGAkgASgLMg4uY2Fub3B5LnYxLkdQUxIQCghhdHRlbXB0cxgKIAEoBRISCgpsYXN0X2Vycm9yGAsgASgJEi8KC3VwbG9hZGVkX2F0GAwgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBI5ChVwcm9jZXNzaW5nX3N0YXJ0ZWRfYXQYDSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjAKDHByb2Nlc3NlZF9hdBgOIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASMAoMY2FwdHVyZV90aW1lGA8gASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIWCg5sYXN0X2V2ZW50X3NlcRgQIAEoAxI0ChBhbmFseXNpc19vcHRpb25zGBEgASgLMhouY2Fub3B5LnYxLkFuYWx5c2lzT3B0aW9ucyJ4Cg9BbmFseXNpc09wdGlvbnMSEwoGc2F2aV9sGAEgASgBSACIAQESDwoHaW5kaWNlcxgCIAMoCRIeChFyZWZsZWN0YW5jZV9zY2FsZRgDIAEoAUgBiAEBQgkKB19zYXZpX2xCFAoSX3JlZmxlY3RhbmNlX3NjYWxlIp8BCgpJbWFnZUV2ZW50EgsKA3NlcRgBIAEoAxIQCghpbWFnZV9pZBgCIAEoCRImCgZzdGF0dXMYAyABKA4yFi5jYW5vcHkudjEuSW1hZ2VTdGF0dXMSDwoHYXR0ZW1wdBgEIAEoBRIPCgdtZXNzYWdlGAUgASgJEigKBHRpbWUYBiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wImYKC1BlcmNlbnRpbGVzEgoKAnAyGAEgASgBEgoKAnA1GAIgASgBEgsKA3AyNRgDIAEoARILCgNwNTAYBCABKAESCwoDcDc1GAUgASgBEgsKA3A5NRgGIAEoARILCgNwOTgYByABKAEimgMKC0luZGV4UmVzdWx0EgwKBG5hbWUYASABKAkSEQoJYXZhaWxhYmxlGAIgASgIEg4KBnJlYXNvbhgDIAEoCRIUCgx2YWxpZF9waXhlbHMYBCABKAMSFQoNbm9kYXRhX3BpeGVscxgFIAEoAxIMCgRtZWFuGAYgASgBEgsKA3N0ZBgHIAEoARILCgNtaW4YCCABKAESCwoDbWF4GAkgASgBEisKC3BlcmNlbnRpbGVzGAogASgLMhYuY2Fub3B5LnYxLlBlcmNlbnRpbGVzEhsKE3ZlZ2V0YXRpb25fZnJhY3Rpb24YCyABKAESHAoUdmVnZXRhdGlvbl90aHJlc2hvbGQYDCABKAESEgoKdW5yZWxpYWJsZRgNIAEoCBIuCg5oZWFsdGhfY2xhc3NlcxgOIAMoCzIWLmNhbm9weS52MS5IZWFsdGhDbGFzcxInCgloaXN0b2dyYW0YDyABKAsyFC5jYW5vcHkudjEuSGlzdG9ncmFtEiMKBXpvbmVzGBAgASgLMhQuY2Fub3B5LnYxLlpvbmFsR3JpZCJ5CgtIZWFsdGhDbGFzcxIMCgRuYW1lGAEgASgJEgsKA21pbhgCIAEoARILCgNtYXgYAyABKAESDgoGcGl4ZWxzGAQgASgDEhAKCGZyYWN0aW9uGAUgASgBEhQKB2FyZWFfbTIYBiABKAFIAIgBAUIKCghfYXJlYV9tMiJTCglIaXN0b2dyYW0SCwoDbWluGAEgASgBEgsKA21heBgCIAEoARIOCgZjb3VudHMYAyADKAMSDQoFYmVsb3cYBCABKAMSDQoFYWJvdmUYBSABKAMiRwoJWm9uYWxHcmlkEgwKBHJvd3MYASABKAUSDAoEY29scxgCIAEoBRIeCgVjZWxscxgDIAMoCzIPLmNhbm9weS52MS5ab25lIlMKBFpvbmUSCwoDcm93GAEgASgFEgsKA2NvbBgCIAEoBRIUCgx2YWxpZF9waXhlbHMYAyABKAMSDAoEbWVhbhgEIAEoARINCgVjbGFzcxgFIAEoCSKGAQoGT3V0cHV0EgwKBGtpbmQYASABKAkSDQoFaW5kZXgYAiABKAkSEAoIYmxvYl9rZXkYAyABKAkSFAoMY29udGVudF90eXBlGAQgASgJEg0KBXdpZHRoGAUgASgFEg4KBmhlaWdodBgGIAEoBRILCgNtaW4YByABKAESCwoDbWF4GAggASgBIucBCgtDYXB0dXJlSW5mbxIMCgRtYWtlGAEgASgJEg0KBW1vZGVsGAIgASgJEhIKCmNhcHR1cmVfaWQYAyABKAkSHgoRcmVsYXRpdmVfYWx0aXR1ZGUYBCABKAFIAIgBARIZCgxnaW1iYWxfcGl0Y2gYBSABKAFIAYgBARITCgtvcmllbnRhdGlvbhgGIAEoBRIcCg9mb2NhbF9sZW5ndGhfbW0YByABKAFIAogBAUIUChJfcmVsYXRpdmVfYWx0aXR1ZGVCDwoNX2dpbWJhbF9waXRjaEISChBfZm9jYWxfbGVuZ3RoX21tIuwDCghBbmFseXNpcxIQCghpbWFnZV9pZBgBIAEoCRIZChFhbGdvcml0aG1fdmVyc2lvbhgCIAEoCRINCgV3aWR0aBgDIAEoBRIOCgZoZWlnaHQYBCABKAUSGAoQY2FsaWJyYXRpb25fbW9kZRgFIAEoCRInCgdpbmRpY2VzGAYgAygLMhYuY2Fub3B5LnYxLkluZGV4UmVzdWx0EhEKCW1hcF9pbmRleBgHIAEoCRIUCgxtYXBfYmxvYl9rZXkYCCABKAkSEgoKYmFuZF9yb2xlcxgJIAMoCRIZChFiYW5kX3JvbGVzX3NvdXJjZRgKIAEoCRIOCgZzYXZpX2wYCyABKAESEAoId2FybmluZ3MYDCADKAkSLgoKY3JlYXRlZF9hdBgNIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASDgoGd29ya2VyGA4gASgJEhgKEGR1cmF0aW9uX3NlY29uZHMYDyABKAESEgoFZ3NkX20YECABKAFIAIgBARISCgpnc2Rfc291cmNlGBEgASgJEiIKB291dHB1dHMYEiADKAsyES5jYW5vcHkudjEuT3V0cHV0EicKB2NhcHR1cmUYEyABKAsyFi5jYW5vcHkudjEuQ2FwdHVyZUluZm9CCAoGX2dzZF9tKpgBCgtJbWFnZVN0YXR1cxIcChhJTUFHRV9TVEFUVVNfVU5TUEVDSUZJRUQQABIZChVJTUFHRV9TVEFUVVNfVVBMT0FERUQQARIbChdJTUFHRV9TVEFUVVNfUFJPQ0VTU0lORxACEhoKFklNQUdFX1NUQVRVU19DT01QTEVURUQQAxIXChNJTUFHRV9TVEFUVVNfRkFJTEVEEAQqtgEKCEJhbmRSb2xlEhkKFUJBTkRfUk9MRV9VTlNQRUNJRklFRBAAEhIKDkJBTkRfUk9MRV9CTFVFEAESEwoPQkFORF9ST0xFX0dSRUVOEAISEQoNQkFORF9ST0xFX1JFRBADEhYKEkJBTkRfUk9MRV9SRURfRURHRRAEEhEKDUJBTkRfUk9MRV9OSVIQBRITCg9CQU5EX1JPTEVfQUxQSEEQBhITCg9CQU5EX1JPTEVfT1RIRVIQB0I2WjRnaXRodWIuY29tL2Nhbm9weWFnL2Nhbm9weS9nZW4vZ28vY2Fub3B5L3YxO2Nhbm9weXYxYgZwcm90bzM", [file_google_protobuf_timestamp]);
 
 /**
  * GPS is a position, from the file's EXIF or from the client's override.
@@ -297,6 +297,14 @@ export type Image = Message<"canopy.v1.Image"> & {
    * @generated from field: int64 last_event_seq = 16;
    */
   lastEventSeq: bigint;
+
+  /**
+   * How the uploader asked for this image to be analysed; unset fields take
+   * analysis-svc's defaults.
+   *
+   * @generated from field: canopy.v1.AnalysisOptions analysis_options = 17;
+   */
+  analysisOptions?: AnalysisOptions | undefined;
 };
 
 /**
@@ -392,6 +400,14 @@ export type ImageJson = {
    * @generated from field: int64 last_event_seq = 16;
    */
   lastEventSeq?: string;
+
+  /**
+   * How the uploader asked for this image to be analysed; unset fields take
+   * analysis-svc's defaults.
+   *
+   * @generated from field: canopy.v1.AnalysisOptions analysis_options = 17;
+   */
+  analysisOptions?: AnalysisOptionsJson;
 };
 
 /**
@@ -400,6 +416,79 @@ export type ImageJson = {
  */
 export const ImageSchema: GenMessage<Image, {jsonType: ImageJson}> = /*@__PURE__*/
   messageDesc(file_canopy_v1_image, 2);
+
+/**
+ * AnalysisOptions are the per-image analysis settings an upload may give.
+ *
+ * @generated from message canopy.v1.AnalysisOptions
+ */
+export type AnalysisOptions = Message<"canopy.v1.AnalysisOptions"> & {
+  /**
+   * SAVI's soil factor L, 0..1 (0 makes SAVI equal NDVI). Unset: analysis-svc's
+   * SAVI_L, 0.5 by default.
+   *
+   * @generated from field: optional double savi_l = 1;
+   */
+  saviL?: number | undefined;
+
+  /**
+   * Compute only these indices (names as in Analysis.indices, any case);
+   * empty: every index the bands allow. The others are reported "not requested".
+   *
+   * @generated from field: repeated string indices = 2;
+   */
+  indices: string[];
+
+  /**
+   * Multiplies the stored values to give reflectance (0.0001 for a
+   * reflectance product stored as 0..10000), so indices with additive
+   * constants (SAVI, EVI, OSAVI...) are computed in reflectance. Unset: the
+   * file's own scale, if any.
+   *
+   * @generated from field: optional double reflectance_scale = 3;
+   */
+  reflectanceScale?: number | undefined;
+};
+
+/**
+ * AnalysisOptions are the per-image analysis settings an upload may give.
+ *
+ * @generated from message canopy.v1.AnalysisOptions
+ */
+export type AnalysisOptionsJson = {
+  /**
+   * SAVI's soil factor L, 0..1 (0 makes SAVI equal NDVI). Unset: analysis-svc's
+   * SAVI_L, 0.5 by default.
+   *
+   * @generated from field: optional double savi_l = 1;
+   */
+  saviL?: number | "NaN" | "Infinity" | "-Infinity";
+
+  /**
+   * Compute only these indices (names as in Analysis.indices, any case);
+   * empty: every index the bands allow. The others are reported "not requested".
+   *
+   * @generated from field: repeated string indices = 2;
+   */
+  indices?: string[];
+
+  /**
+   * Multiplies the stored values to give reflectance (0.0001 for a
+   * reflectance product stored as 0..10000), so indices with additive
+   * constants (SAVI, EVI, OSAVI...) are computed in reflectance. Unset: the
+   * file's own scale, if any.
+   *
+   * @generated from field: optional double reflectance_scale = 3;
+   */
+  reflectanceScale?: number | "NaN" | "Infinity" | "-Infinity";
+};
+
+/**
+ * Describes the message canopy.v1.AnalysisOptions.
+ * Use `create(AnalysisOptionsSchema)` to create a new message.
+ */
+export const AnalysisOptionsSchema: GenMessage<AnalysisOptions, {jsonType: AnalysisOptionsJson}> = /*@__PURE__*/
+  messageDesc(file_canopy_v1_image, 3);
 
 /**
  * ImageEvent is one entry of the append-only event log: a status transition.
@@ -480,7 +569,7 @@ export type ImageEventJson = {
  * Use `create(ImageEventSchema)` to create a new message.
  */
 export const ImageEventSchema: GenMessage<ImageEvent, {jsonType: ImageEventJson}> = /*@__PURE__*/
-  messageDesc(file_canopy_v1_image, 3);
+  messageDesc(file_canopy_v1_image, 4);
 
 /**
  * Percentiles of the valid pixels of one index.
@@ -571,7 +660,7 @@ export type PercentilesJson = {
  * Use `create(PercentilesSchema)` to create a new message.
  */
 export const PercentilesSchema: GenMessage<Percentiles, {jsonType: PercentilesJson}> = /*@__PURE__*/
-  messageDesc(file_canopy_v1_image, 4);
+  messageDesc(file_canopy_v1_image, 5);
 
 /**
  * IndexResult is one vegetation index computed over an image.
@@ -790,7 +879,7 @@ export type IndexResultJson = {
  * Use `create(IndexResultSchema)` to create a new message.
  */
 export const IndexResultSchema: GenMessage<IndexResult, {jsonType: IndexResultJson}> = /*@__PURE__*/
-  messageDesc(file_canopy_v1_image, 5);
+  messageDesc(file_canopy_v1_image, 6);
 
 /**
  * HealthClass is one band of index values: [min, max).
@@ -883,7 +972,7 @@ export type HealthClassJson = {
  * Use `create(HealthClassSchema)` to create a new message.
  */
 export const HealthClassSchema: GenMessage<HealthClass, {jsonType: HealthClassJson}> = /*@__PURE__*/
-  messageDesc(file_canopy_v1_image, 6);
+  messageDesc(file_canopy_v1_image, 7);
 
 /**
  * Histogram counts valid values in equal bins over [min, max].
@@ -958,7 +1047,7 @@ export type HistogramJson = {
  * Use `create(HistogramSchema)` to create a new message.
  */
 export const HistogramSchema: GenMessage<Histogram, {jsonType: HistogramJson}> = /*@__PURE__*/
-  messageDesc(file_canopy_v1_image, 7);
+  messageDesc(file_canopy_v1_image, 8);
 
 /**
  * ZonalGrid is rows x cols cells, row-major from the image's top left.
@@ -1009,7 +1098,7 @@ export type ZonalGridJson = {
  * Use `create(ZonalGridSchema)` to create a new message.
  */
 export const ZonalGridSchema: GenMessage<ZonalGrid, {jsonType: ZonalGridJson}> = /*@__PURE__*/
-  messageDesc(file_canopy_v1_image, 8);
+  messageDesc(file_canopy_v1_image, 9);
 
 /**
  * @generated from message canopy.v1.Zone
@@ -1086,7 +1175,7 @@ export type ZoneJson = {
  * Use `create(ZoneSchema)` to create a new message.
  */
 export const ZoneSchema: GenMessage<Zone, {jsonType: ZoneJson}> = /*@__PURE__*/
-  messageDesc(file_canopy_v1_image, 9);
+  messageDesc(file_canopy_v1_image, 10);
 
 /**
  * Output is one file the analysis wrote to the blob store.
@@ -1199,7 +1288,7 @@ export type OutputJson = {
  * Use `create(OutputSchema)` to create a new message.
  */
 export const OutputSchema: GenMessage<Output, {jsonType: OutputJson}> = /*@__PURE__*/
-  messageDesc(file_canopy_v1_image, 10);
+  messageDesc(file_canopy_v1_image, 11);
 
 /**
  * CaptureInfo is what the file says about how it was taken.
@@ -1304,7 +1393,7 @@ export type CaptureInfoJson = {
  * Use `create(CaptureInfoSchema)` to create a new message.
  */
 export const CaptureInfoSchema: GenMessage<CaptureInfo, {jsonType: CaptureInfoJson}> = /*@__PURE__*/
-  messageDesc(file_canopy_v1_image, 11);
+  messageDesc(file_canopy_v1_image, 12);
 
 /**
  * @generated from message canopy.v1.Analysis
@@ -1541,7 +1630,7 @@ export type AnalysisJson = {
  * Use `create(AnalysisSchema)` to create a new message.
  */
 export const AnalysisSchema: GenMessage<Analysis, {jsonType: AnalysisJson}> = /*@__PURE__*/
-  messageDesc(file_canopy_v1_image, 12);
+  messageDesc(file_canopy_v1_image, 13);
 
 /**
  * ImageStatus is where an image is in the pipeline. The only transitions are

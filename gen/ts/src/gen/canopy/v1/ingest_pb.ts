@@ -4,7 +4,7 @@
 
 import type { GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
 import { fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
-import type { BandRole, BandRoleJson, ImageFile, ImageFileJson, ImageSchema, ImageStatus, ImageStatusJson } from "./image_pb.js";
+import type { AnalysisOptions, AnalysisOptionsJson, BandRole, BandRoleJson, ImageFile, ImageFileJson, ImageSchema, ImageStatus, ImageStatusJson } from "./image_pb.js";
 import { file_canopy_v1_image } from "./image_pb.js";
 import { file_google_api_annotations } from "../../google/api/annotations_pb.js";
 import type { Timestamp, TimestampJson } from "@bufbuild/protobuf/wkt";
@@ -15,7 +15,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file canopy/v1/ingest.proto.
  */
 export const file_canopy_v1_ingest: GenFile = /*@__PURE__*/
-  fileDesc("ChZjYW5vcHkvdjEvaW5nZXN0LnByb3RvEgljYW5vcHkudjEiJQoRUmV0cnlJbWFnZVJlcXVlc3QSEAoIaW1hZ2VfaWQYASABKAkiNgoSQ2FuY2VsSW1hZ2VSZXF1ZXN0EhAKCGltYWdlX2lkGAEgASgJEg4KBnJlYXNvbhgCIAEoCSJxChJVcGxvYWRJbWFnZVJlcXVlc3QSLQoIbWV0YWRhdGEYASABKAsyGS5jYW5vcHkudjEuVXBsb2FkTWV0YWRhdGFIABIhCgVjaHVuaxgCIAEoCzIQLmNhbm9weS52MS5DaHVua0gAQgkKB3BheWxvYWQiWgoIRmlsZVNwZWMSEAoIZmlsZW5hbWUYASABKAkSFAoMY29udGVudF90eXBlGAIgASgJEiYKCWJhbmRfcm9sZRgDIAEoDjITLmNhbm9weS52MS5CYW5kUm9sZSLMAQoOVXBsb2FkTWV0YWRhdGESIgoFZmlsZXMYASADKAsyEy5jYW5vcHkudjEuRmlsZVNwZWMSGAoQY2xpZW50X3VwbG9hZF9pZBgCIAEoCRIQCghiYXRjaF9pZBgDIAEoCRITCgtiYW5kX2xheW91dBgEIAEoCRIwCgxjYXB0dXJlX3RpbWUYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEiMKA2dwcxgGIAEoCzIWLmNhbm9weS52MS5HUFNPdmVycmlkZSJWCgtHUFNPdmVycmlkZRIQCghsYXRpdHVkZRgBIAEoARIRCglsb25naXR1ZGUYAiABKAESFQoIYWx0aXR1ZGUYAyABKAFIAIgBAUILCglfYWx0aXR1ZGUiKQoFQ2h1bmsSEgoKZmlsZV9pbmRleBgBIAEoBRIMCgRkYXRhGAIgASgMIqsBChNVcGxvYWRJbWFnZVJlc3BvbnNlEhAKCGltYWdlX2lkGAEgASgJEhIKCnNpemVfYnl0ZXMYAiABKAMSDgoGc2hhMjU2GAMgASgJEiYKBnN0YXR1cxgEIAEoDjIWLmNhbm9weS52MS5JbWFnZVN0YXR1cxIjCgVmaWxlcxgFIAMoCzIULmNhbm9weS52MS5JbWFnZUZpbGUSEQoJZHVwbGljYXRlGAYgASgIMswCCg1Jbmdlc3RTZXJ2aWNlEmwKC1VwbG9hZEltYWdlEh0uY2Fub3B5LnYxLlVwbG9hZEltYWdlUmVxdWVzdBoeLmNhbm9weS52MS5VcGxvYWRJbWFnZVJlc3BvbnNlIhyC0+STAhY6ASoiES92MS9pbWFnZXM6dXBsb2FkKAESZAoKUmV0cnlJbWFnZRIcLmNhbm9weS52MS5SZXRyeUltYWdlUmVxdWVzdBoQLmNhbm9weS52MS5JbWFnZSImgtPkkwIgOgEqIhsvdjEvaW1hZ2VzL3tpbWFnZV9pZH06cmV0cnkSZwoLQ2FuY2VsSW1hZ2USHS5jYW5vcHkudjEuQ2FuY2VsSW1hZ2VSZXF1ZXN0GhAuY2Fub3B5LnYxLkltYWdlIieC0+STAiE6ASoiHC92MS9pbWFnZXMve2ltYWdlX2lkfTpjYW5jZWxCNlo0Z2l0aHViLmNvbS9jYW5vcHlhZy9jYW5vcHkvZ2VuL2dvL2Nhbm9weS92MTtjYW5vcHl2MWIGcHJvdG8z", [file_canopy_v1_image, file_google_api_annotations, file_google_protobuf_timestamp]);
+  fileDesc("ChZjYW5vcHkvdjEvaW5nZXN0LnByb3RvEgljYW5vcHkudjEiJQoRUmV0cnlJbWFnZVJlcXVlc3QSEAoIaW1hZ2VfaWQYASABKAkiNgoSQ2FuY2VsSW1hZ2VSZXF1ZXN0EhAKCGltYWdlX2lkGAEgASgJEg4KBnJlYXNvbhgCIAEoCSJxChJVcGxvYWRJbWFnZVJlcXVlc3QSLQoIbWV0YWRhdGEYASABKAsyGS5jYW5vcHkudjEuVXBsb2FkTWV0YWRhdGFIABIhCgVjaHVuaxgCIAEoCzIQLmNhbm9weS52MS5DaHVua0gAQgkKB3BheWxvYWQiWgoIRmlsZVNwZWMSEAoIZmlsZW5hbWUYASABKAkSFAoMY29udGVudF90eXBlGAIgASgJEiYKCWJhbmRfcm9sZRgDIAEoDjITLmNhbm9weS52MS5CYW5kUm9sZSL6AQoOVXBsb2FkTWV0YWRhdGESIgoFZmlsZXMYASADKAsyEy5jYW5vcHkudjEuRmlsZVNwZWMSGAoQY2xpZW50X3VwbG9hZF9pZBgCIAEoCRIQCghiYXRjaF9pZBgDIAEoCRITCgtiYW5kX2xheW91dBgEIAEoCRIwCgxjYXB0dXJlX3RpbWUYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEiMKA2dwcxgGIAEoCzIWLmNhbm9weS52MS5HUFNPdmVycmlkZRIsCghhbmFseXNpcxgHIAEoCzIaLmNhbm9weS52MS5BbmFseXNpc09wdGlvbnMiVgoLR1BTT3ZlcnJpZGUSEAoIbGF0aXR1ZGUYASABKAESEQoJbG9uZ2l0dWRlGAIgASgBEhUKCGFsdGl0dWRlGAMgASgBSACIAQFCCwoJX2FsdGl0dWRlIikKBUNodW5rEhIKCmZpbGVfaW5kZXgYASABKAUSDAoEZGF0YRgCIAEoDCKrAQoTVXBsb2FkSW1hZ2VSZXNwb25zZRIQCghpbWFnZV9pZBgBIAEoCRISCgpzaXplX2J5dGVzGAIgASgDEg4KBnNoYTI1NhgDIAEoCRImCgZzdGF0dXMYBCABKA4yFi5jYW5vcHkudjEuSW1hZ2VTdGF0dXMSIwoFZmlsZXMYBSADKAsyFC5jYW5vcHkudjEuSW1hZ2VGaWxlEhEKCWR1cGxpY2F0ZRgGIAEoCDLMAgoNSW5nZXN0U2VydmljZRJsCgtVcGxvYWRJbWFnZRIdLmNhbm9weS52MS5VcGxvYWRJbWFnZVJlcXVlc3QaHi5jYW5vcHkudjEuVXBsb2FkSW1hZ2VSZXNwb25zZSIcgtPkkwIWOgEqIhEvdjEvaW1hZ2VzOnVwbG9hZCgBEmQKClJldHJ5SW1hZ2USHC5jYW5vcHkudjEuUmV0cnlJbWFnZVJlcXVlc3QaEC5jYW5vcHkudjEuSW1hZ2UiJoLT5JMCIDoBKiIbL3YxL2ltYWdlcy97aW1hZ2VfaWR9OnJldHJ5EmcKC0NhbmNlbEltYWdlEh0uY2Fub3B5LnYxLkNhbmNlbEltYWdlUmVxdWVzdBoQLmNhbm9weS52MS5JbWFnZSIngtPkkwIhOgEqIhwvdjEvaW1hZ2VzL3tpbWFnZV9pZH06Y2FuY2VsQjZaNGdpdGh1Yi5jb20vY2Fub3B5YWcvY2Fub3B5L2dlbi9nby9jYW5vcHkvdjE7Y2Fub3B5djFiBnByb3RvMw", [file_canopy_v1_image, file_google_api_annotations, file_google_protobuf_timestamp]);
 
 /**
  * @generated from message canopy.v1.RetryImageRequest
@@ -237,6 +237,13 @@ export type UploadMetadata = Message<"canopy.v1.UploadMetadata"> & {
    * @generated from field: canopy.v1.GPSOverride gps = 6;
    */
   gps?: GPSOverride | undefined;
+
+  /**
+   * Optional analysis settings for this image (SAVI L, which indices...).
+   *
+   * @generated from field: canopy.v1.AnalysisOptions analysis = 7;
+   */
+  analysis?: AnalysisOptions | undefined;
 };
 
 /**
@@ -284,6 +291,13 @@ export type UploadMetadataJson = {
    * @generated from field: canopy.v1.GPSOverride gps = 6;
    */
   gps?: GPSOverrideJson;
+
+  /**
+   * Optional analysis settings for this image (SAVI L, which indices...).
+   *
+   * @generated from field: canopy.v1.AnalysisOptions analysis = 7;
+   */
+  analysis?: AnalysisOptionsJson;
 };
 
 /**
