@@ -94,7 +94,8 @@ func (s *Service) UploadImage(stream grpc.ClientStreamingServer[canopyv1.UploadI
 		return err
 	}
 	img, dup, err := s.record(ctx, id, md, files)
-	if err != nil || dup {
+	var maybe *maybeRecordedError
+	if (err != nil && !errors.As(err, &maybe)) || dup {
 		u.cleanup() // nothing references the blobs
 	}
 	if err != nil {
@@ -253,7 +254,7 @@ func (u *receiver) receive(stream grpc.ClientStreamingServer[canopyv1.UploadImag
 func (u *receiver) startFile(idx int) {
 	// Keys are ours, never the client's filename: a name like ../../etc/passwd
 	// is only ever stored as metadata.
-	key := fmt.Sprintf("images/%s/%d", u.imageID, idx)
+	key := fmt.Sprintf("%s%d", blob.ImagePrefix(u.imageID), idx)
 	pr, pw := io.Pipe()
 	// The Put is not cancelled when the client goes away: an abort comes
 	// through the pipe (cleanup closes it with an error), so the store sees
@@ -395,6 +396,10 @@ func (s *Service) record(ctx context.Context, id string, md *canopyv1.UploadMeta
 	if md.GetClientUploadId() != "" {
 		clientID = &md.ClientUploadId
 	}
+	// reachedCommit is set once every statement succeeded: an error after
+	// it came from COMMIT, which the server may have carried out before the
+	// connection dropped (a database restart does that).
+	reachedCommit := false
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, `INSERT INTO images (id, batch_id, client_upload_id, filename, band_layout,
 				size_bytes, status, max_attempts, capture_time, analysis_options)
@@ -414,7 +419,11 @@ func (s *Service) record(ctx context.Context, id string, md *canopyv1.UploadMeta
 		if err := insertGPS(ctx, tx, id, md.GetGps(), meta); err != nil {
 			return err
 		}
-		return queue.RecordEvent(ctx, tx, id, catalog.StatusUploaded, 0, fmt.Sprintf("%d file(s), %d bytes", len(files), total)+gpsNote(md.GetGps(), meta))
+		if err := queue.RecordEvent(ctx, tx, id, catalog.StatusUploaded, 0, fmt.Sprintf("%d file(s), %d bytes", len(files), total)+gpsNote(md.GetGps(), meta)); err != nil {
+			return err
+		}
+		reachedCommit = true
+		return nil
 	})
 	var pgErr *pgconn.PgError
 	if errors.As(err, &pgErr) && pgErr.Code == "23505" && pgErr.ConstraintName == "images_client_upload_id" {
@@ -424,14 +433,78 @@ func (s *Service) record(ctx context.Context, id string, md *canopyv1.UploadMeta
 		}
 		return img, true, nil
 	}
+	if err != nil && reachedCommit {
+		committed, cerr := s.wasCommitted(ctx, id)
+		switch {
+		case cerr != nil:
+			// Unknown: keep the blobs, since deleting them could leave a
+			// recorded image without its file, which is worse than an orphan.
+			s.log.ErrorContext(ctx, "upload commit outcome unknown; blobs kept", "image_id", id, "commit_error", err, "check_error", cerr)
+			return nil, false, &maybeRecordedError{imageID: id}
+		case committed:
+			s.log.WarnContext(ctx, "upload committed although COMMIT reported an error", "image_id", id, "error", err)
+			err = nil
+		}
+	}
 	if err != nil {
 		return nil, false, s.unavailable(ctx, "record upload", err)
 	}
 	img, err := catalog.GetImage(ctx, s.pool, id)
 	if err != nil {
-		return nil, false, s.unavailable(ctx, "load recorded upload", err)
+		// The image is recorded and its blobs must stay: answer from what
+		// was just written.
+		s.log.WarnContext(ctx, "recorded upload could not be read back; answering from what was written", "image_id", id, "error", err)
+		img = writtenImage(id, total, files)
 	}
 	return img, false, nil
+}
+
+// maybeRecordedError answers an upload whose COMMIT outcome could not be
+// learned; its blobs are kept.
+type maybeRecordedError struct{ imageID string }
+
+func (e *maybeRecordedError) Error() string { return e.GRPCStatus().Message() }
+
+// GRPCStatus makes the error the call's answer as it is.
+func (e *maybeRecordedError) GRPCStatus() *status.Status {
+	return status.Newf(codes.Unavailable, "the database went away while recording the upload; it may have been stored as image %s: check with GetImage, or upload again with the same client_upload_id", e.imageID)
+}
+
+// wasCommitted asks, for a few seconds (a restarting database comes back
+// in about that), whether the image row exists. It keeps asking after the
+// client has gone: the answer decides whether the blobs may be deleted.
+func (s *Service) wasCommitted(ctx context.Context, id string) (bool, error) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 15*time.Second)
+	defer cancel()
+	var last error
+	for wait := 100 * time.Millisecond; ; wait = min(2*wait, 2*time.Second) {
+		var exists bool
+		err := s.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM images WHERE id = $1)`, id).Scan(&exists)
+		if err == nil {
+			return exists, nil
+		}
+		last = err
+		select {
+		case <-ctx.Done():
+			return false, fmt.Errorf("check whether image %s was recorded: %w", id, last)
+		case <-time.After(wait):
+		}
+	}
+}
+
+// writtenImage is the image as record inserted it.
+func writtenImage(id string, total int64, files []storedFile) *canopyv1.Image {
+	img := &canopyv1.Image{Id: id, Status: canopyv1.ImageStatus_IMAGE_STATUS_UPLOADED, SizeBytes: total}
+	if len(files) > 0 {
+		img.Filename = files[0].spec.GetFilename()
+	}
+	for _, f := range files {
+		img.Files = append(img.Files, &canopyv1.ImageFile{
+			Filename: f.spec.GetFilename(), ContentType: f.contentType, BandRole: f.spec.GetBandRole(),
+			BlobKey: f.key, SizeBytes: f.size, Sha256: f.sha256,
+		})
+	}
+	return img
 }
 
 func nullTime(t time.Time) *time.Time {
