@@ -261,6 +261,10 @@ func newServices(t *testing.T, databaseURL string, blobEnv map[string]string) *s
 		"CLAIM_WAIT":         "5s",
 		"RETRY_BACKOFF_BASE": "200ms",
 		"RETRY_BACKOFF_MAX":  "1s",
+		// Failed images' leftover outputs are swept at once, so the
+		// orphan check below can wait for the sweep instead of minutes.
+		"OUTPUT_SWEEP_INTERVAL": "200ms",
+		"OUTPUT_SWEEP_GRACE":    "0s",
 	}
 	for k, v := range blobEnv {
 		env[k] = v
@@ -497,6 +501,26 @@ func checkInvariants(t *testing.T, ctx context.Context, db *pgxpool.Pool, store 
 	rows.Close()
 	if err := rows.Err(); err != nil {
 		t.Fatal(err)
+	}
+
+	// ingest-svc sweeps away the outputs that attempts of a failed image
+	// left; wait (bounded) until every failed image has been swept since it
+	// failed, then nothing may be orphaned.
+	sweepDeadline := time.Now().Add(30 * time.Second)
+	for {
+		var unswept int
+		if err := db.QueryRow(ctx, `SELECT count(*) FROM images WHERE status = 'failed'
+			AND (outputs_swept_at IS NULL OR outputs_swept_at < processed_at)`).Scan(&unswept); err != nil {
+			t.Fatal(err)
+		}
+		if unswept == 0 {
+			break
+		}
+		if time.Now().After(sweepDeadline) {
+			t.Errorf("%d failed images still not swept of their outputs after 30s", unswept)
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 
 	referenced := map[string]bool{}

@@ -17,6 +17,7 @@ import (
 	canopyv1 "github.com/canopyag/canopy/gen/go/canopy/v1"
 	"github.com/canopyag/canopy/ingest-svc/internal/queue"
 	"github.com/canopyag/canopy/ingest-svc/internal/restupload"
+	"github.com/canopyag/canopy/ingest-svc/internal/sweep"
 	"github.com/canopyag/canopy/ingest-svc/internal/upload"
 	"github.com/canopyag/canopy/ingest-svc/internal/workapi"
 	"github.com/canopyag/canopy/platform/catalog"
@@ -36,6 +37,7 @@ type Config struct {
 	Upload    upload.Limits
 	Queue     queue.Config
 	Work      workapi.Config
+	Sweep     sweep.Config
 	LogFormat string
 	LogLevel  string
 }
@@ -69,6 +71,10 @@ func LoadConfig(getenv config.Getenv) (Config, error) {
 			MaxWait:      r.Duration(60*time.Second, 0, "MAX_CLAIM_WAIT"),
 			MaxBatch:     r.Int(100, 1, 10000, "MAX_CLAIM_BATCH"),
 			PollInterval: r.Duration(time.Second, 10*time.Millisecond, "CLAIM_POLL_INTERVAL"),
+		},
+		Sweep: sweep.Config{
+			Interval: r.Duration(30*time.Second, 10*time.Millisecond, "OUTPUT_SWEEP_INTERVAL"),
+			Grace:    r.Duration(2*time.Minute, 0, "OUTPUT_SWEEP_GRACE"),
 		},
 		LogFormat: r.String("text", "LOG_FORMAT"),
 		LogLevel:  r.String("info", "LOG_LEVEL"),
@@ -130,7 +136,17 @@ func Run(ctx context.Context, getenv config.Getenv, stdout io.Writer, ready func
 	defer self.Close()
 	srv.HandleBeforeGateway("/v1/images:upload", restupload.Wrap(canopyv1.NewIngestServiceClient(self)))
 
+	// Outputs that failed analyses left behind are removed in the
+	// background; the sweeper stops before the pool closes.
+	sweepCtx, stopSweep := context.WithCancel(ctx)
+	swept := make(chan struct{})
+	go func() {
+		defer close(swept)
+		sweep.New(pool, blobs, cfg.Sweep, log).Run(sweepCtx)
+	}()
 	err = srv.ServeWithListener(ctx, listener, ready)
+	stopSweep()
+	<-swept
 	log.Info("stopped")
 	return err
 }

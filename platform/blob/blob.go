@@ -140,3 +140,8 @@ type readCloser struct {
 	io.Reader
 	io.Closer
 }
+
+// ImagePrefix is the key prefix of everything stored for one image: its
+// uploaded files and the outputs of its analysis. Removing an image's
+// blobs means removing this prefix.
+func ImagePrefix(imageID string) string { return "images/" + imageID + "/" }

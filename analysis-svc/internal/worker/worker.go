@@ -323,15 +323,16 @@ func (p *Pool) analyseImage(ctx context.Context, item *canopyv1.WorkItem) (*anal
 // attempt's files instead of leaving stale ones beside them.
 func outputKey(imageID string, o analyze.Output) string {
 	ix := strings.ToLower(o.Index)
+	prefix := blob.ImagePrefix(imageID)
 	switch o.Kind {
 	case analyze.KindColormap:
-		return fmt.Sprintf("images/%s/map-%s.png", imageID, ix)
+		return fmt.Sprintf("%smap-%s.png", prefix, ix)
 	case analyze.KindGeoTIFF:
-		return fmt.Sprintf("images/%s/index-%s.tif", imageID, ix)
+		return fmt.Sprintf("%sindex-%s.tif", prefix, ix)
 	case analyze.KindThumbnail:
-		return fmt.Sprintf("images/%s/thumbnail.png", imageID)
+		return prefix + "thumbnail.png"
 	}
-	return fmt.Sprintf("images/%s/%s-%s", imageID, o.Kind, ix)
+	return fmt.Sprintf("%s%s-%s", prefix, o.Kind, ix)
 }
 
 // store uploads one output file and removes the local copy, so the work
