@@ -23,7 +23,7 @@ func New(w io.Writer, format, level string) *slog.Logger {
 	}
 	opts := &slog.HandlerOptions{Level: lv}
 	if strings.ToLower(format) == "json" {
-		return slog.New(slog.NewJSONHandler(w, opts))
+		return slog.New(contextHandler{slog.NewJSONHandler(w, opts)})
 	}
-	return slog.New(slog.NewTextHandler(w, opts))
+	return slog.New(contextHandler{slog.NewTextHandler(w, opts)})
 }

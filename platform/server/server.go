@@ -80,8 +80,8 @@ func New(cfg Config, log *slog.Logger, opts ...grpc.ServerOption) *Server {
 	metrics := newRPCMetrics(registry)
 	opts = append([]grpc.ServerOption{
 		grpc.MaxRecvMsgSize(cfg.MaxRecvMsgSize),
-		grpc.ChainUnaryInterceptor(metrics.unary(), unaryRecover(log), unaryLog(log)),
-		grpc.ChainStreamInterceptor(metrics.stream(), streamRecover(log), streamLog(log)),
+		grpc.ChainUnaryInterceptor(unaryRequestID(), metrics.unary(), unaryRecover(log), unaryLog(log)),
+		grpc.ChainStreamInterceptor(streamRequestID(), metrics.stream(), streamRecover(log), streamLog(log)),
 	}, opts...)
 	s := &Server{
 		cfg:      cfg,
@@ -175,7 +175,10 @@ func (s *Server) Serve(ctx context.Context) error {
 	if s.httpLis != nil {
 		// The gateway dials our own gRPC port, so REST calls pass through the
 		// same interceptors as gRPC ones and streaming works unchanged.
-		mux := runtime.NewServeMux()
+		mux := runtime.NewServeMux(
+			runtime.WithIncomingHeaderMatcher(gatewayHeaderIn),
+			runtime.WithOutgoingHeaderMatcher(gatewayHeaderOut),
+		)
 		dial := s.SelfDialOptions()
 		for _, g := range s.gateways {
 			if err := g(ctx, mux, s.GRPCAddr(), dial); err != nil {
