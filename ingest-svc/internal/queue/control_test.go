@@ -3,9 +3,12 @@ package queue_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/jackc/pgx/v5"
 
 	canopyv1 "github.com/canopyag/canopy/gen/go/canopy/v1"
 	"github.com/canopyag/canopy/ingest-svc/internal/queue"
@@ -129,5 +132,60 @@ func TestLongFailureMessageStoredWhole(t *testing.T) {
 		if stored != msg {
 			t.Errorf("event message is %d bytes, want %d", len(stored), len(msg))
 		}
+	}
+}
+
+// A transition whose transaction rolls back is never announced: the NOTIFY
+// is sent by the event row's trigger and delivered only at commit. The
+// listener then sees the committed transition and nothing before it.
+func TestRolledBackTransitionNeverAnnounced(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	pool := dbtest.NewPool(t)
+	id := addImage(t, pool, 3)
+
+	conn, err := pgx.Connect(ctx, pool.Config().ConnString())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	if _, err := conn.Exec(ctx, `LISTEN canopy_image_events`); err != nil {
+		t.Fatal(err)
+	}
+
+	errRolledBack := errors.New("roll back")
+	err = pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `UPDATE images SET status = 'failed' WHERE id = $1`, id); err != nil {
+			return err
+		}
+		if err := queue.RecordEvent(ctx, tx, id, catalog.StatusFailed, 0, "never happened"); err != nil {
+			return err
+		}
+		return errRolledBack
+	})
+	if !errors.Is(err, errRolledBack) {
+		t.Fatalf("rolled-back transaction: %v", err)
+	}
+	img, err := queue.New(pool, queue.Config{}).Cancel(ctx, id, "the committed one")
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	n, err := conn.WaitForNotification(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Payload "SEQ IMAGE_ID": the committed event's sequence number.
+	if want := fmt.Sprintf("%d %s", img.GetLastEventSeq(), id); n.Payload != want {
+		t.Errorf("first notification %q, want %q (the committed cancel, not the rolled-back failure)", n.Payload, want)
+	}
+	if got := count(t, pool, `SELECT count(*) FROM image_events WHERE image_id = $1 AND message = 'never happened'`, id); got != 0 {
+		t.Errorf("%d rolled-back events stored", got)
+	}
+	// Nothing else is pending: a short wait times out.
+	short, stop := context.WithTimeout(ctx, 300*time.Millisecond)
+	defer stop()
+	if extra, err := conn.WaitForNotification(short); err == nil {
+		t.Errorf("another notification %q arrived", extra.Payload)
 	}
 }
