@@ -13,14 +13,18 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	"github.com/canopyag/canopy/cli/sample"
+	canopyv1 "github.com/canopyag/canopy/gen/go/canopy/v1"
 )
 
 type uploadReply struct {
@@ -139,6 +143,10 @@ func TestRESTUpload(t *testing.T) {
 	}{
 		{"no filename", base, "image/jpeg", bytes.NewReader(jpeg), 400, "filename is required"},
 		{"half a position", base + "?filename=a.jpg&latitude=1", "image/jpeg", bytes.NewReader(jpeg), 400, "latitude and longitude go together"},
+		{"latitude NaN", base + "?filename=a.jpg&latitude=NaN&longitude=1", "image/jpeg", bytes.NewReader(jpeg), 400, "(NaN, 1) is out of range"},
+		{"latitude 91", base + "?filename=a.jpg&latitude=91&longitude=1", "image/jpeg", bytes.NewReader(jpeg), 400, "(91, 1) is out of range"},
+		{"altitude NaN", base + "?filename=a.jpg&latitude=1&longitude=1&altitude=NaN", "image/jpeg", bytes.NewReader(jpeg), 400, "NaN m is out of range"},
+		{"altitude in space", base + "?filename=a.jpg&latitude=1&longitude=1&altitude=400000", "image/jpeg", bytes.NewReader(jpeg), 400, "400000 m is out of range"},
 		{"text posing as an image", base + "?filename=a.jpg", "image/jpeg", strings.NewReader("hello, this is not a picture"), 400, "not a JPEG, TIFF or PNG"},
 		{"over the size limit", base + "?filename=big.jpg", "image/jpeg", io.MultiReader(bytes.NewReader(jpeg), bytes.NewReader(make([]byte, 200000))), 429, "limit"},
 		{"a field after the file", base, mw.FormDataContentType(), &late, 400, "comes after the file"},
@@ -293,6 +301,33 @@ func TestSSEWatch(t *testing.T) {
 				t.Errorf("%s lacks the line %q", url, line)
 			}
 		}
+	}
+
+	// A browser reconnecting right after the terminal event gets the end
+	// at once, not a stream that waits forever; gRPC likewise. A sequence
+	// number this image never had is refused.
+	last := ids[len(ids)-1]
+	r3 := open(up.ImageID, last)
+	defer r3.Body.Close()
+	if evs := readSSE(t, r3.Body); len(evs) != 1 || evs[0].name != "end" {
+		t.Errorf("resumed after the terminal event %s: %v, want just the end", last, evs)
+	}
+	lastSeq, _ := strconv.ParseInt(last, 10, 64)
+	wctx, wcancel := context.WithTimeout(ctx, 10*time.Second)
+	defer wcancel()
+	st, err := s.client.Status.WatchImage(wctx, &canopyv1.WatchImageRequest{ImageId: up.ImageID, AfterSeq: lastSeq})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if msg, err := st.Recv(); err != io.EOF {
+		t.Errorf("gRPC watch after the terminal event: %v, %v; want the stream to end at once", msg, err)
+	}
+	st, err = s.client.Status.WatchImage(wctx, &canopyv1.WatchImageRequest{ImageId: up.ImageID, AfterSeq: lastSeq + 1000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.Recv(); status.Code(err) != codes.InvalidArgument {
+		t.Errorf("gRPC watch after a sequence number beyond the image's: %v, want InvalidArgument", err)
 	}
 }
 

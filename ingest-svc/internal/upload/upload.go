@@ -145,8 +145,15 @@ func (s *Service) validate(md *canopyv1.UploadMetadata) error {
 		return err
 	}
 	if g := md.GetGps(); g != nil {
-		if g.GetLatitude() < -90 || g.GetLatitude() > 90 || g.GetLongitude() < -180 || g.GetLongitude() > 180 {
-			return apierror.BadField("metadata.gps", "(%g, %g) is out of range", g.GetLatitude(), g.GetLongitude())
+		// Written so NaN fails too: every comparison with NaN is false.
+		if lat, lon := g.GetLatitude(), g.GetLongitude(); !(lat >= -90 && lat <= 90 && lon >= -180 && lon <= 180) {
+			return apierror.BadField("metadata.gps", "(%g, %g) is out of range: latitude -90..90, longitude -180..180", lat, lon)
+		}
+		if g.Altitude != nil {
+			// Below the Dead Sea shore to above any drone's ceiling, in metres.
+			if alt := g.GetAltitude(); !(alt >= -500 && alt <= 20000) {
+				return apierror.BadField("metadata.gps.altitude", "%g m is out of range: -500..20000", alt)
+			}
 		}
 	}
 	return nil
