@@ -107,10 +107,8 @@ func afterSeq(r *http.Request) (int64, error) {
 // serve relays one gRPC stream as events.
 func serve[M proto.Message](ctx context.Context, w http.ResponseWriter, recv func() (M, error), seq func(M) int64) {
 	first, err := recv()
-	if err != nil {
-		if errors.Is(err, io.EOF) {
-			err = status.Error(codes.Internal, "the stream ended before its first message")
-		}
+	empty := errors.Is(err, io.EOF) // a resume after the last event: nothing left to send
+	if err != nil && !empty {
 		writeStatus(w, err)
 		return
 	}
@@ -121,6 +119,10 @@ func serve[M proto.Message](ctx context.Context, w http.ResponseWriter, recv fun
 	// Tells nginx-style proxies not to buffer the stream.
 	h.Set("X-Accel-Buffering", "no")
 	w.WriteHeader(http.StatusOK)
+	if empty {
+		_, _ = io.WriteString(w, "event: end\ndata: {}\n\n")
+		return
+	}
 
 	// Recv blocks, so it runs beside the keep-alive ticker.
 	type item struct {

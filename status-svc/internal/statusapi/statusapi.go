@@ -119,7 +119,12 @@ func (s *Server) WatchImage(req *canopyv1.WatchImageRequest, stream grpc.ServerS
 		return s.toStatus(ctx, "watch image", err)
 	}
 	last := req.GetAfterSeq()
-	if last == 0 {
+	switch {
+	case last > img.GetLastEventSeq():
+		// Sequence numbers are shared by all images: a later one is not
+		// this image's, and waiting for it could wait forever.
+		return apierror.BadField("after_seq", "%d is beyond image %s's last event, %d", last, id, img.GetLastEventSeq())
+	case last == 0:
 		if err := stream.Send(&canopyv1.WatchImageResponse{Image: img}); err != nil {
 			return err
 		}
@@ -127,6 +132,10 @@ func (s *Server) WatchImage(req *canopyv1.WatchImageRequest, stream grpc.ServerS
 			return nil
 		}
 		last = img.GetLastEventSeq()
+	case last == img.GetLastEventSeq() && catalog.IsTerminal(img.GetStatus()):
+		// The caller has seen the terminal event (a reconnect right after
+		// it): the watch is over.
+		return nil
 	}
 	for {
 		// One image's events are written under its row lock, so they commit
