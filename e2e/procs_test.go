@@ -261,6 +261,8 @@ func newServices(t *testing.T, databaseURL string, blobEnv map[string]string) *s
 		"CLAIM_WAIT":         "5s",
 		"RETRY_BACKOFF_BASE": "200ms",
 		"RETRY_BACKOFF_MAX":  "1s",
+		// These tests are about faults, not authentication.
+		"AUTH_MODE": "insecure-dev",
 	}
 	for k, v := range blobEnv {
 		env[k] = v

@@ -28,6 +28,7 @@ import (
 	canopyv1 "github.com/canopyag/canopy/gen/go/canopy/v1"
 	"github.com/canopyag/canopy/ingest-svc/internal/queue"
 	"github.com/canopyag/canopy/platform/apierror"
+	"github.com/canopyag/canopy/platform/auth"
 	"github.com/canopyag/canopy/platform/blob"
 	"github.com/canopyag/canopy/platform/catalog"
 	"github.com/canopyag/canopy/platform/exif"
@@ -73,11 +74,18 @@ func (s *Service) UploadImage(stream grpc.ClientStreamingServer[canopyv1.UploadI
 	if md == nil {
 		return status.Error(codes.InvalidArgument, "the first message must carry the metadata, not a chunk")
 	}
+	// The image joins the caller's project. There is no field to choose
+	// another: a key uploads into its own project only.
+	p := auth.FromContext(ctx)
+	if p == nil || p.ProjectID == "" {
+		return status.Error(codes.Unauthenticated, "uploads need the key of a project")
+	}
+	project := p.ProjectID
 	if err := s.validate(md); err != nil {
 		return err
 	}
 	if md.GetClientUploadId() != "" {
-		if img, err := s.byClientID(ctx, md.GetClientUploadId()); err != nil {
+		if img, err := s.byClientID(ctx, project, md.GetClientUploadId()); err != nil {
 			return err
 		} else if img != nil {
 			return stream.SendAndClose(response(img, true))
@@ -91,14 +99,14 @@ func (s *Service) UploadImage(stream grpc.ClientStreamingServer[canopyv1.UploadI
 		u.cleanup()
 		return err
 	}
-	img, dup, err := s.record(ctx, id, md, files)
+	img, dup, err := s.record(ctx, project, id, md, files)
 	if err != nil || dup {
 		u.cleanup() // nothing references the blobs
 	}
 	if err != nil {
 		return err
 	}
-	s.log.InfoContext(ctx, "image uploaded", "image_id", img.GetId(), "files", len(files),
+	s.log.InfoContext(ctx, "image uploaded", "image_id", img.GetId(), "project", project, "key_id", p.KeyID, "files", len(files),
 		"bytes", img.GetSizeBytes(), "duplicate", dup, "duration_ms", time.Since(start).Milliseconds())
 	return stream.SendAndClose(response(img, dup))
 }
@@ -126,6 +134,11 @@ func (s *Service) validate(md *canopyv1.UploadMetadata) error {
 		if f.GetFilename() == "" || len(f.GetFilename()) > 1024 {
 			return apierror.BadField(fmt.Sprintf("metadata.files[%d].filename", i), "want 1 to 1024 bytes")
 		}
+		// The name is stored as text (PostgreSQL text holds no NUL) and is
+		// never used as a path: blob keys come from the image id.
+		if strings.ContainsRune(f.GetFilename(), 0) {
+			return apierror.BadField(fmt.Sprintf("metadata.files[%d].filename", i), "must not contain NUL")
+		}
 	}
 	if len(md.GetClientUploadId()) > 256 || len(md.GetBatchId()) > 256 {
 		return apierror.BadField("metadata.client_upload_id", "limited to 256 bytes, like batch_id")
@@ -146,16 +159,18 @@ func (s *Service) validate(md *canopyv1.UploadMetadata) error {
 	return nil
 }
 
-func (s *Service) byClientID(ctx context.Context, clientID string) (*canopyv1.Image, error) {
+// byClientID finds the project's earlier upload with this idempotency key;
+// the same key in another project is a different upload.
+func (s *Service) byClientID(ctx context.Context, project, clientID string) (*canopyv1.Image, error) {
 	var id string
-	err := s.pool.QueryRow(ctx, `SELECT id::text FROM images WHERE client_upload_id = $1`, clientID).Scan(&id)
+	err := s.pool.QueryRow(ctx, `SELECT id::text FROM images WHERE project_id = $1 AND client_upload_id = $2`, project, clientID).Scan(&id)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, nil
 	}
 	if err != nil {
 		return nil, s.unavailable(ctx, "look up client upload id", err)
 	}
-	img, err := catalog.GetImage(ctx, s.pool, id)
+	img, err := catalog.GetImage(ctx, s.pool, catalog.Project(project), id)
 	if err != nil {
 		return nil, s.unavailable(ctx, "load earlier upload", err)
 	}
@@ -373,7 +388,7 @@ func (fw *fileWriter) sniff(name string) error {
 
 // record writes the image rows and its "uploaded" event in one transaction.
 // dup is true when a concurrent upload with the same client id won the race.
-func (s *Service) record(ctx context.Context, id string, md *canopyv1.UploadMetadata, files []storedFile) (*canopyv1.Image, bool, error) {
+func (s *Service) record(ctx context.Context, project, id string, md *canopyv1.UploadMetadata, files []storedFile) (*canopyv1.Image, bool, error) {
 	var total int64
 	for _, f := range files {
 		total += f.size
@@ -392,10 +407,10 @@ func (s *Service) record(ctx context.Context, id string, md *canopyv1.UploadMeta
 	}
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, `INSERT INTO images (id, batch_id, client_upload_id, filename, band_layout,
-				size_bytes, status, max_attempts, capture_time)
-			VALUES ($1, $2, $3, $4, $5, $6, 'uploaded', $7, $8)`,
+				size_bytes, status, max_attempts, capture_time, project_id)
+			VALUES ($1, $2, $3, $4, $5, $6, 'uploaded', $7, $8, $9)`,
 			id, md.GetBatchId(), clientID, files[0].spec.GetFilename(), strings.ToUpper(md.GetBandLayout()),
-			total, s.limits.MaxAttempts, nullTime(captureTime)); err != nil {
+			total, s.limits.MaxAttempts, nullTime(captureTime), project); err != nil {
 			return fmt.Errorf("insert image: %w", err)
 		}
 		for i, f := range files {
@@ -413,7 +428,7 @@ func (s *Service) record(ctx context.Context, id string, md *canopyv1.UploadMeta
 	})
 	var pgErr *pgconn.PgError
 	if errors.As(err, &pgErr) && pgErr.Code == "23505" && pgErr.ConstraintName == "images_client_upload_id" {
-		img, err := s.byClientID(ctx, md.GetClientUploadId())
+		img, err := s.byClientID(ctx, project, md.GetClientUploadId())
 		if err != nil {
 			return nil, false, err
 		}
@@ -422,9 +437,15 @@ func (s *Service) record(ctx context.Context, id string, md *canopyv1.UploadMeta
 	if err != nil {
 		return nil, false, s.unavailable(ctx, "record upload", err)
 	}
-	img, err := catalog.GetImage(ctx, s.pool, id)
-	if err != nil {
-		return nil, false, s.unavailable(ctx, "load recorded upload", err)
+	// The answer is built from what was just committed rather than read
+	// back: a read failing after the commit (say, the database restarting)
+	// would otherwise report a stored upload as lost and delete its blobs.
+	img := &canopyv1.Image{Id: id, Status: canopyv1.ImageStatus_IMAGE_STATUS_UPLOADED, SizeBytes: total}
+	for _, f := range files {
+		img.Files = append(img.Files, &canopyv1.ImageFile{
+			Filename: f.spec.GetFilename(), ContentType: f.contentType, BandRole: f.spec.GetBandRole(),
+			BlobKey: f.key, SizeBytes: f.size, Sha256: f.sha256,
+		})
 	}
 	return img, false, nil
 }
