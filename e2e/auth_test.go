@@ -651,3 +651,44 @@ func TestClientUploadIDPerProject(t *testing.T) {
 		t.Errorf("bravo with alpha's client_upload_id got %s (duplicate %v); want a new image", b1, dupB)
 	}
 }
+
+// An upload whose client goes quiet is ended with ResourceExhausted after
+// UPLOAD_IDLE_TIMEOUT, logged with the key's id; one that keeps sending is
+// not affected.
+func TestIdleUploadEnded(t *testing.T) {
+	s, k, pool := newAuthStack(t, "local", map[string]string{"UPLOAD_IDLE_TIMEOUT": "300ms"})
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	ingest, _, _ := rawClients(t, s)
+	uploadAs(ctx, t, ingest, k.uploaderA, mustSample(t), "")
+
+	up, err := ingest.UploadImage(withKey(ctx, k.uploaderA))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := up.Send(&canopyv1.UploadImageRequest{Payload: &canopyv1.UploadImageRequest_Metadata{Metadata: &canopyv1.UploadMetadata{
+		Files: []*canopyv1.FileSpec{{Filename: "stalled.tif"}}}}}); err != nil {
+		t.Fatal(err)
+	}
+	// Wait for the server's answer without ending our side of the stream.
+	if err := up.RecvMsg(new(canopyv1.UploadImageResponse)); status.Code(err) != codes.ResourceExhausted {
+		t.Fatalf("stalled upload: %v, want ResourceExhausted", err)
+	}
+	var keyID string
+	if err := pool.QueryRow(ctx, `SELECT id::text FROM api_keys WHERE prefix = $1`, k.uploaderA[:12]).Scan(&keyID); err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, line := range strings.Split(s.logs.String(), "\n") {
+		if strings.Contains(line, "upload idle too long") && strings.Contains(line, "key_id="+keyID) {
+			found = true
+		}
+	}
+	if !found {
+		t.Error("no log line naming the key id of the stalled upload")
+	}
+	var n int
+	if err := pool.QueryRow(ctx, `SELECT count(*) FROM images`).Scan(&n); err != nil || n != 1 {
+		t.Errorf("%d images stored, want 1 (the stalled upload stores nothing)", n)
+	}
+}

@@ -29,16 +29,18 @@ import (
 
 // Config is everything ingest-svc reads from the environment.
 type Config struct {
-	Server    server.Config
-	Database  database.Config
-	Blob      config.Blob
-	Migrate   bool
-	Upload    upload.Limits
-	Queue     queue.Config
-	Work      workapi.Config
-	Auth      auth.Config
-	LogFormat string
-	LogLevel  string
+	Server   server.Config
+	Database database.Config
+	Blob     config.Blob
+	Migrate  bool
+	Upload   upload.Limits
+	Queue    queue.Config
+	Work     workapi.Config
+	Auth     auth.Config
+	// UploadIdle ends an upload whose client sends nothing for this long.
+	UploadIdle time.Duration
+	LogFormat  string
+	LogLevel   string
 }
 
 // LoadConfig reads and validates the configuration.
@@ -55,10 +57,11 @@ func LoadConfig(getenv config.Getenv) (Config, error) {
 			TLSCertFile:    certFile,
 			TLSKeyFile:     keyFile,
 		},
-		Auth:     r.Auth(),
-		Database: r.Database(),
-		Blob:     r.Blob(),
-		Migrate:  r.Bool(true, "MIGRATE_ON_START"),
+		Auth:       r.Auth(),
+		UploadIdle: r.Duration(time.Minute, 0, "UPLOAD_IDLE_TIMEOUT"),
+		Database:   r.Database(),
+		Blob:       r.Blob(),
+		Migrate:    r.Bool(true, "MIGRATE_ON_START"),
 		Upload: upload.Limits{
 			MaxBytes:    r.Int64(512<<20, 1, 1<<40, "MAX_UPLOAD_BYTES"),
 			MaxFiles:    r.Int(16, 1, 64, "MAX_UPLOAD_FILES"),
@@ -120,7 +123,7 @@ func Run(ctx context.Context, getenv config.Getenv, stdout io.Writer, ready func
 	// interceptors, so refused calls are logged and counted like others.
 	srv := server.New(cfg.Server, log,
 		grpc.ChainUnaryInterceptor(authn.Unary()),
-		grpc.ChainStreamInterceptor(refuseUploadsWhenStopping(ctx.Done()), authn.Stream()))
+		grpc.ChainStreamInterceptor(refuseUploadsWhenStopping(ctx.Done()), authn.Stream(), endIdleUploads(cfg.UploadIdle, log)))
 	srv.SetDrain(func(dctx context.Context) { waitForLeases(dctx, pool, log) })
 	q := queue.New(pool, cfg.Queue)
 	canopyv1.RegisterIngestServiceServer(srv.GRPC(), ingestServer{upload.New(pool, blobs, cfg.Upload, log), workapi.NewControl(q, log)})
