@@ -134,6 +134,11 @@ func uploadThroughCutter(t *testing.T, dropReply bool) {
 
 	cutter.armed.Store(true)
 	resp, err := s.client.UploadFiles(ctx, []client.File{{Path: paths[0]}}, client.UploadOptions{BandLayout: "RGN"})
+	// With the COMMIT answer let through, the upload may be answered before
+	// the proxy cuts the connection: wait for the cut (bounded).
+	for deadline := time.Now().Add(5 * time.Second); cutter.cut.Load() == 0 && time.Now().Before(deadline); {
+		time.Sleep(20 * time.Millisecond)
+	}
 	if cutter.cut.Load() != 1 {
 		t.Fatalf("the proxy cut %d commits, want 1 (upload error: %v)", cutter.cut.Load(), err)
 	}

@@ -138,6 +138,15 @@ func TestComposeFile(t *testing.T) {
 				}
 			}
 		}
+		// Secure by default: the compose file never runs without keys.
+		if want == "ingest-svc" || want == "status-svc" {
+			if m := svc.Environment["AUTH_MODE"]; m != "keys" {
+				t.Errorf("%s runs with AUTH_MODE=%q, want keys", want, m)
+			}
+		}
+		if want == "analysis-svc" && svc.Environment["API_KEY"] == "" {
+			t.Error("analysis-svc gets no API_KEY: it could not claim work from ingest-svc")
+		}
 	}
 }
 

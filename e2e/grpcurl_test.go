@@ -46,7 +46,8 @@ func TestGRPCurlREADME(t *testing.T) {
 	if len(cmds) != 7 {
 		t.Fatalf("found %d commands in the README block, want 7: %q", len(cmds), cmds)
 	}
-	s := newStack(t, "local")
+	// With real keys, as the README tells users to run them.
+	s, k, _ := newAuthStack(t, "local")
 	dir := t.TempDir()
 	paths, err := sample.Write(dir, 64, 48)
 	if err != nil {
@@ -62,7 +63,8 @@ func TestGRPCurlREADME(t *testing.T) {
 		cmd = strings.NewReplacer("localhost:7001", s.ingestAddr, "localhost:7002", s.statusAddr, "ID", id, "TOKEN", token).Replace(cmd)
 		c := exec.Command("bash", "-c", cmd)
 		c.Dir = dir
-		c.Env = append(os.Environ(), "PATH="+filepath.Dir(grpcurl)+":"+os.Getenv("PATH"))
+		c.Env = append(os.Environ(), "PATH="+filepath.Dir(grpcurl)+":"+os.Getenv("PATH"),
+			"CANOPY_API_KEY="+k.adminA, "CANOPY_WORKER_KEY="+k.workerAll)
 		out, err := c.CombinedOutput()
 		if err != nil {
 			t.Fatalf("%s: %v\n%s", cmd, err, out)

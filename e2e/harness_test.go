@@ -29,30 +29,26 @@ type stack struct {
 	statusAddr string
 	statusHTTP string
 	stopAll    []func()
-	log        *testLog
+	// logs is every service's log output, for tests that search it.
+	logs *syncBuf
 }
 
-// testLog sends service logs to the test's log, shown only on failure or
-// -v, and keeps a copy for tests that check what was logged.
+// testLog sends service logs to the test's log, shown only on failure or -v.
+// Everything written is also kept in tee, when set.
 type testLog struct {
-	t    *testing.T
-	mu   sync.Mutex
-	kept bytes.Buffer
+	t   *testing.T
+	mu  sync.Mutex
+	tee *syncBuf
 }
 
 func (w *testLog) Write(p []byte) (int, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.t.Log(string(bytes.TrimRight(p, "\n")))
-	w.kept.Write(p)
+	if w.tee != nil {
+		_, _ = w.tee.Write(p)
+	}
 	return len(p), nil
-}
-
-// logged is everything the stack's services have logged so far.
-func (s *stack) logged() string {
-	s.log.mu.Lock()
-	defer s.log.mu.Unlock()
-	return s.log.kept.String()
 }
 
 // newStack starts ingest-svc and status-svc. store is "local" or "s3".
@@ -69,6 +65,9 @@ func newStack(t *testing.T, store string, extra ...map[string]string) *stack {
 		"LOG_LEVEL":          "debug",
 		"CLAIM_WAIT":         "2s",
 		"WORKERS":            "2",
+		// Tests not about authentication run without keys; auth_test.go
+		// overrides this with AUTH_MODE=keys and real keys.
+		"AUTH_MODE": "insecure-dev",
 	}
 	switch store {
 	case "local":
@@ -88,19 +87,19 @@ func newStack(t *testing.T, store string, extra ...map[string]string) *stack {
 			env[k] = v
 		}
 	}
-	s := &stack{t: t, env: env, log: &testLog{t: t}}
+	s := &stack{t: t, env: env, logs: &syncBuf{}}
 	t.Cleanup(s.stop)
 
 	ready := make(chan [2]string, 1)
 	exited := s.start("ingest-svc", func(ctx context.Context) error {
-		return ingestapp.Run(ctx, s.getenv, s.log, func(g, h string) { ready <- [2]string{g, h} })
+		return ingestapp.Run(ctx, s.getenv, &testLog{t: t, tee: s.logs}, func(g, h string) { ready <- [2]string{g, h} })
 	})
 	addrs := s.wait(ready, exited)
 	s.ingestAddr, s.ingestHTTP = addrs[0], addrs[1]
 	s.env["INGEST_ADDR"] = s.ingestAddr
 
 	exited = s.start("status-svc", func(ctx context.Context) error {
-		return statusapp.Run(ctx, s.getenv, s.log, func(g, h string) { ready <- [2]string{g, h} })
+		return statusapp.Run(ctx, s.getenv, &testLog{t: t, tee: s.logs}, func(g, h string) { ready <- [2]string{g, h} })
 	})
 	addrs = s.wait(ready, exited)
 	s.statusAddr, s.statusHTTP = addrs[0], addrs[1]
@@ -124,7 +123,7 @@ func newStack(t *testing.T, store string, extra ...map[string]string) *stack {
 func (s *stack) startAnalysis() {
 	ready := make(chan [2]string, 1)
 	exited := s.start("analysis-svc", func(ctx context.Context) error {
-		return analysisapp.Run(ctx, s.getenv, s.log, func(g string) { ready <- [2]string{g, ""} })
+		return analysisapp.Run(ctx, s.getenv, &testLog{t: s.t, tee: s.logs}, func(g string) { ready <- [2]string{g, ""} })
 	})
 	s.wait(ready, exited)
 }

@@ -60,11 +60,11 @@ func TestRequestID(t *testing.T) {
 
 	// The rpc log line of each call carries its id.
 	for _, id := range []string{"station-7.flight:3", "rest-call-1"} {
-		if !strings.Contains(s.logged(), "request_id="+id) {
+		if !strings.Contains(s.logs.String(), "request_id="+id) {
 			t.Errorf("no log line with request_id=%s", id)
 		}
 	}
-	if strings.Contains(s.logged(), "forged") {
+	if strings.Contains(s.logs.String(), "forged") {
 		t.Error("the forged id reached the log")
 	}
 }

@@ -27,6 +27,9 @@ psql -q -h 127.0.0.1 -U postgres -d postgres -c "DROP DATABASE IF EXISTS $db WIT
 
 export DATABASE_URL="postgres://postgres@127.0.0.1:5432/$db?sslmode=disable"
 export BLOB_STORE=local BLOB_DIR="$run/blobs" WORK_DIR="$run" LOG_FORMAT=text
+# Real API keys, as in production (AUTH_MODE=keys is the default): the demo
+# makes its own below, once ingest-svc has created the schema.
+export AUTH_MODE=keys
 
 pids=()
 cleanup() {
@@ -46,8 +49,15 @@ wait_http() {
   exit 1
 }
 wait_http 127.0.0.1:8001 # ingest-svc migrates the schema before it is healthy
+# An admin key of project "default" for the CLI, and a worker key of every
+# project for analysis-svc. Key management goes straight to the database.
+CANOPY_API_KEY=$(canopy admin key create --project default --role admin --name demo 2>/dev/null)
+worker_key=$(canopy admin key create --role worker --name demo-analysis 2>/dev/null)
+export CANOPY_API_KEY
+echo "==> development API key (admin of project default; shown once):" >&2
+echo "    export CANOPY_API_KEY=$CANOPY_API_KEY" >&2
 status-svc >"$run/logs/status.log" 2>&1 & pids+=($!)
-ANALYSIS_HTTP_ADDR=127.0.0.1:8003 analysis-svc >"$run/logs/analysis.log" 2>&1 & pids+=($!)
+API_KEY=$worker_key ANALYSIS_HTTP_ADDR=127.0.0.1:8003 analysis-svc >"$run/logs/analysis.log" 2>&1 & pids+=($!)
 wait_http 127.0.0.1:8002
 
 batch="demo-$(date +%Y%m%d-%H%M%S)"

@@ -69,7 +69,7 @@ export BLOB_STORE=local BLOB_DIR="$run/blobs" WORK_DIR="$run" LOG_FORMAT=text
 export INGEST_GRPC_ADDR=127.0.0.1:$p_ig INGEST_HTTP_ADDR=127.0.0.1:$p_ih
 export STATUS_GRPC_ADDR=127.0.0.1:$p_sg STATUS_HTTP_ADDR=127.0.0.1:$p_sh
 export ANALYSIS_GRPC_ADDR=127.0.0.1:$p_ag INGEST_ADDR=127.0.0.1:$p_ig
-export WORKERS=1 SHUTDOWN_GRACE=2s
+export WORKERS=1 SHUTDOWN_GRACE=2s AUTH_MODE=keys
 
 wait_http() {
   for _ in $(seq 1 150); do
@@ -82,14 +82,18 @@ wait_http() {
 log "starting ingest-svc, status-svc, analysis-svc (database $db)"
 "$bin/ingest-svc" >"$run/logs/ingest.log" 2>&1 & pids+=($!)
 wait_http "$INGEST_HTTP_ADDR" # it migrates the schema before it is healthy
+# Real keys, as a deployment has them: an uploader for the SDK, a worker
+# for analysis-svc (key management goes straight to the database).
+sdk_key=$("$bin/canopy" admin key create --project default --role uploader --name sdk-ts)
+worker_key=$("$bin/canopy" admin key create --role worker --name sdk-ts-analysis)
 "$bin/status-svc" >"$run/logs/status.log" 2>&1 & pids+=($!)
-"$bin/analysis-svc" >"$run/logs/analysis.log" 2>&1 & pids+=($!)
+API_KEY=$worker_key "$bin/analysis-svc" >"$run/logs/analysis.log" 2>&1 & pids+=($!)
 wait_http "$STATUS_HTTP_ADDR"
 
 "$bin/canopy" sample "$run/sample" >/dev/null
 
 log "running the TypeScript SDK test"
-CANOPY_INGEST_HTTP="http://$INGEST_HTTP_ADDR" CANOPY_STATUS_HTTP="http://$STATUS_HTTP_ADDR" \
+CANOPY_INGEST_HTTP="http://$INGEST_HTTP_ADDR" CANOPY_STATUS_HTTP="http://$STATUS_HTTP_ADDR" CANOPY_API_KEY=$sdk_key \
 CANOPY_SAMPLE_FILE="$run/sample/field_rgn.tif" CANOPY_SAMPLE_LAYOUT=RGN \
   timeout 180 node --test "$ts/dist/test/sdk.test.js"
 ok=1

@@ -20,6 +20,7 @@ import (
 	"github.com/canopyag/canopy/analysis-svc/internal/index"
 	"github.com/canopyag/canopy/analysis-svc/internal/worker"
 	canopyv1 "github.com/canopyag/canopy/gen/go/canopy/v1"
+	"github.com/canopyag/canopy/platform/auth"
 	"github.com/canopyag/canopy/platform/config"
 	"github.com/canopyag/canopy/platform/logging"
 	"github.com/canopyag/canopy/platform/server"
@@ -30,16 +31,24 @@ import (
 type Config struct {
 	Server     server.Config
 	IngestAddr string
-	Blob       config.Blob
-	Worker     worker.Config
-	LogFormat  string
-	LogLevel   string
+	// IngestTLS turns on TLS to ingest-svc; IngestCAFile is the CA to
+	// check its certificate with ("" for the system's roots).
+	IngestTLS    bool
+	IngestCAFile string
+	// APIKey is the worker key sent on every call to ingest-svc; "" sends
+	// none (AUTH_MODE=insecure-dev on ingest-svc).
+	APIKey    string
+	Blob      config.Blob
+	Worker    worker.Config
+	LogFormat string
+	LogLevel  string
 }
 
 // LoadConfig reads and validates the configuration.
 func LoadConfig(getenv config.Getenv) (Config, error) {
 	r := config.NewReader(getenv)
 	host, _ := os.Hostname()
+	certFile, keyFile := r.TLS()
 	c := Config{
 		Server: server.Config{
 			GRPCAddr: r.String("127.0.0.1:7003", "ANALYSIS_GRPC_ADDR"),
@@ -47,9 +56,13 @@ func LoadConfig(getenv config.Getenv) (Config, error) {
 			// a deployment knows which ports it can give them.
 			HTTPAddr:      r.String("", "ANALYSIS_HTTP_ADDR"),
 			ShutdownGrace: time.Second,
+			TLSCertFile:   certFile,
+			TLSKeyFile:    keyFile,
 		},
-		IngestAddr: r.String("127.0.0.1:7001", "INGEST_ADDR"),
-		Blob:       r.Blob(),
+		IngestAddr:   r.String("127.0.0.1:7001", "INGEST_ADDR"),
+		IngestCAFile: r.String("", "INGEST_TLS_CA_FILE"),
+		APIKey:       r.String("", "API_KEY"),
+		Blob:         r.Blob(),
 		Worker: worker.Config{
 			Workers:   r.Int(runtime.GOMAXPROCS(0), 1, 256, "WORKERS", "WORKER_CONCURRENCY"),
 			WorkerID:  r.String(fmt.Sprintf("%s-%d", host, os.Getpid()), "WORKER_ID"),
@@ -65,6 +78,7 @@ func LoadConfig(getenv config.Getenv) (Config, error) {
 		LogFormat: r.String("text", "LOG_FORMAT"),
 		LogLevel:  r.String("info", "LOG_LEVEL"),
 	}
+	c.IngestTLS = r.Bool(c.IngestCAFile != "", "INGEST_TLS")
 	thresholds, err := index.ParseThresholds(r.String("", "HEALTH_THRESHOLDS"))
 	c.Worker.Options.HealthThresholds = thresholds
 	if err := errors.Join(r.Err(), err); err != nil {
@@ -93,7 +107,17 @@ func Run(ctx context.Context, getenv config.Getenv, stdout io.Writer, ready func
 	if err != nil {
 		return err
 	}
-	cc, err := grpc.NewClient(cfg.IngestAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	creds := insecure.NewCredentials()
+	if cfg.IngestTLS {
+		if creds, err = server.ClientTLS(cfg.IngestCAFile); err != nil {
+			return fmt.Errorf("INGEST_TLS_CA_FILE: %w", err)
+		}
+	}
+	// Bearer refuses to send the key over plaintext only when TLS was asked
+	// for; without TLS the key crosses the network in clear (loopback and
+	// private networks: see README, "Securing a deployment").
+	cc, err := grpc.NewClient(cfg.IngestAddr, grpc.WithTransportCredentials(creds),
+		grpc.WithPerRPCCredentials(auth.Bearer{Key: cfg.APIKey, Secure: cfg.IngestTLS}))
 	if err != nil {
 		return fmt.Errorf("dial ingest-svc %s: %w", cfg.IngestAddr, err)
 	}
@@ -108,7 +132,8 @@ func Run(ctx context.Context, getenv config.Getenv, stdout io.Writer, ready func
 	if err := srv.Listen(); err != nil {
 		return err
 	}
-	log.InfoContext(ctx, "starting", "workers", cfg.Worker.Workers, "ingest", cfg.IngestAddr, "blob_store", cfg.Blob.Describe())
+	log.InfoContext(ctx, "starting", "workers", cfg.Worker.Workers, "ingest", cfg.IngestAddr, "ingest_tls", cfg.IngestTLS,
+		"api_key_set", cfg.APIKey != "", "blob_store", cfg.Blob.Describe())
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return srv.Serve(gctx) })
 	g.Go(func() error { return pool.Run(gctx) })

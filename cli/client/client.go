@@ -27,7 +27,8 @@ type Client struct {
 	conns  []*grpc.ClientConn
 }
 
-// Dial connects to the two services (plaintext; see the README for TLS).
+// Dial connects to the two services, in plaintext unless opts include
+// WithTLS; WithAPIKey adds the caller's key.
 func Dial(ingestAddr, statusAddr string, opts ...grpc.DialOption) (*Client, error) {
 	opts = append([]grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())}, opts...)
 	ic, err := grpc.NewClient(ingestAddr, opts...)

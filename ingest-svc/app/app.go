@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/canopyag/canopy/gen"
 	canopyv1 "github.com/canopyag/canopy/gen/go/canopy/v1"
@@ -20,6 +19,7 @@ import (
 	"github.com/canopyag/canopy/ingest-svc/internal/sweep"
 	"github.com/canopyag/canopy/ingest-svc/internal/upload"
 	"github.com/canopyag/canopy/ingest-svc/internal/workapi"
+	"github.com/canopyag/canopy/platform/auth"
 	"github.com/canopyag/canopy/platform/catalog"
 	"github.com/canopyag/canopy/platform/config"
 	"github.com/canopyag/canopy/platform/database"
@@ -30,32 +30,40 @@ import (
 
 // Config is everything ingest-svc reads from the environment.
 type Config struct {
-	Server    server.Config
-	Database  database.Config
-	Blob      config.Blob
-	Migrate   bool
-	Upload    upload.Limits
-	Queue     queue.Config
-	Work      workapi.Config
-	Sweep     sweep.Config
-	LogFormat string
-	LogLevel  string
+	Server   server.Config
+	Database database.Config
+	Blob     config.Blob
+	Migrate  bool
+	Upload   upload.Limits
+	Queue    queue.Config
+	Work     workapi.Config
+	Sweep    sweep.Config
+	Auth     auth.Config
+	// UploadIdle ends an upload whose client sends nothing for this long.
+	UploadIdle time.Duration
+	LogFormat  string
+	LogLevel   string
 }
 
 // LoadConfig reads and validates the configuration.
 func LoadConfig(getenv config.Getenv) (Config, error) {
 	r := config.NewReader(getenv)
 	chunkLimit := r.Int(4<<20, 64<<10, 64<<20, "GRPC_MAX_RECV_BYTES")
+	certFile, keyFile := r.TLS()
 	c := Config{
 		Server: server.Config{
 			GRPCAddr:       r.String("127.0.0.1:7001", "INGEST_GRPC_ADDR"),
 			HTTPAddr:       r.String("127.0.0.1:8001", "INGEST_HTTP_ADDR"),
 			ShutdownGrace:  r.Duration(15*time.Second, 0, "SHUTDOWN_GRACE"),
 			MaxRecvMsgSize: chunkLimit,
+			TLSCertFile:    certFile,
+			TLSKeyFile:     keyFile,
 		},
-		Database: r.Database(),
-		Blob:     r.Blob(),
-		Migrate:  r.Bool(true, "MIGRATE_ON_START"),
+		Auth:       r.Auth(),
+		UploadIdle: r.Duration(time.Minute, 0, "UPLOAD_IDLE_TIMEOUT"),
+		Database:   r.Database(),
+		Blob:       r.Blob(),
+		Migrate:    r.Bool(true, "MIGRATE_ON_START"),
 		Upload: upload.Limits{
 			MaxBytes:    r.Int64(512<<20, 1, 1<<40, "MAX_UPLOAD_BYTES"),
 			MaxFiles:    r.Int(16, 1, 64, "MAX_UPLOAD_FILES"),
@@ -112,8 +120,16 @@ func Run(ctx context.Context, getenv config.Getenv, stdout io.Writer, ready func
 	}
 	log.InfoContext(ctx, "connected", "database", cfg.Database.Redacted(), "blob_store", cfg.Blob.Describe())
 
+	authn, err := auth.New(pool, auth.DefaultPolicy, cfg.Auth, log)
+	if err != nil {
+		return err
+	}
 	listener := notify.New(cfg.Database.ConnString(), map[string]notify.KeyFunc{workapi.WorkChannel: nil}, log)
-	srv := server.New(cfg.Server, log, grpc.ChainStreamInterceptor(refuseUploadsWhenStopping(ctx.Done())))
+	// Authentication runs after the server's own logging and recovery
+	// interceptors, so refused calls are logged and counted like others.
+	srv := server.New(cfg.Server, log,
+		grpc.ChainUnaryInterceptor(authn.Unary()),
+		grpc.ChainStreamInterceptor(refuseUploadsWhenStopping(ctx.Done()), authn.Stream(), endIdleUploads(cfg.UploadIdle, log)))
 	srv.SetDrain(func(dctx context.Context) { waitForLeases(dctx, pool, log) })
 	q := queue.New(pool, cfg.Queue)
 	canopyv1.RegisterIngestServiceServer(srv.GRPC(), ingestServer{upload.New(pool, blobs, cfg.Upload, log), workapi.NewControl(q, log)})
@@ -129,7 +145,7 @@ func Run(ctx context.Context, getenv config.Getenv, stdout io.Writer, ready func
 	}
 	// Raw and multipart REST uploads go through our own gRPC port, like the
 	// gateway's calls, so they meet the same limits and interceptors.
-	self, err := grpc.NewClient(srv.GRPCAddr(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	self, err := grpc.NewClient(srv.GRPCAddr(), srv.SelfDialOptions()...)
 	if err != nil {
 		return fmt.Errorf("dial own gRPC port: %w", err)
 	}

@@ -109,6 +109,45 @@ func BandRoleFromName(s string) canopyv1.BandRole {
 	return canopyv1.BandRole(canopyv1.BandRole_value["BAND_ROLE_"+strings.ToUpper(s)])
 }
 
+// Scope is the set of images a caller may see: one project's, or (for the
+// work queue and the service's own bookkeeping) every project's. The zero
+// Scope matches no image at all, so a handler that forgot to set one fails
+// closed: it finds nothing rather than everything.
+type Scope struct {
+	project string
+	all     bool
+}
+
+// Project is the scope of one project's images.
+func Project(id string) Scope { return Scope{project: id} }
+
+// AllProjects is the scope of every image. Only internal callers use it:
+// the work queue, and code that has already checked the image's project.
+var AllProjects = Scope{all: true}
+
+// Arg is the scope as a query parameter: NULL for every project, else the
+// project id ("" for the zero scope, which no project has: ids are
+// non-empty by the projects table's CHECK).
+func (s Scope) Arg() *string {
+	if s.all {
+		return nil
+	}
+	return &s.project
+}
+
+// String names the scope for logs.
+func (s Scope) String() string {
+	if s.all {
+		return "*"
+	}
+	return s.project
+}
+
+// scopeClause filters images aliased i by the scope given as parameter $n.
+func scopeClause(n int) string {
+	return fmt.Sprintf("($%d::text IS NULL OR i.project_id = $%d::text)", n, n)
+}
+
 // ParseID checks an image id is a UUID, so a malformed one is an
 // InvalidArgument rather than a database error.
 func ParseID(id string) (string, error) {
@@ -174,13 +213,15 @@ func ts(t *time.Time) *timestamppb.Timestamp {
 	return timestamppb.New(*t)
 }
 
-// GetImage loads one image with its files.
-func GetImage(ctx context.Context, q Querier, id string) (*canopyv1.Image, error) {
+// GetImage loads one image of the scope with its files. An image of another
+// project is ErrNotFound, exactly like a missing one, so ids of other
+// tenants' images cannot be confirmed by probing.
+func GetImage(ctx context.Context, q Querier, scope Scope, id string) (*canopyv1.Image, error) {
 	id, err := ParseID(id)
 	if err != nil {
 		return nil, err
 	}
-	img, err := scanImage(q.QueryRow(ctx, `SELECT `+imageColumns+` `+imageFrom+` WHERE i.id = $1`, id))
+	img, err := scanImage(q.QueryRow(ctx, `SELECT `+imageColumns+` `+imageFrom+` WHERE i.id = $1 AND `+scopeClause(2), id, scope.Arg()))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, fmt.Errorf("image %s: %w", id, ErrNotFound)
 	}
@@ -230,8 +271,9 @@ type ListFilter struct {
 	PageToken string
 }
 
-// ListImages returns one page of images, oldest first, and the token of the next page.
-func ListImages(ctx context.Context, q Querier, f ListFilter) ([]*canopyv1.Image, string, error) {
+// ListImages returns one page of the scope's images, oldest first, and the
+// token of the next page.
+func ListImages(ctx context.Context, q Querier, scope Scope, f ListFilter) ([]*canopyv1.Image, string, error) {
 	if f.PageSize <= 0 {
 		f.PageSize = 100
 	}
@@ -248,9 +290,9 @@ func ListImages(ctx context.Context, q Querier, f ListFilter) ([]*canopyv1.Image
 	}
 	rows, err := q.Query(ctx, `SELECT `+imageColumns+` `+imageFrom+`
 		WHERE ($1 = '' OR i.status = $1) AND ($2 = '' OR i.batch_id = $2)
-		  AND (i.uploaded_at, i.id) > ($3, $4::uuid)
+		  AND (i.uploaded_at, i.id) > ($3, $4::uuid) AND `+scopeClause(6)+`
 		ORDER BY i.uploaded_at, i.id LIMIT $5`,
-		f.Status, f.BatchID, after, afterID, f.PageSize+1)
+		f.Status, f.BatchID, after, afterID, f.PageSize+1, scope.Arg())
 	if err != nil {
 		return nil, "", fmt.Errorf("list images: %w", err)
 	}
@@ -299,14 +341,15 @@ func decodePageToken(tok string) (time.Time, string, error) {
 	return time.UnixMicro(micros), id, nil
 }
 
-// GetAnalysis loads the analysis of a completed image.
-func GetAnalysis(ctx context.Context, q Querier, id string) (*canopyv1.Analysis, error) {
+// GetAnalysis loads the analysis of a completed image of the scope.
+func GetAnalysis(ctx context.Context, q Querier, scope Scope, id string) (*canopyv1.Analysis, error) {
 	id, err := ParseID(id)
 	if err != nil {
 		return nil, err
 	}
 	var raw []byte
-	err = q.QueryRow(ctx, `SELECT result FROM analyses WHERE image_id = $1`, id).Scan(&raw)
+	err = q.QueryRow(ctx, `SELECT a.result FROM analyses a JOIN images i ON i.id = a.image_id
+		WHERE a.image_id = $1 AND `+scopeClause(2), id, scope.Arg()).Scan(&raw)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, fmt.Errorf("analysis of image %s: %w", id, ErrNotFound)
 	}
@@ -321,54 +364,86 @@ func GetAnalysis(ctx context.Context, q Querier, id string) (*canopyv1.Analysis,
 }
 
 // EventFilter selects events after a sequence number: of one image, of one
-// batch, or of all images.
+// batch, or of all images, always within Scope.
 type EventFilter struct {
+	Scope    Scope
 	ImageID  string
 	BatchID  string
 	AfterSeq int64
 	Limit    int
 }
 
-// Events returns events in sequence order.
+// Events returns the filter's events in sequence order.
 func Events(ctx context.Context, q Querier, f EventFilter) ([]*canopyv1.ImageEvent, error) {
+	evs, _, err := events(ctx, q, f, false)
+	return evs, err
+}
+
+// EventsWithSeqs is Events for a watcher of a whole project: it also returns
+// the sequence numbers of the events of other projects in the same range.
+// Only the numbers, which say nothing of those images; a watcher needs them
+// to tell a hole in the sequence (a transaction not yet committed, worth
+// waiting for) from an event that simply is not its own.
+func EventsWithSeqs(ctx context.Context, q Querier, f EventFilter) (evs []*canopyv1.ImageEvent, foreign []int64, err error) {
+	return events(ctx, q, f, true)
+}
+
+func events(ctx context.Context, q Querier, f EventFilter, withForeign bool) ([]*canopyv1.ImageEvent, []int64, error) {
 	if f.Limit <= 0 {
 		f.Limit = 1000
 	}
-	var (
-		rows pgx.Rows
-		err  error
-	)
-	const cols = `e.seq, e.image_id::text, e.status, e.attempt, e.message, e.created_at`
+	// visible is computed in SQL so other projects' rows carry nothing but
+	// their seq out of the database.
+	const cols = `e.seq, ` + `(%s) AS visible,
+		CASE WHEN (%[1]s) THEN e.image_id::text ELSE '' END,
+		CASE WHEN (%[1]s) THEN e.status ELSE '' END,
+		CASE WHEN (%[1]s) THEN e.attempt ELSE 0 END,
+		CASE WHEN (%[1]s) THEN e.message ELSE '' END,
+		e.created_at`
+	where := "e.seq > $1"
+	args := []any{f.AfterSeq, f.Limit, f.Scope.Arg()}
 	switch {
 	case f.ImageID != "":
-		rows, err = q.Query(ctx, `SELECT `+cols+` FROM image_events e
-			WHERE e.image_id = $1 AND e.seq > $2 ORDER BY e.seq LIMIT $3`, f.ImageID, f.AfterSeq, f.Limit)
+		where += " AND e.image_id = $4"
+		args = append(args, f.ImageID)
 	case f.BatchID != "":
-		rows, err = q.Query(ctx, `SELECT `+cols+` FROM image_events e JOIN images i ON i.id = e.image_id
-			WHERE i.batch_id = $1 AND e.seq > $2 ORDER BY e.seq LIMIT $3`, f.BatchID, f.AfterSeq, f.Limit)
-	default:
-		rows, err = q.Query(ctx, `SELECT `+cols+` FROM image_events e
-			WHERE e.seq > $1 ORDER BY e.seq LIMIT $2`, f.AfterSeq, f.Limit)
+		where += " AND i.batch_id = $4"
+		args = append(args, f.BatchID)
 	}
+	scope := scopeClause(3)
+	if !withForeign {
+		where += " AND " + scope
+	}
+	rows, err := q.Query(ctx, `SELECT `+fmt.Sprintf(cols, scope)+`
+		FROM image_events e JOIN images i ON i.id = e.image_id
+		WHERE `+where+` ORDER BY e.seq LIMIT $2`, args...)
 	if err != nil {
-		return nil, fmt.Errorf("read events: %w", err)
+		return nil, nil, fmt.Errorf("read events: %w", err)
 	}
 	defer rows.Close()
-	var evs []*canopyv1.ImageEvent
+	var (
+		evs     []*canopyv1.ImageEvent
+		foreign []int64
+	)
 	for rows.Next() {
 		var (
-			ev     canopyv1.ImageEvent
-			status string
-			at     time.Time
+			ev      canopyv1.ImageEvent
+			status  string
+			at      time.Time
+			visible bool
 		)
-		if err := rows.Scan(&ev.Seq, &ev.ImageId, &status, &ev.Attempt, &ev.Message, &at); err != nil {
-			return nil, fmt.Errorf("scan event: %w", err)
+		if err := rows.Scan(&ev.Seq, &visible, &ev.ImageId, &status, &ev.Attempt, &ev.Message, &at); err != nil {
+			return nil, nil, fmt.Errorf("scan event: %w", err)
+		}
+		if !visible {
+			foreign = append(foreign, ev.Seq)
+			continue
 		}
 		ev.Status = StatusToProto(status)
 		ev.Time = timestamppb.New(at)
 		evs = append(evs, &ev)
 	}
-	return evs, rows.Err()
+	return evs, foreign, rows.Err()
 }
 
 // LatestSeq is the newest event's sequence number (0 with none).
@@ -380,11 +455,11 @@ func LatestSeq(ctx context.Context, q Querier) (int64, error) {
 	return seq, nil
 }
 
-// QueueStats counts images per status.
-func QueueStats(ctx context.Context, q Querier) (*canopyv1.GetQueueStatsResponse, error) {
-	rows, err := q.Query(ctx, `SELECT status, count(*),
-		coalesce(extract(epoch FROM now() - min(uploaded_at)), 0)::float8
-		FROM images GROUP BY status`)
+// QueueStats counts the scope's images per status.
+func QueueStats(ctx context.Context, q Querier, scope Scope) (*canopyv1.GetQueueStatsResponse, error) {
+	rows, err := q.Query(ctx, `SELECT i.status, count(*),
+		coalesce(extract(epoch FROM now() - min(i.uploaded_at)), 0)::float8
+		FROM images i WHERE `+scopeClause(1)+` GROUP BY i.status`, scope.Arg())
 	if err != nil {
 		return nil, fmt.Errorf("queue stats: %w", err)
 	}

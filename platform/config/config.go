@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/canopyag/canopy/platform/auth"
 	"github.com/canopyag/canopy/platform/blob"
 	"github.com/canopyag/canopy/platform/database"
 )
@@ -195,4 +196,28 @@ func (b Blob) Describe() string {
 		return fmt.Sprintf("s3://%s (endpoint %q)", b.S3.Bucket, b.S3.Endpoint)
 	}
 	return "local:" + b.LocalDir
+}
+
+// Auth reads AUTH_MODE (keys, the default: secure unless told otherwise,
+// or insecure-dev) and the per-key stream caps.
+func (r *Reader) Auth() auth.Config {
+	c := auth.Config{
+		Mode:             strings.ToLower(r.String(auth.ModeKeys, "AUTH_MODE")),
+		MaxUploadsPerKey: r.Int(16, 0, 100000, "MAX_UPLOADS_PER_KEY"),
+		// canopy watch opens one stream per image it follows.
+		MaxWatchersPerKey: r.Int(256, 0, 100000, "MAX_WATCHERS_PER_KEY"),
+	}
+	if c.Mode != auth.ModeKeys && c.Mode != auth.ModeInsecureDev {
+		r.errs = append(r.errs, fmt.Errorf("AUTH_MODE=%q: want %s or %s", c.Mode, auth.ModeKeys, auth.ModeInsecureDev))
+	}
+	return c
+}
+
+// TLS reads TLS_CERT_FILE and TLS_KEY_FILE (PEM): both or neither.
+func (r *Reader) TLS() (certFile, keyFile string) {
+	certFile, keyFile = r.String("", "TLS_CERT_FILE"), r.String("", "TLS_KEY_FILE")
+	if (certFile == "") != (keyFile == "") {
+		r.errs = append(r.errs, errors.New("TLS_CERT_FILE and TLS_KEY_FILE: set both or neither"))
+	}
+	return certFile, keyFile
 }

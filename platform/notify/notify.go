@@ -21,9 +21,11 @@ import (
 	"github.com/jackc/pgx/v5"
 )
 
-// KeyFunc extracts the routing key from a channel's payload, so a
-// notification wakes only the subscribers of that key (and those of "").
-type KeyFunc func(payload string) string
+// KeyFunc extracts the routing keys from a channel's payload, so a
+// notification wakes only the subscribers of those keys (and those of "").
+// A payload may have several: an image event is routed both by image (for
+// watchers of that image) and by project (for watchers of a project).
+type KeyFunc func(payload string) []string
 
 // Listener is the LISTEN connection of one process.
 type Listener struct {
@@ -161,9 +163,9 @@ func (l *Listener) listen(ctx context.Context, first bool) error {
 }
 
 func (l *Listener) dispatch(channel, payload string) {
-	key := ""
+	var keys []string
 	if f := l.keys[channel]; f != nil {
-		key = f(payload)
+		keys = f(payload)
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -171,7 +173,10 @@ func (l *Listener) dispatch(channel, payload string) {
 	for s := range byKey[""] {
 		kick(s.c)
 	}
-	if key != "" {
+	for _, key := range keys {
+		if key == "" {
+			continue
+		}
 		for s := range byKey[key] {
 			kick(s.c)
 		}
@@ -198,9 +203,9 @@ func kick(c chan struct{}) {
 }
 
 // SecondField is a KeyFunc for payloads of the form "A B ...": it returns B.
-func SecondField(payload string) string {
+func SecondField(payload string) []string {
 	if f := strings.Fields(payload); len(f) > 1 {
-		return f[1]
+		return []string{f[1]}
 	}
-	return ""
+	return nil
 }

@@ -8,9 +8,9 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 
 	canopyv1 "github.com/canopyag/canopy/gen/go/canopy/v1"
+	"github.com/canopyag/canopy/platform/auth"
 	"github.com/canopyag/canopy/platform/config"
 	"github.com/canopyag/canopy/platform/database"
 	"github.com/canopyag/canopy/platform/logging"
@@ -24,6 +24,7 @@ import (
 type Config struct {
 	Server    server.Config
 	Database  database.Config
+	Auth      auth.Config
 	LogFormat string
 	LogLevel  string
 }
@@ -31,13 +32,17 @@ type Config struct {
 // LoadConfig reads and validates the configuration.
 func LoadConfig(getenv config.Getenv) (Config, error) {
 	r := config.NewReader(getenv)
+	certFile, keyFile := r.TLS()
 	c := Config{
 		Server: server.Config{
 			GRPCAddr:      r.String("127.0.0.1:7002", "STATUS_GRPC_ADDR"),
 			HTTPAddr:      r.String("127.0.0.1:8002", "STATUS_HTTP_ADDR"),
 			ShutdownGrace: r.Duration(5*time.Second, 0, "SHUTDOWN_GRACE"),
+			TLSCertFile:   certFile,
+			TLSKeyFile:    keyFile,
 		},
 		Database:  r.Database(),
+		Auth:      r.Auth(),
 		LogFormat: r.String("text", "LOG_FORMAT"),
 		LogLevel:  r.String("info", "LOG_LEVEL"),
 	}
@@ -75,15 +80,19 @@ func Run(ctx context.Context, getenv config.Getenv, stdout io.Writer, ready func
 	}
 	log.InfoContext(ctx, "connected", "database", cfg.Database.Redacted())
 
-	listener := notify.New(cfg.Database.ConnString(), map[string]notify.KeyFunc{statusapi.EventsChannel: notify.SecondField}, log)
-	srv := server.New(cfg.Server, log)
+	listener := notify.New(cfg.Database.ConnString(), map[string]notify.KeyFunc{statusapi.EventsChannel: statusapi.EventKeys}, log)
+	authn, err := auth.New(pool, auth.DefaultPolicy, cfg.Auth, log)
+	if err != nil {
+		return err
+	}
+	srv := server.New(cfg.Server, log, grpc.ChainUnaryInterceptor(authn.Unary()), grpc.ChainStreamInterceptor(authn.Stream()))
 	canopyv1.RegisterStatusServiceServer(srv.GRPC(), statusapi.New(pool, listener, log, ctx.Done()))
 	srv.AddGateway(canopyv1.RegisterStatusServiceHandlerFromEndpoint)
 	if err := srv.Listen(); err != nil {
 		return err
 	}
 	// Server-Sent Events relay our own gRPC watch streams, like the gateway.
-	self, err := grpc.NewClient(srv.GRPCAddr(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	self, err := grpc.NewClient(srv.GRPCAddr(), srv.SelfDialOptions()...)
 	if err != nil {
 		return fmt.Errorf("dial own gRPC port: %w", err)
 	}

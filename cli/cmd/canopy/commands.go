@@ -16,6 +16,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/encoding/protojson"
@@ -31,6 +32,9 @@ var errUsage = errors.New("usage")
 
 type cli struct {
 	ingestAddr, statusAddr string
+	apiKey                 string
+	tls                    bool
+	caFile                 string
 	stdout, stderr         io.Writer
 	getenv                 func(string) string
 	c                      *client.Client
@@ -38,7 +42,18 @@ type cli struct {
 
 func (a *cli) connect() (*client.Client, error) {
 	if a.c == nil {
-		c, err := client.Dial(a.ingestAddr, a.statusAddr)
+		var opts []grpc.DialOption
+		if a.tls {
+			o, err := client.WithTLS(a.caFile)
+			if err != nil {
+				return nil, err
+			}
+			opts = append(opts, o)
+		}
+		if a.apiKey != "" {
+			opts = append(opts, client.WithAPIKey(a.apiKey, a.tls))
+		}
+		c, err := client.Dial(a.ingestAddr, a.statusAddr, opts...)
 		if err != nil {
 			return nil, err
 		}

@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 )
 
@@ -33,6 +34,13 @@ Commands:
   retry ID...       put failed images back in the queue
   cancel ID...      stop unfinished images (--reason TEXT)
   sample DIR        write synthetic sample images (used by the demo without real data)
+  admin key create --project P --role R [--name N]
+                    create an API key (printed once); roles: viewer, uploader,
+                    worker, admin (a worker key may omit --project: every project)
+  admin key list    list keys (never the keys themselves)
+  admin key revoke ID
+                    revoke a key; it stops working within 5 s
+                    (admin commands talk to PostgreSQL directly: DATABASE_URL)
 
 Every command takes --json (results: --format json) for machine-readable
 output; "canopy COMMAND -h" shows its flags. Exit status: 0 done, 1 an
@@ -41,6 +49,9 @@ error or a failed image, 2 bad usage.
 Global flags (or environment):
   --ingest ADDR     ingest-svc gRPC address (CANOPY_INGEST_ADDR, default 127.0.0.1:7001)
   --status ADDR     status-svc gRPC address (CANOPY_STATUS_ADDR, default 127.0.0.1:7002)
+  --api-key KEY     API key sent with every call (CANOPY_API_KEY)
+  --tls             use TLS (CANOPY_TLS=true; implied by --tls-ca)
+  --tls-ca FILE     CA certificate (PEM) to check the services with (CANOPY_TLS_CA_FILE)
 `
 
 func main() {
@@ -61,6 +72,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	fs.Usage = func() { fmt.Fprint(stderr, usage) }
 	ingest := fs.String("ingest", envOr(getenv, "CANOPY_INGEST_ADDR", "127.0.0.1:7001"), "ingest-svc address")
 	status := fs.String("status", envOr(getenv, "CANOPY_STATUS_ADDR", "127.0.0.1:7002"), "status-svc address")
+	apiKey := fs.String("api-key", getenv("CANOPY_API_KEY"), "API key")
+	useTLS := fs.Bool("tls", strings.EqualFold(getenv("CANOPY_TLS"), "true") || getenv("CANOPY_TLS") == "1", "use TLS")
+	caFile := fs.String("tls-ca", getenv("CANOPY_TLS_CA_FILE"), "CA certificate file (PEM)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -69,7 +83,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return 2
 	}
 	cmd, rest := fs.Arg(0), fs.Args()[1:]
-	app := &cli{ingestAddr: *ingest, statusAddr: *status, stdout: stdout, stderr: stderr, getenv: getenv}
+	app := &cli{ingestAddr: *ingest, statusAddr: *status, apiKey: *apiKey, tls: *useTLS || *caFile != "", caFile: *caFile,
+		stdout: stdout, stderr: stderr, getenv: getenv}
 	var err error
 	switch cmd {
 	case "upload":
@@ -96,6 +111,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		err = app.cancel(ctx, rest)
 	case "sample":
 		err = app.sample(rest)
+	case "admin":
+		err = app.admin(ctx, rest)
 	case "help", "-h", "--help":
 		fs.Usage()
 		return 0

@@ -91,6 +91,8 @@ export interface CanopyClientOptions {
   fetch?: typeof globalThis.fetch;
   /** Headers sent with every request. */
   headers?: Record<string, string>;
+  /** API key ("cnp_..."), sent as "Authorization: Bearer KEY" with every request. */
+  apiKey?: string;
 }
 
 export interface CallOptions {
@@ -158,7 +160,8 @@ export class CanopyClient {
     this.ingestUrl = baseUrl(opts.ingestUrl ?? "http://127.0.0.1:8001");
     this.statusUrl = baseUrl(opts.statusUrl ?? "http://127.0.0.1:8002");
     this.fetchFn = opts.fetch ?? globalThis.fetch.bind(globalThis);
-    this.headers = opts.headers ?? {};
+    this.headers = { ...(opts.headers ?? {}) };
+    if (opts.apiKey) this.headers["Authorization"] = `Bearer ${opts.apiKey}`;
   }
 
   // ---- status-svc ----------------------------------------------------------

@@ -1,6 +1,6 @@
 // Calls a running Canopy through the TypeScript SDK's REST client.
 //
-//   CANOPY_INGEST_HTTP=127.0.0.1:8001 CANOPY_STATUS_HTTP=127.0.0.1:8002 \
+//   CANOPY_INGEST_HTTP=127.0.0.1:8001 CANOPY_STATUS_HTTP=127.0.0.1:8002 CANOPY_API_KEY=cnp_... \
 //   CANOPY_SAMPLE_FILE=field_rgn.tif CANOPY_SAMPLE_LAYOUT=RGN \
 //   node --test dist/test/sdk.test.js
 //
@@ -23,6 +23,7 @@ function env(name: string): string {
 const client = new CanopyClient({
   ingestUrl: env("CANOPY_INGEST_HTTP"),
   statusUrl: env("CANOPY_STATUS_HTTP"),
+  apiKey: env("CANOPY_API_KEY"),
 });
 const sampleFile = env("CANOPY_SAMPLE_FILE");
 const layout = process.env.CANOPY_SAMPLE_LAYOUT ?? "";
@@ -121,6 +122,16 @@ test("listImages finds it by batch and by status", async () => {
     if (img.id === imageId) found = true;
   }
   assert.ok(found, "listed among COMPLETED images");
+});
+
+test("a call without a key is 401 UNAUTHENTICATED", async () => {
+  const anonymous = new CanopyClient({ ingestUrl: env("CANOPY_INGEST_HTTP"), statusUrl: env("CANOPY_STATUS_HTTP") });
+  await assert.rejects(anonymous.getImage(uploaded()), (err: unknown) => {
+    assert.ok(err instanceof CanopyError, String(err));
+    assert.equal(err.httpStatus, 401);
+    assert.equal(err.codeName, "UNAUTHENTICATED");
+    return true;
+  });
 });
 
 test("an unknown id is 404 NOT_FOUND", async () => {

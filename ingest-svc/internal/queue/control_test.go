@@ -23,10 +23,10 @@ func TestRetryFailedImage(t *testing.T) {
 	id := addImage(t, pool, 2)
 
 	// Not failed yet: nothing to retry, and nothing changes.
-	if _, err := q.Retry(ctx, id); !errors.Is(err, queue.ErrWrongState) {
+	if _, err := q.Retry(ctx, catalog.AllProjects, id); !errors.Is(err, queue.ErrWrongState) {
 		t.Fatalf("retry of an uploaded image: %v, want ErrWrongState", err)
 	}
-	c, err := q.Claim(ctx, "w1", 1, time.Minute)
+	c, err := q.Claim(ctx, catalog.AllProjects, "w1", 1, time.Minute)
 	if err != nil || len(c) != 1 {
 		t.Fatalf("claim: %v %d", err, len(c))
 	}
@@ -34,7 +34,7 @@ func TestRetryFailedImage(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	img, err := q.Retry(ctx, id)
+	img, err := q.Retry(ctx, catalog.AllProjects, id)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -50,11 +50,11 @@ func TestRetryFailedImage(t *testing.T) {
 		t.Errorf("retry event message %q", msg)
 	}
 	// It is claimable again at once, as attempt 1 of a fresh budget.
-	again, err := q.Claim(ctx, "w2", 1, time.Minute)
+	again, err := q.Claim(ctx, catalog.AllProjects, "w2", 1, time.Minute)
 	if err != nil || len(again) != 1 || again[0].Image.GetAttempts() != 1 {
 		t.Fatalf("claim after retry: %v %+v", err, again)
 	}
-	if _, err := q.Retry(ctx, "00000000-0000-0000-0000-000000000000"); !errors.Is(err, catalog.ErrNotFound) {
+	if _, err := q.Retry(ctx, catalog.AllProjects, "00000000-0000-0000-0000-000000000000"); !errors.Is(err, catalog.ErrNotFound) {
 		t.Errorf("retry of a missing image: %v, want ErrNotFound", err)
 	}
 }
@@ -68,13 +68,13 @@ func TestCancelFencesTheWorker(t *testing.T) {
 	if _, err := pool.Exec(ctx, `UPDATE images SET uploaded_at = uploaded_at + interval '1 second' WHERE id = $1`, queued); err != nil {
 		t.Fatal(err)
 	}
-	c, err := q.Claim(ctx, "w1", 1, time.Minute)
+	c, err := q.Claim(ctx, catalog.AllProjects, "w1", 1, time.Minute)
 	if err != nil || len(c) != 1 || c[0].Image.GetId() != working {
 		t.Fatalf("claim: %v %+v", err, c)
 	}
 
 	for _, id := range []string{queued, working} {
-		img, err := q.Cancel(ctx, id, "wrong field")
+		img, err := q.Cancel(ctx, catalog.AllProjects, id, "wrong field")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -94,10 +94,10 @@ func TestCancelFencesTheWorker(t *testing.T) {
 	if n := count(t, pool, `SELECT count(*) FROM analyses`); n != 0 {
 		t.Errorf("%d analyses stored after cancel, want 0", n)
 	}
-	if got, err := q.Claim(ctx, "w2", 5, time.Minute); err != nil || len(got) != 0 {
+	if got, err := q.Claim(ctx, catalog.AllProjects, "w2", 5, time.Minute); err != nil || len(got) != 0 {
 		t.Errorf("cancelled images were claimed again: %v %d", err, len(got))
 	}
-	if _, err := q.Cancel(ctx, queued, ""); !errors.Is(err, queue.ErrWrongState) {
+	if _, err := q.Cancel(ctx, catalog.AllProjects, queued, ""); !errors.Is(err, queue.ErrWrongState) {
 		t.Errorf("second cancel: %v, want ErrWrongState", err)
 	}
 	// Each cancellation is one failed event.
@@ -114,7 +114,7 @@ func TestLongFailureMessageStoredWhole(t *testing.T) {
 	q := queue.New(pool, queue.Config{})
 	for _, msg := range []string{strings.Repeat("x", 9000), strings.Repeat("é", 4500), strings.Repeat("€", 3000)} {
 		id := addImage(t, pool, 1)
-		c, err := q.Claim(ctx, "w", 1, time.Minute)
+		c, err := q.Claim(ctx, catalog.AllProjects, "w", 1, time.Minute)
 		if err != nil || len(c) != 1 {
 			t.Fatalf("claim: %v %d", err, len(c))
 		}
@@ -166,7 +166,7 @@ func TestRolledBackTransitionNeverAnnounced(t *testing.T) {
 	if !errors.Is(err, errRolledBack) {
 		t.Fatalf("rolled-back transaction: %v", err)
 	}
-	img, err := queue.New(pool, queue.Config{}).Cancel(ctx, id, "the committed one")
+	img, err := queue.New(pool, queue.Config{}).Cancel(ctx, catalog.Project("default"), id, "the committed one")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -175,8 +175,8 @@ func TestRolledBackTransitionNeverAnnounced(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// Payload "SEQ IMAGE_ID": the committed event's sequence number.
-	if want := fmt.Sprintf("%d %s", img.GetLastEventSeq(), id); n.Payload != want {
+	// Payload "SEQ IMAGE_ID PROJECT": the committed event's sequence number.
+	if want := fmt.Sprintf("%d %s default", img.GetLastEventSeq(), id); n.Payload != want {
 		t.Errorf("first notification %q, want %q (the committed cancel, not the rolled-back failure)", n.Payload, want)
 	}
 	if got := count(t, pool, `SELECT count(*) FROM image_events WHERE image_id = $1 AND message = 'never happened'`, id); got != 0 {
@@ -187,5 +187,39 @@ func TestRolledBackTransitionNeverAnnounced(t *testing.T) {
 	defer stop()
 	if extra, err := conn.WaitForNotification(short); err == nil {
 		t.Errorf("another notification %q arrived", extra.Payload)
+	}
+}
+
+// Retry, cancel and claim stay within their scope: another project's image
+// is ErrNotFound and untouched; a project-bound claim skips it; the zero
+// scope matches nothing.
+func TestQueueScopes(t *testing.T) {
+	ctx := context.Background()
+	pool := dbtest.NewPool(t)
+	q := queue.New(pool, queue.Config{})
+	id := addImage(t, pool, 2) // in project "default", the column's default
+	if _, err := pool.Exec(ctx, `INSERT INTO projects (id) VALUES ('other')`); err != nil {
+		t.Fatal(err)
+	}
+	for name, sc := range map[string]catalog.Scope{"another project": catalog.Project("other"), "zero scope": {}} {
+		if _, err := q.Cancel(ctx, sc, id, "x"); !errors.Is(err, catalog.ErrNotFound) {
+			t.Errorf("cancel in %s: %v, want ErrNotFound", name, err)
+		}
+		if _, err := q.Retry(ctx, sc, id); !errors.Is(err, catalog.ErrNotFound) {
+			t.Errorf("retry in %s: %v, want ErrNotFound", name, err)
+		}
+		if c, err := q.Claim(ctx, sc, "w", 5, time.Minute); err != nil || len(c) != 0 {
+			t.Errorf("claim in %s: %v, %d claimed; want none", name, err, len(c))
+		}
+		if ok, err := q.InScope(ctx, sc, id); err != nil || ok {
+			t.Errorf("InScope(%s) = %v, %v; want false", name, ok, err)
+		}
+	}
+	c, err := q.Claim(ctx, catalog.Project("default"), "w", 5, time.Minute)
+	if err != nil || len(c) != 1 || c[0].Image.GetId() != id {
+		t.Fatalf("claim in the image's project: %v %+v", err, c)
+	}
+	if _, err := q.Cancel(ctx, catalog.Project("default"), id, "done"); err != nil {
+		t.Errorf("cancel in the image's project: %v", err)
 	}
 }

@@ -59,7 +59,10 @@ type Claimed struct {
 // Claim leases up to n claimable images to worker for lease: uploaded images
 // whose backoff has passed, and processing images whose lease has expired
 // (their worker died). Images whose attempts are used up are failed instead.
-func (q *Queue) Claim(ctx context.Context, worker string, n int, lease time.Duration) ([]Claimed, error) {
+//
+// scope limits the claim to one project's images, for a worker key bound
+// to a project; an all-projects worker key claims from every project.
+func (q *Queue) Claim(ctx context.Context, scope catalog.Scope, worker string, n int, lease time.Duration) ([]Claimed, error) {
 	var out []Claimed
 	err := pgx.BeginFunc(ctx, q.pool, func(tx pgx.Tx) error {
 		out = out[:0]
@@ -69,8 +72,9 @@ func (q *Queue) Claim(ctx context.Context, worker string, n int, lease time.Dura
 		rows, err := tx.Query(ctx, `
 			WITH next AS (
 				SELECT id, status AS old_status, lease_owner AS old_owner FROM images
-				WHERE (status = 'uploaded' AND run_after <= now())
-				   OR (status = 'processing' AND lease_expires_at < now())
+				WHERE ((status = 'uploaded' AND run_after <= now())
+				   OR (status = 'processing' AND lease_expires_at < now()))
+				  AND ($4::text IS NULL OR project_id = $4::text)
 				ORDER BY uploaded_at, id
 				LIMIT $1
 				FOR UPDATE SKIP LOCKED)
@@ -83,7 +87,7 @@ func (q *Queue) Claim(ctx context.Context, worker string, n int, lease time.Dura
 				processing_started_at = now()
 			FROM next WHERE i.id = next.id
 			RETURNING i.id::text, i.lease_token::text, i.attempts, next.old_status, coalesce(next.old_owner, '')`,
-			n, worker, lease.Seconds())
+			n, worker, lease.Seconds(), scope.Arg())
 		if err != nil {
 			return fmt.Errorf("lease images: %w", err)
 		}
@@ -112,7 +116,7 @@ func (q *Queue) Claim(ctx context.Context, worker string, n int, lease time.Dura
 			if err := RecordEvent(ctx, tx, c.id, catalog.StatusProcessing, c.attempt, msg); err != nil {
 				return err
 			}
-			img, err := catalog.GetImage(ctx, tx, c.id)
+			img, err := catalog.GetImage(ctx, tx, catalog.AllProjects, c.id)
 			if err != nil {
 				return err
 			}
@@ -207,6 +211,17 @@ func (q *Queue) whyNotHeld(ctx context.Context, id string) error {
 	return fmt.Errorf("image %s: %w", id, ErrLeaseLost)
 }
 
+// InScope reports whether image id exists within scope.
+func (q *Queue) InScope(ctx context.Context, scope catalog.Scope, id string) (bool, error) {
+	var ok bool
+	err := q.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM images WHERE id = $1 AND ($2::text IS NULL OR project_id = $2::text))`,
+		id, scope.Arg()).Scan(&ok)
+	if err != nil {
+		return false, fmt.Errorf("look up image %s: %w", id, err)
+	}
+	return ok, nil
+}
+
 // Complete records the analysis and marks the image completed, if token is
 // still the image's lease.
 func (q *Queue) Complete(ctx context.Context, id, token string, a *canopyv1.Analysis) (*canopyv1.Image, error) {
@@ -249,7 +264,8 @@ func (q *Queue) inLease(ctx context.Context, action, id string, fn func(tx pgx.T
 		if held, err = fn(tx); err != nil || !held {
 			return err
 		}
-		img, err = catalog.GetImage(ctx, tx, id)
+		// The lease token proved the right to this image, whatever its project.
+		img, err = catalog.GetImage(ctx, tx, catalog.AllProjects, id)
 		return err
 	})
 	if err != nil {
@@ -341,8 +357,8 @@ var ErrWrongState = errors.New("wrong state")
 // Retry puts a failed image back in the queue with its attempts reset, as if
 // it had just been uploaded. Its files are still stored, so nothing needs to
 // be sent again.
-func (q *Queue) Retry(ctx context.Context, id string) (*canopyv1.Image, error) {
-	return q.operate(ctx, "retry", id, func(tx pgx.Tx, status, lastError string) error {
+func (q *Queue) Retry(ctx context.Context, scope catalog.Scope, id string) (*canopyv1.Image, error) {
+	return q.operate(ctx, "retry", scope, id, func(tx pgx.Tx, status, lastError string) error {
 		if status != catalog.StatusFailed {
 			return fmt.Errorf("%w: the image is %s; only a failed image can be retried", ErrWrongState, status)
 		}
@@ -362,8 +378,8 @@ func (q *Queue) Retry(ctx context.Context, id string) (*canopyv1.Image, error) {
 // Cancel fails an image that is not finished. A worker analysing it loses
 // its lease: its next heartbeat or report is refused, so no analysis is
 // stored after the cancellation.
-func (q *Queue) Cancel(ctx context.Context, id, reason string) (*canopyv1.Image, error) {
-	return q.operate(ctx, "cancel", id, func(tx pgx.Tx, status, _ string) error {
+func (q *Queue) Cancel(ctx context.Context, scope catalog.Scope, id, reason string) (*canopyv1.Image, error) {
+	return q.operate(ctx, "cancel", scope, id, func(tx pgx.Tx, status, _ string) error {
 		if status != catalog.StatusUploaded && status != catalog.StatusProcessing {
 			return fmt.Errorf("%w: the image is already %s; only an image still queued or processing can be cancelled", ErrWrongState, status)
 		}
@@ -382,12 +398,13 @@ func (q *Queue) Cancel(ctx context.Context, id, reason string) (*canopyv1.Image,
 }
 
 // operate runs fn on the locked image in a transaction and returns the image
-// as fn left it.
-func (q *Queue) operate(ctx context.Context, action, id string, fn func(tx pgx.Tx, status, lastError string) error) (*canopyv1.Image, error) {
+// as fn left it. An image outside scope is ErrNotFound, like a missing one.
+func (q *Queue) operate(ctx context.Context, action string, scope catalog.Scope, id string, fn func(tx pgx.Tx, status, lastError string) error) (*canopyv1.Image, error) {
 	var img *canopyv1.Image
 	err := pgx.BeginFunc(ctx, q.pool, func(tx pgx.Tx) error {
 		var status, lastError string
-		err := tx.QueryRow(ctx, `SELECT status, last_error FROM images WHERE id = $1 FOR UPDATE`, id).Scan(&status, &lastError)
+		err := tx.QueryRow(ctx, `SELECT status, last_error FROM images
+			WHERE id = $1 AND ($2::text IS NULL OR project_id = $2::text) FOR UPDATE`, id, scope.Arg()).Scan(&status, &lastError)
 		if errors.Is(err, pgx.ErrNoRows) {
 			return fmt.Errorf("image %s: %w", id, catalog.ErrNotFound)
 		}
@@ -397,7 +414,7 @@ func (q *Queue) operate(ctx context.Context, action, id string, fn func(tx pgx.T
 		if err := fn(tx, status, lastError); err != nil {
 			return err
 		}
-		img, err = catalog.GetImage(ctx, tx, id)
+		img, err = catalog.GetImage(ctx, tx, scope, id)
 		return err
 	})
 	if err != nil {

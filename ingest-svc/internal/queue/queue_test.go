@@ -49,7 +49,7 @@ func TestClaimCompleteFencing(t *testing.T) {
 	q := queue.New(pool, queue.Config{})
 	id := addImage(t, pool, 3)
 
-	got, err := q.Claim(ctx, "w1", 5, time.Minute)
+	got, err := q.Claim(ctx, catalog.AllProjects, "w1", 5, time.Minute)
 	if err != nil || len(got) != 1 || got[0].Image.GetId() != id {
 		t.Fatalf("claim: %v %+v", err, got)
 	}
@@ -57,7 +57,7 @@ func TestClaimCompleteFencing(t *testing.T) {
 		t.Errorf("claimed image: status %v attempts %d", got[0].Image.GetStatus(), got[0].Image.GetAttempts())
 	}
 	// Nothing else is claimable while the lease holds.
-	if again, err := q.Claim(ctx, "w2", 5, time.Minute); err != nil || len(again) != 0 {
+	if again, err := q.Claim(ctx, catalog.AllProjects, "w2", 5, time.Minute); err != nil || len(again) != 0 {
 		t.Fatalf("second claim got %d items, err %v", len(again), err)
 	}
 
@@ -65,7 +65,7 @@ func TestClaimCompleteFencing(t *testing.T) {
 	if _, err := pool.Exec(ctx, `UPDATE images SET lease_expires_at = now() - interval '1 hour' WHERE id = $1`, id); err != nil {
 		t.Fatal(err)
 	}
-	re, err := q.Claim(ctx, "w2", 5, time.Minute)
+	re, err := q.Claim(ctx, catalog.AllProjects, "w2", 5, time.Minute)
 	if err != nil || len(re) != 1 {
 		t.Fatalf("reclaim: %v %+v", err, re)
 	}
@@ -128,7 +128,7 @@ func TestFailRetryThenPermanent(t *testing.T) {
 	q := queue.New(pool, queue.Config{BackoffBase: time.Hour, BackoffMax: time.Hour})
 	id := addImage(t, pool, 2)
 
-	c, err := q.Claim(ctx, "w", 1, time.Minute)
+	c, err := q.Claim(ctx, catalog.AllProjects, "w", 1, time.Minute)
 	if err != nil || len(c) != 1 {
 		t.Fatal(err)
 	}
@@ -140,7 +140,7 @@ func TestFailRetryThenPermanent(t *testing.T) {
 		t.Errorf("after retryable failure: %v %q, want re-queued with the error", img.GetStatus(), img.GetLastError())
 	}
 	// The backoff (half to all of an hour) keeps it from being claimed now.
-	if c, _ := q.Claim(ctx, "w", 1, time.Minute); len(c) != 0 {
+	if c, _ := q.Claim(ctx, catalog.AllProjects, "w", 1, time.Minute); len(c) != 0 {
 		t.Fatal("claimed during backoff")
 	}
 	due, ok, err := q.NextDue(ctx)
@@ -150,7 +150,7 @@ func TestFailRetryThenPermanent(t *testing.T) {
 	if _, err := pool.Exec(ctx, `UPDATE images SET run_after = now() WHERE id = $1`, id); err != nil {
 		t.Fatal(err)
 	}
-	c, err = q.Claim(ctx, "w", 1, time.Minute)
+	c, err = q.Claim(ctx, catalog.AllProjects, "w", 1, time.Minute)
 	if err != nil || len(c) != 1 || c[0].Image.GetAttempts() != 2 {
 		t.Fatalf("second claim: %v %+v", err, c)
 	}
@@ -169,7 +169,7 @@ func TestPermanentFailureNoRetry(t *testing.T) {
 	pool := dbtest.NewPool(t)
 	q := queue.New(pool, queue.Config{})
 	id := addImage(t, pool, 5)
-	c, err := q.Claim(ctx, "w", 1, time.Minute)
+	c, err := q.Claim(ctx, catalog.AllProjects, "w", 1, time.Minute)
 	if err != nil || len(c) != 1 {
 		t.Fatal(err)
 	}
@@ -190,7 +190,7 @@ func TestReleaseDoesNotCountAttempt(t *testing.T) {
 	q := queue.New(pool, queue.Config{})
 	id := addImage(t, pool, 1)
 	for range 3 {
-		c, err := q.Claim(ctx, "w", 1, time.Minute)
+		c, err := q.Claim(ctx, catalog.AllProjects, "w", 1, time.Minute)
 		if err != nil || len(c) != 1 || c[0].Image.GetAttempts() != 1 {
 			t.Fatalf("claim: %v %+v", err, c)
 		}

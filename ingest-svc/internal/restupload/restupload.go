@@ -25,6 +25,7 @@ import (
 
 	"github.com/canopyag/canopy/cli/client"
 	canopyv1 "github.com/canopyag/canopy/gen/go/canopy/v1"
+	"github.com/canopyag/canopy/platform/auth"
 )
 
 // Uploader is the ingest API, reached over gRPC like any client.
@@ -244,7 +245,9 @@ func (h *Handler) stream(w http.ResponseWriter, r *http.Request, md *canopyv1.Up
 	// r.Context ends when the HTTP client goes away: the stream is then
 	// cancelled and ingest stores nothing.
 	c := &client.Client{Ingest: h.up}
-	resp, err := c.Upload(r.Context(), md, []io.Reader{body}, client.UploadOptions{})
+	// The caller's Authorization header goes along, so the gRPC side
+	// authenticates this upload exactly like a direct one.
+	resp, err := c.Upload(auth.ForwardHTTP(r.Context(), r), md, []io.Reader{body}, client.UploadOptions{})
 	if err != nil {
 		writeError(w, err)
 		return

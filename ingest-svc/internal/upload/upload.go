@@ -30,6 +30,7 @@ import (
 	canopyv1 "github.com/canopyag/canopy/gen/go/canopy/v1"
 	"github.com/canopyag/canopy/ingest-svc/internal/queue"
 	"github.com/canopyag/canopy/platform/apierror"
+	"github.com/canopyag/canopy/platform/auth"
 	"github.com/canopyag/canopy/platform/blob"
 	"github.com/canopyag/canopy/platform/catalog"
 	"github.com/canopyag/canopy/platform/exif"
@@ -75,11 +76,18 @@ func (s *Service) UploadImage(stream grpc.ClientStreamingServer[canopyv1.UploadI
 	if md == nil {
 		return status.Error(codes.InvalidArgument, "the first message must carry the metadata, not a chunk")
 	}
+	// The image joins the caller's project. There is no field to choose
+	// another: a key uploads into its own project only.
+	p := auth.FromContext(ctx)
+	if p == nil || p.ProjectID == "" {
+		return status.Error(codes.Unauthenticated, "uploads need the key of a project")
+	}
+	project := p.ProjectID
 	if err := s.validate(md); err != nil {
 		return err
 	}
 	if md.GetClientUploadId() != "" {
-		if img, err := s.byClientID(ctx, md.GetClientUploadId()); err != nil {
+		if img, err := s.byClientID(ctx, project, md.GetClientUploadId()); err != nil {
 			return err
 		} else if img != nil {
 			return stream.SendAndClose(response(img, true))
@@ -93,7 +101,7 @@ func (s *Service) UploadImage(stream grpc.ClientStreamingServer[canopyv1.UploadI
 		u.cleanup()
 		return err
 	}
-	img, dup, err := s.record(ctx, id, md, files)
+	img, dup, err := s.record(ctx, project, id, md, files)
 	var maybe *maybeRecordedError
 	if (err != nil && !errors.As(err, &maybe)) || dup {
 		u.cleanup() // nothing references the blobs
@@ -101,7 +109,7 @@ func (s *Service) UploadImage(stream grpc.ClientStreamingServer[canopyv1.UploadI
 	if err != nil {
 		return err
 	}
-	s.log.InfoContext(ctx, "image uploaded", "image_id", img.GetId(), "files", len(files),
+	s.log.InfoContext(ctx, "image uploaded", "image_id", img.GetId(), "project", project, "key_id", p.KeyID, "files", len(files),
 		"bytes", img.GetSizeBytes(), "duplicate", dup, "duration_ms", time.Since(start).Milliseconds())
 	return stream.SendAndClose(response(img, dup))
 }
@@ -128,6 +136,11 @@ func (s *Service) validate(md *canopyv1.UploadMetadata) error {
 	for i, f := range fs {
 		if f.GetFilename() == "" || len(f.GetFilename()) > 1024 {
 			return apierror.BadField(fmt.Sprintf("metadata.files[%d].filename", i), "want 1 to 1024 bytes")
+		}
+		// The name is stored as text (PostgreSQL text holds no NUL) and is
+		// never used as a path: blob keys come from the image id.
+		if strings.ContainsRune(f.GetFilename(), 0) {
+			return apierror.BadField(fmt.Sprintf("metadata.files[%d].filename", i), "must not contain NUL")
 		}
 	}
 	if len(md.GetClientUploadId()) > 256 || len(md.GetBatchId()) > 256 {
@@ -159,16 +172,18 @@ func (s *Service) validate(md *canopyv1.UploadMetadata) error {
 	return nil
 }
 
-func (s *Service) byClientID(ctx context.Context, clientID string) (*canopyv1.Image, error) {
+// byClientID finds the project's earlier upload with this idempotency key;
+// the same key in another project is a different upload.
+func (s *Service) byClientID(ctx context.Context, project, clientID string) (*canopyv1.Image, error) {
 	var id string
-	err := s.pool.QueryRow(ctx, `SELECT id::text FROM images WHERE client_upload_id = $1`, clientID).Scan(&id)
+	err := s.pool.QueryRow(ctx, `SELECT id::text FROM images WHERE project_id = $1 AND client_upload_id = $2`, project, clientID).Scan(&id)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, nil
 	}
 	if err != nil {
 		return nil, s.unavailable(ctx, "look up client upload id", err)
 	}
-	img, err := catalog.GetImage(ctx, s.pool, id)
+	img, err := catalog.GetImage(ctx, s.pool, catalog.Project(project), id)
 	if err != nil {
 		return nil, s.unavailable(ctx, "load earlier upload", err)
 	}
@@ -386,7 +401,7 @@ func (fw *fileWriter) sniff(name string) error {
 
 // record writes the image rows and its "uploaded" event in one transaction.
 // dup is true when a concurrent upload with the same client id won the race.
-func (s *Service) record(ctx context.Context, id string, md *canopyv1.UploadMetadata, files []storedFile) (*canopyv1.Image, bool, error) {
+func (s *Service) record(ctx context.Context, project, id string, md *canopyv1.UploadMetadata, files []storedFile) (*canopyv1.Image, bool, error) {
 	var total int64
 	for _, f := range files {
 		total += f.size
@@ -409,10 +424,10 @@ func (s *Service) record(ctx context.Context, id string, md *canopyv1.UploadMeta
 	reachedCommit := false
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, `INSERT INTO images (id, batch_id, client_upload_id, filename, band_layout,
-				size_bytes, status, max_attempts, capture_time, analysis_options)
-			VALUES ($1, $2, $3, $4, $5, $6, 'uploaded', $7, $8, $9)`,
+				size_bytes, status, max_attempts, capture_time, analysis_options, project_id)
+			VALUES ($1, $2, $3, $4, $5, $6, 'uploaded', $7, $8, $9, $10)`,
 			id, md.GetBatchId(), clientID, files[0].spec.GetFilename(), strings.ToUpper(md.GetBandLayout()),
-			total, s.limits.MaxAttempts, nullTime(captureTime), analysisOptionsJSON(md.GetAnalysis())); err != nil {
+			total, s.limits.MaxAttempts, nullTime(captureTime), analysisOptionsJSON(md.GetAnalysis()), project); err != nil {
 			return fmt.Errorf("insert image: %w", err)
 		}
 		for i, f := range files {
@@ -434,7 +449,7 @@ func (s *Service) record(ctx context.Context, id string, md *canopyv1.UploadMeta
 	})
 	var pgErr *pgconn.PgError
 	if errors.As(err, &pgErr) && pgErr.Code == "23505" && pgErr.ConstraintName == "images_client_upload_id" {
-		img, err := s.byClientID(ctx, md.GetClientUploadId())
+		img, err := s.byClientID(ctx, project, md.GetClientUploadId())
 		if err != nil {
 			return nil, false, err
 		}
@@ -456,14 +471,10 @@ func (s *Service) record(ctx context.Context, id string, md *canopyv1.UploadMeta
 	if err != nil {
 		return nil, false, s.unavailable(ctx, "record upload", err)
 	}
-	img, err := catalog.GetImage(ctx, s.pool, id)
-	if err != nil {
-		// The image is recorded and its blobs must stay: answer from what
-		// was just written.
-		s.log.WarnContext(ctx, "recorded upload could not be read back; answering from what was written", "image_id", id, "error", err)
-		img = writtenImage(id, total, files)
-	}
-	return img, false, nil
+	// The answer is built from what was just committed rather than read
+	// back: a read failing after the commit (say, the database restarting)
+	// must not turn a stored upload into an error.
+	return writtenImage(id, total, files), false, nil
 }
 
 // maybeRecordedError answers an upload whose COMMIT outcome could not be

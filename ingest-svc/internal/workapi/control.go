@@ -5,9 +5,25 @@ import (
 	"log/slog"
 	"unicode/utf8"
 
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
 	canopyv1 "github.com/canopyag/canopy/gen/go/canopy/v1"
 	"github.com/canopyag/canopy/platform/apierror"
+	"github.com/canopyag/canopy/platform/auth"
+	"github.com/canopyag/canopy/platform/catalog"
 )
+
+// projectScope is the caller's project: retry and cancel act only within
+// it, and another project's image is NotFound. No principal means the call
+// bypassed authentication, so nothing is allowed (fail closed).
+func projectScope(ctx context.Context) (catalog.Scope, error) {
+	p := auth.FromContext(ctx)
+	if p == nil || p.ProjectID == "" {
+		return catalog.Scope{}, status.Error(codes.Unauthenticated, "retry and cancel need the key of a project")
+	}
+	return catalog.Project(p.ProjectID), nil
+}
 
 // maxReasonBytes bounds a cancellation reason: it is stored and shown to
 // every watcher, so it is a note, not a document.
@@ -15,8 +31,8 @@ const maxReasonBytes = 1024
 
 // ImageQueue is what the operator RPCs need from the work queue.
 type ImageQueue interface {
-	Retry(ctx context.Context, id string) (*canopyv1.Image, error)
-	Cancel(ctx context.Context, id, reason string) (*canopyv1.Image, error)
+	Retry(ctx context.Context, scope catalog.Scope, id string) (*canopyv1.Image, error)
+	Cancel(ctx context.Context, scope catalog.Scope, id, reason string) (*canopyv1.Image, error)
 }
 
 // Control serves the operator side of IngestService: RetryImage and
@@ -34,11 +50,15 @@ func NewControl(q ImageQueue, log *slog.Logger) *Control {
 
 // RetryImage re-queues a failed image with fresh attempts.
 func (c *Control) RetryImage(ctx context.Context, req *canopyv1.RetryImageRequest) (*canopyv1.Image, error) {
+	sc, err := projectScope(ctx)
+	if err != nil {
+		return nil, err
+	}
 	id, err := parseImageID(req.GetImageId())
 	if err != nil {
 		return nil, err
 	}
-	img, err := c.q.Retry(ctx, id)
+	img, err := c.q.Retry(ctx, sc, id)
 	if err != nil {
 		return nil, toStatus(ctx, c.log, "retry image", err)
 	}
@@ -48,6 +68,10 @@ func (c *Control) RetryImage(ctx context.Context, req *canopyv1.RetryImageReques
 
 // CancelImage fails an unfinished image with the reason "cancelled".
 func (c *Control) CancelImage(ctx context.Context, req *canopyv1.CancelImageRequest) (*canopyv1.Image, error) {
+	sc, err := projectScope(ctx)
+	if err != nil {
+		return nil, err
+	}
 	id, err := parseImageID(req.GetImageId())
 	if err != nil {
 		return nil, err
@@ -56,7 +80,7 @@ func (c *Control) CancelImage(ctx context.Context, req *canopyv1.CancelImageRequ
 	if len(reason) > maxReasonBytes || !utf8.ValidString(reason) {
 		return nil, apierror.BadField("reason", "want valid UTF-8 of at most %d bytes", maxReasonBytes)
 	}
-	img, err := c.q.Cancel(ctx, id, reason)
+	img, err := c.q.Cancel(ctx, sc, id, reason)
 	if err != nil {
 		return nil, toStatus(ctx, c.log, "cancel image", err)
 	}

@@ -17,6 +17,7 @@ import (
 	canopyv1 "github.com/canopyag/canopy/gen/go/canopy/v1"
 	"github.com/canopyag/canopy/ingest-svc/internal/queue"
 	"github.com/canopyag/canopy/platform/apierror"
+	"github.com/canopyag/canopy/platform/auth"
 	"github.com/canopyag/canopy/platform/catalog"
 	"github.com/canopyag/canopy/platform/notify"
 )
@@ -26,12 +27,13 @@ const WorkChannel = "canopy_work"
 
 // Queue is what the API needs from the work queue.
 type Queue interface {
-	Claim(ctx context.Context, worker string, n int, lease time.Duration) ([]queue.Claimed, error)
+	Claim(ctx context.Context, scope catalog.Scope, worker string, n int, lease time.Duration) ([]queue.Claimed, error)
 	NextDue(ctx context.Context) (time.Time, bool, error)
 	Renew(ctx context.Context, id, token string, lease time.Duration) error
 	Complete(ctx context.Context, id, token string, a *canopyv1.Analysis) (*canopyv1.Image, error)
 	Fail(ctx context.Context, id, token, msg string, retryable bool) (*canopyv1.Image, error)
 	Release(ctx context.Context, id, token, reason string) (*canopyv1.Image, error)
+	InScope(ctx context.Context, scope catalog.Scope, id string) (bool, error)
 }
 
 // Wakeups is where claimers wait for new work.
@@ -108,13 +110,24 @@ func (s *Server) ClaimWork(ctx context.Context, req *canopyv1.ClaimWorkRequest) 
 		}
 	}
 
+	// A worker key of one project claims that project's work only; a key
+	// without a project (the usual analysis-svc key) serves every project.
+	p := auth.FromContext(ctx)
+	if p == nil {
+		return nil, status.Error(codes.Unauthenticated, "no authenticated caller")
+	}
+	sc := catalog.AllProjects
+	if p.ProjectID != "" {
+		sc = catalog.Project(p.ProjectID)
+	}
+
 	// Subscribe before the first try, so an upload landing between the try
 	// and the wait still wakes us.
 	sub := s.wake.Subscribe(WorkChannel, "")
 	defer sub.Close()
 	deadline := time.Now().Add(wait)
 	for {
-		claimed, err := s.q.Claim(ctx, worker, n, lease)
+		claimed, err := s.q.Claim(ctx, sc, worker, n, lease)
 		if err != nil {
 			return nil, internal(ctx, s.log, "claim work", err)
 		}
@@ -165,6 +178,9 @@ func (s *Server) RenewLease(ctx context.Context, req *canopyv1.RenewLeaseRequest
 	if err != nil {
 		return nil, err
 	}
+	if err := s.checkLease(ctx, id); err != nil {
+		return nil, err
+	}
 	lease, err := s.lease(req.GetLease())
 	if err != nil {
 		return nil, err
@@ -179,6 +195,9 @@ func (s *Server) RenewLease(ctx context.Context, req *canopyv1.RenewLeaseRequest
 func (s *Server) CompleteWork(ctx context.Context, req *canopyv1.CompleteWorkRequest) (*canopyv1.CompleteWorkResponse, error) {
 	id, token, err := ids(req.GetImageId(), req.GetLeaseToken())
 	if err != nil {
+		return nil, err
+	}
+	if err := s.checkLease(ctx, id); err != nil {
 		return nil, err
 	}
 	a := req.GetAnalysis()
@@ -202,6 +221,9 @@ func (s *Server) FailWork(ctx context.Context, req *canopyv1.FailWorkRequest) (*
 	if err != nil {
 		return nil, err
 	}
+	if err := s.checkLease(ctx, id); err != nil {
+		return nil, err
+	}
 	msg := req.GetError()
 	if msg == "" {
 		return nil, apierror.BadField("error", "is required: say why the attempt failed")
@@ -216,6 +238,30 @@ func (s *Server) FailWork(ctx context.Context, req *canopyv1.FailWorkRequest) (*
 		return nil, toStatus(ctx, s.log, "fail work", err)
 	}
 	return &canopyv1.FailWorkResponse{Image: img}, nil
+}
+
+// checkLease refuses a lease call on another project's image by a worker
+// key bound to one project: NotFound, as if there were no such image. The
+// lease token alone already proves the right to the image; this keeps a
+// per-project worker within its project even with a token it should not
+// have. An all-projects worker key is not checked (one query saved per
+// heartbeat).
+func (s *Server) checkLease(ctx context.Context, id string) error {
+	p := auth.FromContext(ctx)
+	if p == nil {
+		return status.Error(codes.Unauthenticated, "no authenticated caller")
+	}
+	if p.ProjectID == "" {
+		return nil
+	}
+	ok, err := s.q.InScope(ctx, catalog.Project(p.ProjectID), id)
+	if err != nil {
+		return internal(ctx, s.log, "check image project", err)
+	}
+	if !ok {
+		return status.Errorf(codes.NotFound, "image %s: not found", id)
+	}
+	return nil
 }
 
 func (s *Server) lease(d *durationpb.Duration) (time.Duration, error) {

@@ -29,6 +29,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	canopyv1 "github.com/canopyag/canopy/gen/go/canopy/v1"
+	"github.com/canopyag/canopy/platform/auth"
 )
 
 // keepAlive is how often an idle stream sends a comment line, so proxies
@@ -60,7 +61,9 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeStatus(w, status.Error(codes.InvalidArgument, err.Error()))
 		return
 	}
-	ctx := r.Context()
+	// Relay the caller's Authorization header: the watch is authorised by
+	// the gRPC side, like every gateway call.
+	ctx := auth.ForwardHTTP(r.Context(), r)
 	switch {
 	case r.URL.Path == "/v1/images:watch":
 		st, err := h.w.WatchImages(ctx, &canopyv1.WatchImagesRequest{BatchId: r.URL.Query().Get("batch_id"), AfterSeq: after})

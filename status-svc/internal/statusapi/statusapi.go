@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -16,12 +17,46 @@ import (
 
 	canopyv1 "github.com/canopyag/canopy/gen/go/canopy/v1"
 	"github.com/canopyag/canopy/platform/apierror"
+	"github.com/canopyag/canopy/platform/auth"
 	"github.com/canopyag/canopy/platform/catalog"
 	"github.com/canopyag/canopy/platform/notify"
 )
 
-// EventsChannel carries "seq image_id" for every event (see migrations).
+// EventsChannel carries "seq image_id project" for every event (see
+// migrations).
 const EventsChannel = "canopy_image_events"
+
+// EventKeys routes an event notification to the watchers of its image and
+// to the watchers of its project (ProjectKey), and to no one else: a
+// watcher of one project is never even woken by another project's events.
+func EventKeys(payload string) []string {
+	f := strings.Fields(payload)
+	var keys []string
+	if len(f) > 1 {
+		keys = append(keys, f[1])
+	}
+	if len(f) > 2 {
+		keys = append(keys, ProjectKey(f[2]))
+	}
+	return keys
+}
+
+// ProjectKey is the subscription key of a project's events. Image keys are
+// UUIDs, so the prefix keeps the two apart.
+func ProjectKey(project string) string { return "project:" + project }
+
+// scope is the caller's project. Without a principal (the interceptor was
+// not installed, or an open method reached here) nothing is readable: the
+// service fails closed rather than serving every project.
+func scope(ctx context.Context) (catalog.Scope, error) {
+	p := auth.FromContext(ctx)
+	if p == nil {
+		return catalog.Scope{}, status.Error(codes.Unauthenticated, "no authenticated caller")
+	}
+	// A key without a project (an all-projects worker key) gets the zero
+	// project scope, which matches nothing: workers read no images here.
+	return catalog.Project(p.ProjectID), nil
+}
 
 // Wakeups is where watchers wait for new events.
 type Wakeups interface {
@@ -52,7 +87,11 @@ var errStopping = status.Error(codes.Unavailable, "status-svc is shutting down; 
 
 // GetImage returns one image.
 func (s *Server) GetImage(ctx context.Context, req *canopyv1.GetImageRequest) (*canopyv1.Image, error) {
-	img, err := catalog.GetImage(ctx, s.pool, req.GetImageId())
+	sc, err := scope(ctx)
+	if err != nil {
+		return nil, err
+	}
+	img, err := catalog.GetImage(ctx, s.pool, sc, req.GetImageId())
 	if err != nil {
 		return nil, s.toStatus(ctx, "get image", err)
 	}
@@ -61,7 +100,11 @@ func (s *Server) GetImage(ctx context.Context, req *canopyv1.GetImageRequest) (*
 
 // ListImages pages through images.
 func (s *Server) ListImages(ctx context.Context, req *canopyv1.ListImagesRequest) (*canopyv1.ListImagesResponse, error) {
-	imgs, next, err := catalog.ListImages(ctx, s.pool, catalog.ListFilter{
+	sc, err := scope(ctx)
+	if err != nil {
+		return nil, err
+	}
+	imgs, next, err := catalog.ListImages(ctx, s.pool, sc, catalog.ListFilter{
 		Status:    catalog.StatusFromProto(req.GetStatus()),
 		BatchID:   req.GetBatchId(),
 		PageSize:  int(req.GetPageSize()),
@@ -75,10 +118,15 @@ func (s *Server) ListImages(ctx context.Context, req *canopyv1.ListImagesRequest
 
 // GetAnalysis returns a completed image's analysis.
 func (s *Server) GetAnalysis(ctx context.Context, req *canopyv1.GetAnalysisRequest) (*canopyv1.Analysis, error) {
-	a, err := catalog.GetAnalysis(ctx, s.pool, req.GetImageId())
+	sc, err := scope(ctx)
+	if err != nil {
+		return nil, err
+	}
+	a, err := catalog.GetAnalysis(ctx, s.pool, sc, req.GetImageId())
 	if errors.Is(err, catalog.ErrNotFound) {
-		// Say whether the image is missing or just not analysed yet.
-		img, gerr := catalog.GetImage(ctx, s.pool, req.GetImageId())
+		// Say whether the image is missing or just not analysed yet (only
+		// for an image of the caller's project: another's stays NotFound).
+		img, gerr := catalog.GetImage(ctx, s.pool, sc, req.GetImageId())
 		if gerr == nil {
 			return nil, status.Errorf(codes.FailedPrecondition, "image %s is %s; it has no analysis", img.GetId(), catalog.StatusFromProto(img.GetStatus()))
 		}
@@ -92,7 +140,11 @@ func (s *Server) GetAnalysis(ctx context.Context, req *canopyv1.GetAnalysisReque
 
 // GetQueueStats counts images per status.
 func (s *Server) GetQueueStats(ctx context.Context, _ *canopyv1.GetQueueStatsRequest) (*canopyv1.GetQueueStatsResponse, error) {
-	st, err := catalog.QueueStats(ctx, s.pool)
+	sc, err := scope(ctx)
+	if err != nil {
+		return nil, err
+	}
+	st, err := catalog.QueueStats(ctx, s.pool, sc)
 	if err != nil {
 		return nil, s.toStatus(ctx, "queue stats", err)
 	}
@@ -102,6 +154,10 @@ func (s *Server) GetQueueStats(ctx context.Context, _ *canopyv1.GetQueueStatsReq
 // WatchImage streams one image's state, then its transitions until a terminal one.
 func (s *Server) WatchImage(req *canopyv1.WatchImageRequest, stream grpc.ServerStreamingServer[canopyv1.WatchImageResponse]) error {
 	ctx := stream.Context()
+	sc, err := scope(ctx)
+	if err != nil {
+		return err
+	}
 	id, err := catalog.ParseID(req.GetImageId())
 	if err != nil {
 		return s.toStatus(ctx, "watch image", err)
@@ -114,7 +170,10 @@ func (s *Server) WatchImage(req *canopyv1.WatchImageRequest, stream grpc.ServerS
 	sub := s.wake.Subscribe(EventsChannel, id)
 	defer sub.Close()
 
-	img, err := catalog.GetImage(ctx, s.pool, id)
+	// An image of another project is NotFound before anything is sent; the
+	// subscription above only ever kicks this stream, which then reads
+	// nothing, so it reveals nothing either.
+	img, err := catalog.GetImage(ctx, s.pool, sc, id)
 	if err != nil {
 		return s.toStatus(ctx, "watch image", err)
 	}
@@ -140,12 +199,12 @@ func (s *Server) WatchImage(req *canopyv1.WatchImageRequest, stream grpc.ServerS
 	for {
 		// One image's events are written under its row lock, so they commit
 		// in seq order: reading after the last seen seq cannot skip one.
-		evs, err := catalog.Events(ctx, s.pool, catalog.EventFilter{ImageID: id, AfterSeq: last})
+		evs, err := catalog.Events(ctx, s.pool, catalog.EventFilter{Scope: sc, ImageID: id, AfterSeq: last})
 		if err != nil {
 			return s.toStatus(ctx, "watch image", err)
 		}
 		if len(evs) > 0 {
-			if img, err = catalog.GetImage(ctx, s.pool, id); err != nil {
+			if img, err = catalog.GetImage(ctx, s.pool, sc, id); err != nil {
 				return s.toStatus(ctx, "watch image", err)
 			}
 		}
@@ -171,13 +230,19 @@ func (s *Server) WatchImage(req *canopyv1.WatchImageRequest, stream grpc.ServerS
 	}
 }
 
-// WatchImages streams every event, or those of one batch, until the client leaves.
+// WatchImages streams every event of the caller's project, or those of one
+// of its batches, until the client leaves.
 func (s *Server) WatchImages(req *canopyv1.WatchImagesRequest, stream grpc.ServerStreamingServer[canopyv1.WatchImagesResponse]) error {
 	ctx := stream.Context()
+	p := auth.FromContext(ctx)
+	if p == nil || p.ProjectID == "" {
+		return status.Error(codes.Unauthenticated, "no authenticated caller of a project")
+	}
+	sc := catalog.Project(p.ProjectID)
 	if req.GetAfterSeq() < 0 {
 		return apierror.BadField("after_seq", "must not be negative")
 	}
-	sub := s.wake.Subscribe(EventsChannel, "")
+	sub := s.wake.Subscribe(EventsChannel, ProjectKey(p.ProjectID))
 	defer sub.Close()
 	last := req.GetAfterSeq()
 	if last == 0 {
@@ -187,19 +252,35 @@ func (s *Server) WatchImages(req *canopyv1.WatchImagesRequest, stream grpc.Serve
 		}
 	}
 	gaps := newGapTracker(s.gapWait)
+	batch := req.GetBatchId()
 	for {
-		evs, err := catalog.Events(ctx, s.pool, catalog.EventFilter{BatchID: req.GetBatchId(), AfterSeq: gaps.readFrom(last)})
+		f := catalog.EventFilter{Scope: sc, BatchID: batch, AfterSeq: gaps.readFrom(last)}
+		var (
+			evs     []*canopyv1.ImageEvent
+			foreign []int64
+			err     error
+		)
+		if batch == "" {
+			// Every seq is accounted for, ours or another project's (by
+			// number only), so holes can be told apart and waited for.
+			evs, foreign, err = catalog.EventsWithSeqs(ctx, s.pool, f)
+		} else {
+			evs, err = catalog.Events(ctx, s.pool, f)
+		}
 		if err != nil {
 			return s.toStatus(ctx, "watch images", err)
 		}
-		for _, ev := range evs {
-			if !gaps.deliver(ev.GetSeq(), last, req.GetBatchId() == "") {
+		for seq := range mergeSeqs(evs, foreign) {
+			ev := seq.event
+			if !gaps.deliver(seq.seq, last, batch == "") {
 				continue
 			}
-			if err := stream.Send(&canopyv1.WatchImagesResponse{Event: ev}); err != nil {
-				return err
+			if ev != nil {
+				if err := stream.Send(&canopyv1.WatchImagesResponse{Event: ev}); err != nil {
+					return err
+				}
 			}
-			last = max(last, ev.GetSeq())
+			last = max(last, seq.seq)
 		}
 		var timeout <-chan time.Time
 		if gaps.open() {
@@ -214,6 +295,34 @@ func (s *Server) WatchImages(req *canopyv1.WatchImagesRequest, stream grpc.Serve
 			return errStopping
 		case <-sub.C():
 		case <-timeout:
+		}
+	}
+}
+
+// seqItem is one sequence number read: an event of ours, or (event nil)
+// another project's number.
+type seqItem struct {
+	seq   int64
+	event *canopyv1.ImageEvent
+}
+
+// mergeSeqs yields our events and the foreign seqs in seq order; both
+// inputs are sorted.
+func mergeSeqs(evs []*canopyv1.ImageEvent, foreign []int64) func(yield func(seqItem) bool) {
+	return func(yield func(seqItem) bool) {
+		i, j := 0, 0
+		for i < len(evs) || j < len(foreign) {
+			var it seqItem
+			if j >= len(foreign) || (i < len(evs) && evs[i].GetSeq() < foreign[j]) {
+				it = seqItem{seq: evs[i].GetSeq(), event: evs[i]}
+				i++
+			} else {
+				it = seqItem{seq: foreign[j]}
+				j++
+			}
+			if !yield(it) {
+				return
+			}
 		}
 	}
 }

@@ -1,0 +1,121 @@
+package auth
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"testing"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
+
+	canopyv1 "github.com/canopyag/canopy/gen/go/canopy/v1"
+	"github.com/canopyag/canopy/platform/database/dbtest"
+)
+
+var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
+
+func withAuth(v string) context.Context {
+	return metadata.NewIncomingContext(context.Background(), metadata.Pairs("authorization", v))
+}
+
+// insecure-dev lets every RPC of the policy in, work queue included (the
+// dev principal is an admin and a worker at once), still refuses RPCs the
+// policy does not name, and leaves health and reflection open.
+func TestInsecureDevMode(t *testing.T) {
+	a, err := New(nil, DefaultPolicy, Config{Mode: ModeInsecureDev}, quiet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for method := range DefaultPolicy {
+		ctx, p, err := a.authorize(context.Background(), method)
+		if err != nil || p == nil || FromContext(ctx).ProjectID != "default" {
+			t.Errorf("%s: %v (principal %v), want let in as project default", method, err, p)
+		}
+	}
+	if _, _, err := a.authorize(context.Background(), "/canopy.v1.Secret/Leak"); status.Code(err) != codes.PermissionDenied {
+		t.Errorf("unknown method: %v, want PermissionDenied", err)
+	}
+	if _, p, err := a.authorize(context.Background(), "/grpc.health.v1.Health/Check"); err != nil || p != nil {
+		t.Errorf("health: %v %v, want open with no principal", p, err)
+	}
+	if _, err := New(nil, DefaultPolicy, Config{Mode: "off"}, quiet); err == nil {
+		t.Error("an unknown AUTH_MODE was accepted")
+	}
+}
+
+func TestKeysMode(t *testing.T) {
+	ctx := context.Background()
+	pool, err := pgxpool.New(ctx, dbtest.NewDatabase(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	viewer, vp, err := CreateKey(ctx, pool, "farm", Viewer, "v")
+	if err != nil {
+		t.Fatal(err)
+	}
+	worker, _, err := CreateKey(ctx, pool, "", Worker, "w")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := CreateKey(ctx, pool, "", Admin, "x"); err == nil {
+		t.Error("an admin key without a project was created")
+	}
+	var stored int
+	if err := pool.QueryRow(ctx, `SELECT count(*) FROM api_keys WHERE hash = $1 AND prefix = $2`, hashKey(viewer), viewer[:12]).Scan(&stored); err != nil || stored != 1 {
+		t.Fatalf("key stored as its hash and prefix: %d rows (%v)", stored, err)
+	}
+	a, err := New(pool, DefaultPolicy, Config{Mode: ModeKeys}, quiet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	get := canopyv1.StatusService_GetImage_FullMethodName
+	claim := canopyv1.WorkService_ClaimWork_FullMethodName
+	for _, tc := range []struct {
+		name, header, method string
+		want                 codes.Code
+	}{
+		{"viewer reads", "Bearer " + viewer, get, codes.OK},
+		{"scheme is case-insensitive", "bearer " + viewer, get, codes.OK},
+		{"viewer may not claim", "Bearer " + viewer, claim, codes.PermissionDenied},
+		{"worker claims", "Bearer " + worker, claim, codes.OK},
+		{"worker may not read", "Bearer " + worker, get, codes.PermissionDenied},
+		{"basic auth", "Basic dXNlcjpwYXNz", get, codes.Unauthenticated},
+		{"no cnp_ marker", "Bearer abcdefghijklmnopqrstuvwxyz", get, codes.Unauthenticated},
+		{"too short", "Bearer cnp_abc", get, codes.Unauthenticated},
+		{"unknown key", "Bearer cnp_" + "A0000000000000000000000000000000000000000000", get, codes.Unauthenticated},
+	} {
+		ctx, p, err := a.authorize(withAuth(tc.header), tc.method)
+		if status.Code(err) != tc.want {
+			t.Errorf("%s: %v, want %s", tc.name, err, tc.want)
+		}
+		if tc.want == codes.OK && (p == nil || FromContext(ctx) != p) {
+			t.Errorf("%s: no principal in the context", tc.name)
+		}
+	}
+	if _, _, err := a.authorize(context.Background(), get); status.Code(err) != codes.Unauthenticated {
+		t.Errorf("no header: %v, want Unauthenticated", err)
+	}
+
+	// Revocation: a key never used (so not cached) stops at once.
+	if err := RevokeKey(ctx, pool, vp.KeyID); err != nil {
+		t.Fatal(err)
+	}
+	fresh, err := New(pool, DefaultPolicy, Config{Mode: ModeKeys}, quiet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := fresh.authorize(withAuth("Bearer "+viewer), get); status.Code(err) != codes.Unauthenticated {
+		t.Errorf("revoked key: %v, want Unauthenticated", err)
+	}
+	if err := RevokeKey(ctx, pool, vp.KeyID); err == nil {
+		t.Error("revoking twice succeeded")
+	}
+	keys, err := ListKeys(ctx, pool)
+	if err != nil || len(keys) != 2 {
+		t.Fatalf("ListKeys: %d keys, %v", len(keys), err)
+	}
+}
