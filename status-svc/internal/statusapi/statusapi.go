@@ -191,9 +191,10 @@ func (s *Server) WatchImage(req *canopyv1.WatchImageRequest, stream grpc.ServerS
 			return nil
 		}
 		last = img.GetLastEventSeq()
-	case last == img.GetLastEventSeq() && catalog.IsTerminal(img.GetStatus()):
-		// The caller has seen the terminal event (a reconnect right after
-		// it): the watch is over.
+	case last == img.GetLastEventSeq() && img.GetStatus() == canopyv1.ImageStatus_IMAGE_STATUS_COMPLETED:
+		// The caller has seen the completion (a reconnect right after it)
+		// and a completed image never changes again: the watch is over. A
+		// failed one may still be retried, so its watch waits for that.
 		return nil
 	}
 	for {
