@@ -7,7 +7,9 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
+	"testing/iotest"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
@@ -235,5 +237,48 @@ func assertNoUploads(t *testing.T, cfg blob.S3Config) {
 	}
 	for _, u := range out.Uploads {
 		t.Errorf("multipart upload left in progress: key %s, id %s", aws.ToString(u.Key), aws.ToString(u.UploadId))
+	}
+}
+
+// Deleting an image's last blob, or a Put that fails, leaves no empty
+// folders; folders still holding something, and the root, stay.
+func TestLocalPrunesEmptyFolders(t *testing.T) {
+	ctx := context.Background()
+	root := filepath.Join(t.TempDir(), "blobs")
+	store, err := blob.NewLocal(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []string{"images/a/0", "images/a/1", "images/b/0"} {
+		if _, err := store.Put(ctx, k, strings.NewReader("x")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	exists := func(rel string) bool {
+		_, err := os.Stat(filepath.Join(root, rel))
+		return err == nil
+	}
+	_ = store.Delete(ctx, "images/a/0")
+	if !exists("images/a") {
+		t.Error("images/a removed while it still holds images/a/1")
+	}
+	_ = store.Delete(ctx, "images/a/1")
+	if exists("images/a") || !exists("images/b") {
+		t.Errorf("after deleting a's last blob: images/a exists %v (want false), images/b exists %v (want true)", exists("images/a"), exists("images/b"))
+	}
+	_ = store.Delete(ctx, "images/b/0")
+	if exists("images") || !exists("") {
+		t.Errorf("after deleting every blob: images exists %v (want false), root exists %v (want true)", exists("images"), exists(""))
+	}
+	// A failed Put (its reader errs) leaves no folder either.
+	if _, err := store.Put(ctx, "images/c/0", iotest.ErrReader(errors.New("client went away"))); err == nil {
+		t.Fatal("Put of a failing reader succeeded")
+	}
+	if exists("images/c") || exists("images") {
+		t.Error("a failed Put left its folder behind")
+	}
+	// And a Put into a pruned folder works.
+	if _, err := store.Put(ctx, "images/a/0", strings.NewReader("again")); err != nil {
+		t.Errorf("Put after pruning: %v", err)
 	}
 }

@@ -79,6 +79,13 @@ func (l *Local) put(ctx context.Context, key string, r io.Reader) (int64, error)
 	// Same directory as the final path, so the rename is atomic. The name
 	// leaves out the key's own name so a MaxSegmentLen name still fits.
 	f, err := os.CreateTemp(dir, tempPrefix+"*")
+	if errors.Is(err, fs.ErrNotExist) {
+		// A Delete of the folder's last object pruned it in between.
+		if err := l.mkdirs(dir); err != nil {
+			return 0, err
+		}
+		f, err = os.CreateTemp(dir, tempPrefix+"*")
+	}
 	if err != nil {
 		return 0, err
 	}
@@ -87,6 +94,7 @@ func (l *Local) put(ctx context.Context, key string, r io.Reader) (int64, error)
 		if !renamed {
 			_ = f.Close()
 			_ = os.Remove(f.Name())
+			l.pruneEmpty(dir)
 		}
 	}()
 
@@ -253,7 +261,20 @@ func (l *Local) Delete(ctx context.Context, key string) error {
 	if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("delete %s: %w", key, err)
 	}
+	l.pruneEmpty(filepath.Dir(p))
 	return nil
+}
+
+// pruneEmpty removes dir and its parents while they are empty, up to the
+// root, so deleting an image's blobs (or a failed upload) leaves no empty
+// folders behind. A folder that is not empty stops it: os.Remove refuses.
+func (l *Local) pruneEmpty(dir string) {
+	for dir != l.root && strings.HasPrefix(dir, l.root+string(filepath.Separator)) {
+		if os.Remove(dir) != nil {
+			return
+		}
+		dir = filepath.Dir(dir)
+	}
 }
 
 // List implements Store.
