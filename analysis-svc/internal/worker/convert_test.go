@@ -1,6 +1,8 @@
 package worker
 
 import (
+	"errors"
+	"fmt"
 	"math"
 	"slices"
 	"testing"
@@ -91,5 +93,19 @@ func TestWithImageOptions(t *testing.T) {
 	}
 	if *pool.SAVIL != 0.5 {
 		t.Errorf("the pool's default L changed to %v", *pool.SAVIL)
+	}
+}
+
+func TestWithFileNames(t *testing.T) {
+	dir := "/tmp/canopy-abc-123"
+	files := []analyze.File{{Path: dir + "/file0.jpg", Filename: "DJI_0061.JPG"}, {Path: dir + "/file1.tif", Filename: "IMG_0001_4.tif"}}
+	cause := fmt.Errorf("analyze: %w: read %s, band 1: IReadBlock failed; and %s; writing %s", analyze.ErrCorrupt, dir+"/file0.jpg", dir+"/file1.tif", dir+"/out/ndvi.tif")
+	err := withFileNames(cause, dir, files)
+	want := "analyze: " + analyze.ErrCorrupt.Error() + ": read DJI_0061.JPG, band 1: IReadBlock failed; and IMG_0001_4.tif; writing out/ndvi.tif"
+	if err.Error() != want {
+		t.Errorf("message %q\nwant    %q", err.Error(), want)
+	}
+	if !errors.Is(err, analyze.ErrCorrupt) {
+		t.Error("the cause is lost: errors.Is(err, ErrCorrupt) is false")
 	}
 }

@@ -302,3 +302,40 @@ func TestPoolWithoutMetrics(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// A file the blob store does not have fails the image at once, saying what
+// to check, instead of using up every attempt on retries.
+func TestMissingBlobFailsPermanently(t *testing.T) {
+	work := &fakeWork{items: make(chan *canopyv1.WorkItem, 1)}
+	it := item("gone")
+	it.Image.Files = []*canopyv1.ImageFile{{Filename: "DJI_0061.JPG", BlobKey: "images/gone/0", ContentType: "image/jpeg"}}
+	work.items <- it
+	p, _ := newTestPool(t, work, fakeAnalyzer(nil), io.Discard)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- p.Run(ctx) }()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		work.mu.Lock()
+		n := len(work.failed) + len(work.completed)
+		work.mu.Unlock()
+		if n > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("image not reported")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if len(work.failed) != 1 {
+		t.Fatalf("reports: %d completed, %d failed; want 1 failure", len(work.completed), len(work.failed))
+	}
+	f := work.failed[0]
+	if f.GetRetryable() || f.GetRelease() || !strings.Contains(f.GetError(), "images/gone/0 is not in the blob store") || !strings.Contains(f.GetError(), "BLOB_DIR") {
+		t.Errorf("FailWork retryable %v, release %v, error %q; want a permanent failure naming the key and the settings to check", f.GetRetryable(), f.GetRelease(), f.GetError())
+	}
+}

@@ -154,10 +154,16 @@ func (p *Pool) process(ctx context.Context, worker string, item *canopyv1.WorkIt
 	a.Worker = worker
 	a.DurationSeconds = time.Since(start).Seconds()
 	a.CreatedAt = timestamppb.Now()
-	p.report(ctx, log, func(c context.Context) error {
+	taken := p.report(ctx, log, func(c context.Context) error {
 		_, err := p.work.CompleteWork(c, &canopyv1.CompleteWorkRequest{ImageId: img.GetId(), LeaseToken: item.GetLeaseToken(), Analysis: a})
 		return err
 	})
+	if !taken {
+		// Cancelled or reclaimed meanwhile: the analysis is not the image's.
+		p.metrics.finish(resultFailed, time.Since(start).Seconds(), nil)
+		log.InfoContext(ctx, "analysis not recorded", "duration_ms", time.Since(start).Milliseconds())
+		return
+	}
 	p.metrics.finish(resultCompleted, time.Since(start).Seconds(), result)
 	log.InfoContext(ctx, "image analysed", "duration_ms", time.Since(start).Milliseconds(), "map", a.GetMapBlobKey(), "outputs", len(keys))
 }
@@ -182,7 +188,8 @@ func timingAttrs(r *analyze.Result) []any {
 
 // report delivers a CompleteWork/FailWork, retrying while ingest-svc is
 // unreachable: the result is worth more than the lease's remaining time.
-func (p *Pool) report(ctx context.Context, log *slog.Logger, call func(context.Context) error) {
+// It reports whether ingest-svc took the result.
+func (p *Pool) report(ctx context.Context, log *slog.Logger, call func(context.Context) error) bool {
 	// A cut-off job still reports, so its lease is given back at once.
 	c, cancel := context.WithTimeout(context.WithoutCancel(ctx), p.cfg.Lease)
 	defer cancel()
@@ -191,18 +198,19 @@ func (p *Pool) report(ctx context.Context, log *slog.Logger, call func(context.C
 		err := call(c)
 		switch status.Code(err) {
 		case codes.OK:
-			return
+			return true
 		case codes.Unavailable, codes.DeadlineExceeded, codes.ResourceExhausted:
 			if c.Err() != nil {
 				log.ErrorContext(ctx, "could not report result; the lease will expire and the image be retried", "error", err)
-				return
+				return false
 			}
 			sleep(c, backoff)
 			backoff = min(backoff*2, 5*time.Second)
 		default:
-			// FailedPrecondition: the lease was lost (another worker has it).
+			// FailedPrecondition: the lease was lost (cancelled, or another
+			// worker has it).
 			log.WarnContext(ctx, "result refused", "error", err)
-			return
+			return false
 		}
 	}
 }
@@ -281,7 +289,7 @@ func (p *Pool) analyseImage(ctx context.Context, item *canopyv1.WorkItem) (*anal
 		err = fmt.Errorf("write thumbnail: %w", cerr)
 	}
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, withFileNames(err, dir, files)
 	}
 	// The input files are no longer needed; free their disk space before
 	// the outputs are uploaded.
@@ -353,6 +361,12 @@ func (p *Pool) store(ctx context.Context, key, path string) error {
 
 func (p *Pool) download(ctx context.Context, key, path string) error {
 	rc, err := p.blobs.Open(ctx, key)
+	if errors.Is(err, blob.ErrNotFound) {
+		// ingest-svc stores a file before it records the image, so a
+		// missing one is not a hiccup: most often this worker reads another
+		// store than ingest-svc writes to. Retries cannot help.
+		return fmt.Errorf("%w: %s is not in the blob store analysis-svc reads; check that it has the same BLOB_STORE, BLOB_DIR or S3 settings as ingest-svc, then retry the image", errBlobMissing, key)
+	}
 	if err != nil {
 		return fmt.Errorf("fetch %s: %w", key, err)
 	}
@@ -368,11 +382,16 @@ func (p *Pool) download(ctx context.Context, key, path string) error {
 	return f.Close()
 }
 
-// isInputError tells a fault of the file (corrupt, unsupported, too large,
-// missing bands: retrying cannot help) from a fault of the machine.
+// errBlobMissing: an uploaded file is not in the blob store.
+var errBlobMissing = errors.New("uploaded file missing")
+
+// isInputError tells a failure that retrying cannot help (a corrupt,
+// unsupported or too large file, missing bands, a file the store does not
+// have) from a passing fault of the machine.
 func isInputError(err error) bool {
 	return errors.Is(err, analyze.ErrUnsupported) || errors.Is(err, analyze.ErrCorrupt) ||
-		errors.Is(err, analyze.ErrTooLarge) || errors.Is(err, analyze.ErrMissingBands)
+		errors.Is(err, analyze.ErrTooLarge) || errors.Is(err, analyze.ErrMissingBands) ||
+		errors.Is(err, errBlobMissing)
 }
 
 // withImageOptions applies what the upload asked for over the pool's
@@ -394,4 +413,25 @@ func withImageOptions(opt analyze.Options, img *canopyv1.Image) analyze.Options 
 		opt.ReflectanceScale = o.GetReflectanceScale()
 	}
 	return opt
+}
+
+// namedError is an analysis error as the uploader should read it: the
+// worker's temp paths replaced by the names of the uploaded files. The
+// original stays underneath, for errors.Is.
+type namedError struct {
+	err error
+	msg string
+}
+
+func (e *namedError) Error() string { return e.msg }
+func (e *namedError) Unwrap() error { return e.err }
+
+func withFileNames(err error, dir string, files []analyze.File) error {
+	msg := err.Error()
+	for _, f := range files {
+		msg = strings.ReplaceAll(msg, f.Path, f.Filename)
+	}
+	// Anything else under the work dir (an output being written).
+	msg = strings.ReplaceAll(msg, dir+string(filepath.Separator), "")
+	return &namedError{err: err, msg: msg}
 }
