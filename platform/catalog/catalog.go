@@ -363,6 +363,48 @@ func Events(ctx context.Context, q Querier, f EventFilter) ([]*canopyv1.ImageEve
 	return evs, rows.Err()
 }
 
+// MarkedEvent is one event of the whole sequence, and whether it belongs
+// to the batch asked for.
+type MarkedEvent struct {
+	Event   *canopyv1.ImageEvent
+	InBatch bool
+}
+
+// SequenceForBatch returns every event after afterSeq in sequence order,
+// marking those of batch (others carry no message). A batch watcher needs
+// the whole sequence: a seq missing from the batch's events alone may be
+// another batch's or one of its own whose transaction has not committed
+// yet, and only the unfiltered sequence tells the two apart.
+func SequenceForBatch(ctx context.Context, q Querier, batch string, afterSeq int64, limit int) ([]MarkedEvent, error) {
+	if limit <= 0 {
+		limit = 1000
+	}
+	rows, err := q.Query(ctx, `SELECT e.seq, i.batch_id = $1, e.image_id::text, e.status, e.attempt,
+			CASE WHEN i.batch_id = $1 THEN e.message ELSE '' END, e.created_at
+		FROM image_events e JOIN images i ON i.id = e.image_id
+		WHERE e.seq > $2 ORDER BY e.seq LIMIT $3`, batch, afterSeq, limit)
+	if err != nil {
+		return nil, fmt.Errorf("read events: %w", err)
+	}
+	defer rows.Close()
+	var evs []MarkedEvent
+	for rows.Next() {
+		var (
+			ev     canopyv1.ImageEvent
+			mine   bool
+			status string
+			at     time.Time
+		)
+		if err := rows.Scan(&ev.Seq, &mine, &ev.ImageId, &status, &ev.Attempt, &ev.Message, &at); err != nil {
+			return nil, fmt.Errorf("scan event: %w", err)
+		}
+		ev.Status = StatusToProto(status)
+		ev.Time = timestamppb.New(at)
+		evs = append(evs, MarkedEvent{Event: &ev, InBatch: mine})
+	}
+	return evs, rows.Err()
+}
+
 // LatestSeq is the newest event's sequence number (0 with none).
 func LatestSeq(ctx context.Context, q Querier) (int64, error) {
 	var seq int64

@@ -179,18 +179,26 @@ func (s *Server) WatchImages(req *canopyv1.WatchImagesRequest, stream grpc.Serve
 	}
 	gaps := newGapTracker(s.gapWait)
 	for {
-		evs, err := catalog.Events(ctx, s.pool, catalog.EventFilter{BatchID: req.GetBatchId(), AfterSeq: gaps.readFrom(last)})
+		// Holes are tracked over the whole sequence even for one batch:
+		// reading the batch's events alone, a seq committed late (another
+		// transaction took a higher one and committed first) would be
+		// skipped for good once last passed it.
+		evs, err := s.sequence(ctx, req.GetBatchId(), gaps.readFrom(last))
 		if err != nil {
 			return s.toStatus(ctx, "watch images", err)
 		}
-		for _, ev := range evs {
-			if !gaps.deliver(ev.GetSeq(), last, req.GetBatchId() == "") {
+		for _, me := range evs {
+			ev := me.Event
+			if !gaps.deliver(ev.GetSeq(), last, true) {
+				continue
+			}
+			last = max(last, ev.GetSeq())
+			if !me.InBatch {
 				continue
 			}
 			if err := stream.Send(&canopyv1.WatchImagesResponse{Event: ev}); err != nil {
 				return err
 			}
-			last = max(last, ev.GetSeq())
 		}
 		var timeout <-chan time.Time
 		if gaps.open() {
@@ -207,6 +215,23 @@ func (s *Server) WatchImages(req *canopyv1.WatchImagesRequest, stream grpc.Serve
 		case <-timeout:
 		}
 	}
+}
+
+// sequence reads the events after seq: all of them, or the whole sequence
+// with batch's marked.
+func (s *Server) sequence(ctx context.Context, batch string, after int64) ([]catalog.MarkedEvent, error) {
+	if batch != "" {
+		return catalog.SequenceForBatch(ctx, s.pool, batch, after, 0)
+	}
+	evs, err := catalog.Events(ctx, s.pool, catalog.EventFilter{AfterSeq: after})
+	if err != nil {
+		return nil, err
+	}
+	out := make([]catalog.MarkedEvent, len(evs))
+	for i, ev := range evs {
+		out[i] = catalog.MarkedEvent{Event: ev, InBatch: true}
+	}
+	return out, nil
 }
 
 func (s *Server) toStatus(ctx context.Context, action string, err error) error {
