@@ -2,9 +2,9 @@
 SHELL := /bin/bash
 export PATH := $(CURDIR)/.bin:$(PATH)
 GOOGLEAPIS_MOD := github.com/grpc-ecosystem/grpc-gateway@v1.16.0
-MODULES := gen platform ingest-svc analysis-svc status-svc cli e2e
+MODULES := gen platform ingest-svc analysis-svc status-svc cli e2e bench
 
-.PHONY: help tools ts-deps googleapis generate verify breaking lint test bench demo build deps
+.PHONY: help tools ts-deps googleapis generate verify breaking lint test bench bench-check bench-compare bench-baseline demo build deps
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -55,8 +55,19 @@ build: ## Build every binary into .bin/
 test: ## Run every test (needs PostgreSQL, GDAL and the tools: see README)
 	bash scripts/test.sh
 
-bench: ## Run the benchmarks
-	cd analysis-svc && go test -run '^$$' -bench . -benchtime 3x ./internal/...
+bench: ## Every benchmark, then the older design side by side: bench/results/latest.json and latest.md
+	bash scripts/bench.sh full
+	bash scripts/bench-compare.sh
+	.bin/canopy-bench table -out bench/results/latest.json | tee bench/results/latest.md
+
+bench-check: ## Short benchmarks; fails if a ratio falls below half of bench/baseline.json
+	bash scripts/bench.sh quick
+
+bench-compare: ## Only the side-by-side run against ../shared/baseline
+	bash scripts/bench-compare.sh
+
+bench-baseline: ## Rewrite bench/baseline.json from bench/results/check.json (after make bench-check)
+	.bin/canopy-bench check -write -out bench/results/check.json -baseline bench/baseline.json
 
 demo: ## Run the whole pipeline on sample images and print the results
 	bash scripts/demo.sh

@@ -379,8 +379,9 @@ func Events(ctx context.Context, q Querier, f EventFilter) ([]*canopyv1.ImageEve
 	return evs, err
 }
 
-// EventsWithSeqs is Events for a watcher of a whole project: it also returns
-// the sequence numbers of the events of other projects in the same range.
+// EventsWithSeqs is Events for a watcher of a whole project or batch: it
+// also returns the sequence numbers of the other events in the same range
+// (other projects', other batches').
 // Only the numbers, which say nothing of those images; a watcher needs them
 // to tell a hole in the sequence (a transaction not yet committed, worth
 // waiting for) from an event that simply is not its own.
@@ -402,15 +403,19 @@ func events(ctx context.Context, q Querier, f EventFilter, withForeign bool) ([]
 		e.created_at`
 	where := "e.seq > $1"
 	args := []any{f.AfterSeq, f.Limit, f.Scope.Arg()}
+	scope := scopeClause(3)
 	switch {
 	case f.ImageID != "":
 		where += " AND e.image_id = $4"
 		args = append(args, f.ImageID)
+	case f.BatchID != "" && withForeign:
+		// Another batch's events are foreign too: numbers only.
+		scope = "(" + scope + " AND i.batch_id = $4)"
+		args = append(args, f.BatchID)
 	case f.BatchID != "":
 		where += " AND i.batch_id = $4"
 		args = append(args, f.BatchID)
 	}
-	scope := scopeClause(3)
 	if !withForeign {
 		where += " AND " + scope
 	}

@@ -2,7 +2,7 @@ package statusapi
 
 import "time"
 
-// gapTracker lets a watcher of all images read events in seq order without
+// gapTracker lets a watcher read events in seq order without
 // missing any. Sequence numbers are handed out when a row is inserted but
 // become visible at commit, so seq 11 can be visible before seq 10. When a
 // read shows such a hole, the missing seqs are remembered and read again
@@ -29,9 +29,9 @@ func (g *gapTracker) readFrom(last int64) int64 {
 }
 
 // deliver reports whether the event seq should be sent, and records holes
-// between last and seq. contiguous says every seq belongs to this watcher
-// (no batch filter); with a filter, seqs of other batches are legitimately
-// absent, so holes cannot be told from filtered events and are not tracked.
+// between last and seq. contiguous says the reads see every seq (WatchImages
+// reads the whole sequence even for one batch, and skips the other batches'
+// events itself); without it holes could not be told from filtered events.
 func (g *gapTracker) deliver(seq, last int64, contiguous bool) bool {
 	if seq <= last {
 		if _, ok := g.holes[seq]; ok {

@@ -261,19 +261,17 @@ func (s *Server) WatchImages(req *canopyv1.WatchImagesRequest, stream grpc.Serve
 			foreign []int64
 			err     error
 		)
-		if batch == "" {
-			// Every seq is accounted for, ours or another project's (by
-			// number only), so holes can be told apart and waited for.
-			evs, foreign, err = catalog.EventsWithSeqs(ctx, s.pool, f)
-		} else {
-			evs, err = catalog.Events(ctx, s.pool, f)
-		}
+		// Every seq is accounted for, ours or not (another project's or
+		// another batch's, by number only), so holes can be told apart and
+		// waited for. Reading one batch's events alone would skip for good
+		// an event whose transaction committed after a later one's.
+		evs, foreign, err = catalog.EventsWithSeqs(ctx, s.pool, f)
 		if err != nil {
 			return s.toStatus(ctx, "watch images", err)
 		}
 		for seq := range mergeSeqs(evs, foreign) {
 			ev := seq.event
-			if !gaps.deliver(seq.seq, last, batch == "") {
+			if !gaps.deliver(seq.seq, last, true) {
 				continue
 			}
 			if ev != nil {

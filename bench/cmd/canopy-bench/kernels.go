@@ -1,0 +1,154 @@
+package main
+
+import (
+	"bufio"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"regexp"
+	"strconv"
+	"strings"
+)
+
+// KernelResult is scenario 5, read from `go test -bench` output of
+// analysis-svc: whole analyses and single index kernels, each next to the
+// plain memory-bandwidth loop over the same number of bytes, same run.
+type KernelResult struct {
+	CPUs int `json:"cpus"`
+	// Whole Analyze calls (decode, indices, stats, map and thumbnail).
+	RGB20MP   *AnalyzeBench `json:"rgb_20mp_jpeg,omitempty"`
+	MicaSense *AnalyzeBench `json:"micasense_5band_16bit,omitempty"`
+	// One index over 20 MP, kernel plus statistics, by index name.
+	Index map[string]*IndexBench `json:"index_kernels,omitempty"`
+	// MB/s of the summing loop, by the benchmark it matches.
+	MemBW map[string]float64 `json:"membw_mb_per_s"`
+	// The slowest index kernel's MB/s over the memory loop's (>= 0.5 is
+	// "within 2x").
+	WorstIndexVsMemBW float64 `json:"worst_index_vs_membw"`
+}
+
+// AnalyzeBench is one whole-image analysis benchmark.
+type AnalyzeBench struct {
+	MsPerImage float64 `json:"ms_per_image"`
+	ImagesPerS float64 `json:"images_per_s"`
+	// images/s divided by the cores the benchmark could use (GOMAXPROCS).
+	ImagesPerSPerCore float64 `json:"images_per_s_per_core"`
+	MPixPerS          float64 `json:"megapixels_per_s"`
+	MBps              float64 `json:"mb_per_s"`
+	MemBWMBps         float64 `json:"membw_mb_per_s"`
+	RatioToMemBW      float64 `json:"ratio_to_membw"`
+}
+
+// IndexBench is one index kernel benchmark.
+type IndexBench struct {
+	MBps         float64 `json:"mb_per_s"`
+	MPixPerS     float64 `json:"megapixels_per_s"`
+	RatioToMemBW float64 `json:"ratio_to_membw"`
+}
+
+type benchLine struct {
+	nsPerOp, mbps, pixps float64
+}
+
+// BenchmarkName-2   3   398003543 ns/op   61.75 MB/s   3087410 pixels/s
+var benchRE = regexp.MustCompile(`^(Benchmark\S+?)(?:-(\d+))?\s+\d+\s+(.*)$`)
+
+// parseBench reads every benchmark line; with -count N a benchmark has N
+// lines and each metric is their median.
+func parseBench(r io.Reader) (map[string]benchLine, int, error) {
+	all := map[string][]benchLine{}
+	procs := 1
+	sc := bufio.NewScanner(r)
+	for sc.Scan() {
+		m := benchRE.FindStringSubmatch(strings.TrimSpace(sc.Text()))
+		if m == nil {
+			continue
+		}
+		if m[2] != "" {
+			procs, _ = strconv.Atoi(m[2])
+		}
+		var bl benchLine
+		f := strings.Fields(m[3])
+		for i := 0; i+1 < len(f); i += 2 {
+			v, err := strconv.ParseFloat(f[i], 64)
+			if err != nil {
+				continue
+			}
+			switch f[i+1] {
+			case "ns/op":
+				bl.nsPerOp = v
+			case "MB/s":
+				bl.mbps = v
+			case "pixels/s":
+				bl.pixps = v
+			}
+		}
+		all[m[1]] = append(all[m[1]], bl)
+	}
+	if err := sc.Err(); err != nil {
+		return nil, 0, err
+	}
+	out := map[string]benchLine{}
+	for name, bls := range all {
+		var ns, mb, px []float64
+		for _, bl := range bls {
+			ns, mb, px = append(ns, bl.nsPerOp), append(mb, bl.mbps), append(px, bl.pixps)
+		}
+		out[name] = benchLine{nsPerOp: median(ns), mbps: median(mb), pixps: median(px)}
+	}
+	return out, procs, nil
+}
+
+func cmdKernels(args []string) error {
+	fs := flag.NewFlagSet("kernels", flag.ExitOnError)
+	out := fs.String("out", "bench/results/latest.json", "results file")
+	_ = fs.Parse(args)
+	if fs.NArg() != 1 {
+		return fmt.Errorf("%w: kernels [-out FILE] GO_TEST_BENCH_OUTPUT", errUsage)
+	}
+	f, err := os.Open(fs.Arg(0))
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	lines, procs, err := parseBench(f)
+	if err != nil {
+		return fmt.Errorf("read %s: %w", fs.Arg(0), err)
+	}
+	k := &KernelResult{CPUs: procs, Index: map[string]*IndexBench{}, MemBW: map[string]float64{}}
+	for name, bl := range lines {
+		if m, ok := strings.CutPrefix(name, "BenchmarkMemoryBandwidth/"); ok {
+			k.MemBW[m] = bl.mbps
+		}
+	}
+	whole := func(name, mem string) *AnalyzeBench {
+		bl, ok := lines[name]
+		if !ok || bl.nsPerOp == 0 {
+			return nil
+		}
+		a := &AnalyzeBench{MsPerImage: round3(bl.nsPerOp / 1e6), ImagesPerS: round3(1e9 / bl.nsPerOp), MPixPerS: round3(bl.pixps / 1e6), MBps: bl.mbps, MemBWMBps: k.MemBW[mem]}
+		a.ImagesPerSPerCore = round3(a.ImagesPerS / float64(procs))
+		a.RatioToMemBW = ratio(a.MBps, a.MemBWMBps)
+		return a
+	}
+	k.RGB20MP = whole("BenchmarkAnalyzeRGB20MP", "RGB20MP")
+	k.MicaSense = whole("BenchmarkAnalyzeMicaSense", "MicaSense")
+	// The index benchmarks run over 20 MP planes: the RGB20MP loop is the
+	// one of comparable size (both far beyond the caches).
+	for name, bl := range lines {
+		if ix, ok := strings.CutPrefix(name, "BenchmarkComputeAndSummarize/"); ok {
+			ib := &IndexBench{MBps: bl.mbps, MPixPerS: round3(bl.pixps / 1e6), RatioToMemBW: ratio(bl.mbps, k.MemBW["RGB20MP"])}
+			k.Index[ix] = ib
+			if k.WorstIndexVsMemBW == 0 || ib.RatioToMemBW < k.WorstIndexVsMemBW {
+				k.WorstIndexVsMemBW = ib.RatioToMemBW
+			}
+		}
+	}
+	if len(lines) == 0 {
+		return fmt.Errorf("no benchmark lines in %s", fs.Arg(0))
+	}
+	r := load(*out)
+	r.Kernels = k
+	return save(*out, r)
+}
