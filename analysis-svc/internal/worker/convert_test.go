@@ -1,6 +1,7 @@
 package worker
 
 import (
+	"image"
 	"math"
 	"testing"
 
@@ -38,7 +39,7 @@ func TestToProtoNewFields(t *testing.T) {
 		keys = append(keys, outputKey("img1", o))
 	}
 	a := toProto("img1", r, keys, 0)
-	if a.GetAlgorithmVersion() != "canopy-analysis/2" {
+	if a.GetAlgorithmVersion() != "canopy-analysis/3" {
 		t.Errorf("version %s", a.GetAlgorithmVersion())
 	}
 	if a.GetMapBlobKey() != "images/img1/map-ndvi.png" || a.GetOutputs()[0].GetBlobKey() != "images/img1/index-ndvi.tif" ||
@@ -65,5 +66,36 @@ func TestToProtoNewFields(t *testing.T) {
 	z := ix.GetZones()
 	if z.GetRows() != 1 || z.GetCols() != 2 || z.GetCells()[0].GetClass() != "healthy" || z.GetCells()[1].GetClass() != "" || z.GetCells()[0].GetMean() != 0.7 {
 		t.Errorf("zones %v", z)
+	}
+}
+
+func TestToProtoAlignmentAndCalibration(t *testing.T) {
+	r := &analyze.Result{
+		Width: 1247, Height: 936, CalibrationMode: analyze.CalibrationPanel,
+		Alignment: []analyze.BandAlignment{
+			{Role: "Red", File: "IMG_3.tif", Reference: true, Scale: 1},
+			{Role: "NIR", File: "IMG_4.tif", DX: 14.4, DY: 5.3, InitialDX: 11.5, InitialDY: 0.9, Scale: 1.0056, RotationDeg: 0.37, Residual: 0.23, ResidualMax: 0.76, PeakConfidence: 0.27},
+		},
+		AlignedArea: image.Rect(11, 12, 1258, 948),
+		Calibration: []analyze.BandCalibration{{Role: "NIR", File: "IMG_4.tif", Factor: 5.73, Irradiance: 0.41}},
+	}
+	a := toProto("img1", r, nil, 0)
+	if a.GetCalibrationMode() != "panel" {
+		t.Errorf("calibration %s", a.GetCalibrationMode())
+	}
+	al := a.GetBandAlignment()
+	if len(al) != 2 || !al[0].GetReference() || al[1].GetBand() != "NIR" || al[1].GetOffsetX() != 14.4 || al[1].GetInitialOffsetY() != 0.9 ||
+		al[1].GetScale() != 1.0056 || al[1].GetRotationDeg() != 0.37 || al[1].GetResidualPx() != 0.23 || al[1].GetResidualMaxPx() != 0.76 || al[1].GetPeak() != 0.27 {
+		t.Errorf("alignment %v", al)
+	}
+	if ar := a.GetAlignedArea(); ar.GetX() != 11 || ar.GetY() != 12 || ar.GetWidth() != 1247 || ar.GetHeight() != 936 {
+		t.Errorf("aligned area %v", ar)
+	}
+	if c := a.GetBandCalibration(); len(c) != 1 || c[0].GetReflectanceFactor() != 5.73 || c[0].GetDlsIrradiance() != 0.41 || c[0].GetFilename() != "IMG_4.tif" {
+		t.Errorf("calibration %v", c)
+	}
+	// Not aligned: no area at all rather than an empty one.
+	if a := toProto("img2", &analyze.Result{}, nil, 0); a.AlignedArea != nil || len(a.GetBandAlignment()) != 0 {
+		t.Errorf("unaligned result has alignment %v %v", a.AlignedArea, a.GetBandAlignment())
 	}
 }
