@@ -243,7 +243,7 @@ func register(src []float32, width, height int, a Affine, half, full *level) Tra
 	if half != nil {
 		a = toFull(iterate(half, coarse, a, maxIterations-2))
 	}
-	a = iterate(full, src, a, 2)
+	a = iterate(full, src, a, 1)
 	t.Affine = a
 	t.measure(src, full)
 	cx, cy := float64(width-1)/2, float64(height-1)/2

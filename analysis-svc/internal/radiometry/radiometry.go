@@ -96,7 +96,8 @@ func (m MicaSense) Radiance(v []float32, width, height int) error {
 				row[x] = nan
 				continue
 			}
-			r := math.Hypot(float64(x)-cx, dy)
+			dx := float64(x) - cx
+			r := math.Sqrt(dx*dx + dy*dy)
 			// 1 + k0 r + k1 r² + ... by Horner's rule.
 			p := 0.0
 			for i := len(m.VignettePoly) - 1; i >= 0; i-- {
