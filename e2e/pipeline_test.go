@@ -39,6 +39,11 @@ type upload struct {
 	want     []string
 	// Indices that must be reported unavailable (never faked).
 	unavailable []string
+	// calibration is the expected calibration mode; aligned says the rig's
+	// bands must come back co-registered, so the analysed area is the
+	// bands' common area, a little inside width x height.
+	calibration string
+	aligned     bool
 }
 
 func TestPipelineRealImages(t *testing.T) {
@@ -49,6 +54,7 @@ func TestPipelineRealImages(t *testing.T) {
 			name: "RGB JPEG with GPS", files: []string{filepath.Join(data, "odm-tests-dji", "DJI_0061.JPG")},
 			gps: dji0061GPS, width: 2400, height: 1800,
 			mapIndex: "VARI", want: []string{"VARI"}, unavailable: []string{"NDVI", "SAVI"},
+			calibration: "uncalibrated_dn",
 		},
 		{
 			name: "MicaSense RedEdge 5-band capture",
@@ -58,6 +64,9 @@ func TestPipelineRealImages(t *testing.T) {
 			},
 			gps: img0001GPS, width: 1280, height: 960,
 			mapIndex: "NDVI", want: []string{"NDVI", "SAVI"},
+			// Every band file carries the downwelling light sensor's
+			// irradiance, so without a panel the reflectance comes from it.
+			calibration: "dls", aligned: true,
 		},
 	}
 	for _, store := range []string{"local", "s3"} {
@@ -168,8 +177,18 @@ func checkImage(ctx context.Context, t *testing.T, s *stack, up upload, id strin
 	if err != nil {
 		t.Fatalf("%s: analysis: %v", up.name, err)
 	}
-	if int(a.GetWidth()) != up.width || int(a.GetHeight()) != up.height {
-		t.Errorf("%s: analysed %dx%d, want %dx%d", up.name, a.GetWidth(), a.GetHeight(), up.width, up.height)
+	if a.GetCalibrationMode() != up.calibration {
+		t.Errorf("%s: calibration %q, want %q", up.name, a.GetCalibrationMode(), up.calibration)
+	}
+	wantW, wantH := up.width, up.height
+	if up.aligned {
+		checkAlignment(t, up, a)
+		wantW, wantH = int(a.GetAlignedArea().GetWidth()), int(a.GetAlignedArea().GetHeight())
+	} else if len(a.GetBandAlignment()) != 0 {
+		t.Errorf("%s: band alignment reported for a single file: %v", up.name, a.GetBandAlignment())
+	}
+	if int(a.GetWidth()) != wantW || int(a.GetHeight()) != wantH {
+		t.Errorf("%s: analysed %dx%d, want %dx%d", up.name, a.GetWidth(), a.GetHeight(), wantW, wantH)
 	}
 	byName := map[string]*canopyv1.IndexResult{}
 	for _, ix := range a.GetIndices() {
@@ -208,8 +227,46 @@ func checkImage(ctx context.Context, t *testing.T, s *stack, up upload, id strin
 	if err != nil {
 		t.Fatalf("%s: map is not a PNG: %v", up.name, err)
 	}
-	if cfg.Width != up.width || cfg.Height != up.height {
-		t.Errorf("%s: map %dx%d, want %dx%d", up.name, cfg.Width, cfg.Height, up.width, up.height)
+	if cfg.Width != wantW || cfg.Height != wantH {
+		t.Errorf("%s: map %dx%d, want %dx%d", up.name, cfg.Width, cfg.Height, wantW, wantH)
+	}
+}
+
+// checkAlignment: one entry per band, the reference band among them, every
+// band's residual under a pixel overall (and under 2 in any local window,
+// the limit beyond which the analysis refuses the registration), and a
+// common area inside the files that loses no more than 5% of either side
+// (the MicaSense bands are about 15 pixels apart).
+func checkAlignment(t *testing.T, up upload, a *canopyv1.Analysis) {
+	t.Helper()
+	al := a.GetBandAlignment()
+	if len(al) != len(up.files) {
+		t.Fatalf("%s: %d band alignments, want %d", up.name, len(al), len(up.files))
+	}
+	refs := 0
+	for _, b := range al {
+		if b.GetReference() {
+			refs++
+		}
+		if b.GetResidualPx() >= 1 || b.GetResidualMaxPx() >= 2 {
+			t.Errorf("%s: %s band residual %.3f px (max %.3f)", up.name, b.GetBand(), b.GetResidualPx(), b.GetResidualMaxPx())
+		}
+	}
+	if refs != 1 {
+		t.Errorf("%s: %d reference bands", up.name, refs)
+	}
+	r := a.GetAlignedArea()
+	if r.GetX() < 0 || r.GetY() < 0 || int(r.GetX()+r.GetWidth()) > up.width || int(r.GetY()+r.GetHeight()) > up.height ||
+		float64(r.GetWidth()) < 0.95*float64(up.width) || float64(r.GetHeight()) < 0.95*float64(up.height) {
+		t.Errorf("%s: aligned area %+v inside %dx%d", up.name, r, up.width, up.height)
+	}
+	if len(a.GetBandCalibration()) != len(up.files) {
+		t.Errorf("%s: %d band calibrations, want %d", up.name, len(a.GetBandCalibration()), len(up.files))
+	}
+	for _, w := range a.GetWarnings() {
+		if strings.Contains(w, "not co-registered") {
+			t.Errorf("%s: warning %q on an aligned capture", up.name, w)
+		}
 	}
 }
 

@@ -15,6 +15,7 @@ package analyze
 import (
 	"context"
 	"fmt"
+	"image"
 	"io"
 	"math"
 	"os"
@@ -77,6 +78,17 @@ type Options struct {
 	// GridRows and GridCols size the zonal grid, 1..MaxGrid each; 0 means
 	// index.DefaultGridRows / DefaultGridCols (8 x 8).
 	GridRows, GridCols int
+	// Calibration is how a multispectral rig capture's DN become values:
+	// "" (automatic), "panel", "dls", "uncalibrated_dn" (see
+	// CalibrationPanel...). An explicit mode the capture cannot have
+	// fails the analysis with ErrUnsupported.
+	Calibration string
+	// Panel, when set, is a calibration-panel capture of the same flight:
+	// it is measured and its factors turn the capture into reflectance.
+	Panel *Panel
+	// NoAlign leaves the bands of a rig capture as the lenses saw them
+	// instead of registering them to one another.
+	NoAlign bool
 	// ThumbnailMaxSide bounds the thumbnail's longer side in pixels; 0
 	// means thumbnail.DefaultMaxSide (256).
 	ThumbnailMaxSide int
@@ -169,10 +181,22 @@ type Metadata = raster.Metadata
 // Result is the analysis of one capture.
 type Result struct {
 	Width, Height int
-	// CalibrationMode is "uncalibrated_dn" or "reflectance".
+	// CalibrationMode is "panel", "dls" (reflectance from a panel or the
+	// downwelling light sensor), "reflectance" (a float raster already in
+	// 0..1), "radiance" or "uncalibrated_dn".
 	CalibrationMode string
 	// SAVIL is the soil factor SAVI was computed with.
 	SAVIL float64
+	// Alignment reports, for a rig capture whose bands were registered to
+	// one another, each band's offset and residual misalignment (one entry
+	// per data band, in band order); AlignedArea is the common area the
+	// outputs were cropped to, in the original pixels. Empty when the
+	// bands were not aligned.
+	Alignment   []BandAlignment
+	AlignedArea image.Rectangle
+	// Calibration lists, per data band, the radiance-to-reflectance factor
+	// applied (0 when none) and the file's downwelling irradiance.
+	Calibration []BandCalibration
 	// BandRoles is the role of each band in file and band order ("Red",
 	// "NIR", "RedEdge", "Alpha", ...); BandRolesSource says how they were
 	// found: "declared", "layout", "xmp", "description",
@@ -255,8 +279,15 @@ func Analyze(ctx context.Context, files []File, opt Options, out Outputs) (*Resu
 	for i, f := range files {
 		inputs[i] = raster.Input{Path: f.Path, Name: f.Filename, Role: f.Role}
 	}
+	ropt := raster.Options{BandLayout: opt.BandLayout, MaxPixels: maxPixels, Calibration: opt.Calibration}
+	var panelFlight string
+	if opt.Panel != nil {
+		if ropt.PanelFactors, panelFlight, err = panelFactors(ctx, opt.Panel, maxPixels); err != nil {
+			return nil, fmt.Errorf("analyze: %w", err)
+		}
+	}
 	decodeStart := time.Now()
-	capt, err := raster.OpenCapture(inputs, raster.Options{BandLayout: opt.BandLayout, MaxPixels: maxPixels})
+	capt, err := raster.OpenCapture(inputs, ropt)
 	if err != nil {
 		return nil, fmt.Errorf("analyze: %w", err)
 	}
@@ -310,6 +341,16 @@ func Analyze(ctx context.Context, files []File, opt Options, out Outputs) (*Resu
 	res.DecodeTime = time.Since(decodeStart)
 	res.CalibrationMode = capt.CalibrationMode
 	res.SAVIL = params.SAVIL
+	if f := capt.Metadata.FlightID; opt.Panel != nil && panelFlight != "" && f != "" && f != panelFlight {
+		// The light changes between flights; a panel of another flight
+		// calibrates this one only roughly.
+		res.Warnings = append(res.Warnings, fmt.Sprintf("the panel capture is from flight %s, this capture from flight %s", panelFlight, f))
+	}
+	for _, b := range capt.Bands {
+		if b.Data != nil && (b.Factor != 0 || b.Irradiance != 0) {
+			res.Calibration = append(res.Calibration, BandCalibration{Role: b.Role.String(), File: b.File, Factor: b.Factor, Irradiance: b.Irradiance})
+		}
+	}
 	res.Warnings = append(res.Warnings, capt.Warnings...)
 	if capt.Metadata.GPSVoid {
 		res.Warnings = append(res.Warnings, "the camera flagged its GPS fix as void: the position, if any, is unreliable")
@@ -323,6 +364,13 @@ func Analyze(ctx context.Context, files []File, opt Options, out Outputs) (*Resu
 		}
 	}
 	geo := raster.Georef{GeoTransform: capt.Metadata.GeoTransform, Projection: capt.Metadata.Projection}
+	if len(files) > 1 {
+		if opt.NoAlign {
+			res.Warnings = append(res.Warnings, "bands come from separate lenses and were not co-registered (alignment switched off): pixel values near object edges mix neighbouring objects")
+		} else {
+			alignCapture(capt, res, &geo)
+		}
+	}
 
 	var bands index.Bands
 	for _, b := range capt.Bands {
@@ -374,7 +422,7 @@ func Analyze(ctx context.Context, files []File, opt Options, out Outputs) (*Resu
 			return nil, err
 		}
 		ir.Duration = time.Since(indexStart)
-		if d.Additive && res.CalibrationMode != raster.CalibrationReflectance {
+		if d.Additive && !isReflectance(res.CalibrationMode) {
 			ir.Caveat = fmt.Sprintf("%s adds a constant that assumes reflectance in 0..1; on uncalibrated sensor values it is unreliable", d.Name)
 		}
 		if ir.Stats.Valid == 0 {
@@ -517,4 +565,59 @@ func chooseMapIndex(irs []IndexResult) string {
 		}
 	}
 	return ""
+}
+
+// isReflectance says whether a calibration mode yields reflectance, the
+// scale additive index constants (SAVI's L, EVI's 1) are defined for.
+func isReflectance(mode string) bool {
+	switch mode {
+	case CalibrationReflectance, CalibrationPanel, CalibrationDLS:
+		return true
+	}
+	return false
+}
+
+// alignCapture registers the bands of a rig capture, crops the capture (and
+// its georeferencing, if any) to the common area and reports the result. A
+// registration that fails leaves the bands as they were, with a warning.
+func alignCapture(capt *raster.Capture, res *Result, geo *raster.Georef) {
+	al, r, err := alignBands(capt.Bands, capt.Width, capt.Height)
+	if err != nil {
+		res.Warnings = append(res.Warnings, "bands come from separate lenses and could not be co-registered ("+err.Error()+"): pixel values near object edges mix neighbouring objects")
+		return
+	}
+	var why []string
+	for _, a := range al {
+		if w := a.doubtful(); w != "" {
+			why = append(why, w)
+		}
+	}
+	if len(why) > 0 {
+		// A wrong registration is worse than none: keep the bands as the
+		// lenses saw them and say so.
+		res.Warnings = append(res.Warnings, "bands come from separate lenses and were left as recorded, not co-registered, because the registration is doubtful: "+strings.Join(why, "; "))
+		return
+	}
+	j := 0
+	for i := range capt.Bands {
+		if capt.Bands[i].Data != nil {
+			capt.Bands[i].Data = r.Bands[j]
+			j++
+		}
+	}
+	res.Alignment, res.AlignedArea = al, r.Crop
+	capt.Width, capt.Height = r.Width, r.Height
+	res.Width, res.Height = r.Width, r.Height
+	if gt := geo.GeoTransform; len(gt) == 6 {
+		x0, y0 := float64(r.Crop.Min.X), float64(r.Crop.Min.Y)
+		moved := append([]float64(nil), gt...)
+		moved[0] += x0*gt[1] + y0*gt[2]
+		moved[3] += x0*gt[4] + y0*gt[5]
+		geo.GeoTransform = moved
+	}
+	for _, a := range al {
+		if !a.Reference && a.ResidualMax > 1 {
+			res.Warnings = append(res.Warnings, fmt.Sprintf("the %s band (%s) is still up to %.2f pixels off the reference band in places after alignment", a.Role, a.File, a.ResidualMax))
+		}
+	}
 }

@@ -115,7 +115,9 @@ func TestMicaSenseFlightNDVI(t *testing.T) {
 	fs := micaSenseFlight(d)
 	// File order must not matter: roles come from XMP, not position.
 	slices.Reverse(fs)
-	res := run(t, fs, Options{})
+	// Per pixel and in DN, as ref.py computed it: no reflectance
+	// calibration, no band alignment (calibration_test.go covers both).
+	res := run(t, fs, Options{Calibration: CalibrationUncalibratedDN, NoAlign: true})
 	// ref.py "MicaSense IMG_0001 NDVI": NIR = IMG_0001_4, Red = IMG_0001_3,
 	// (DN - mean BlackLevel) clamped at 0, / (ExposureTime * ISO/100),
 	// DN >= 65520 masked, 0/0 excluded.
@@ -199,7 +201,7 @@ func TestSequoiaNDVI(t *testing.T) {
 	d := sharedData(t)
 	dir := filepath.Join(d, "parrot-sequoia/0077")
 	res := run(t, files(dir, "IMG_180413_080658_0000_GRE.TIF", "IMG_180413_080658_0000_RED.TIF",
-		"IMG_180413_080658_0000_REG.TIF", "IMG_180413_080658_0000_NIR.TIF"), Options{})
+		"IMG_180413_080658_0000_REG.TIF", "IMG_180413_080658_0000_NIR.TIF"), Options{NoAlign: true})
 	// ref.py "Sequoia NDVI": NIR and RED files, saturation at 65472. An
 	// indoor shot with gains 3.25 (red) and 6.21 (NIR): the NDVI is low, as
 	// the same normalisation in numpy says.

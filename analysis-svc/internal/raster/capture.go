@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/canopyag/canopy/analysis-svc/internal/index"
+	"github.com/canopyag/canopy/analysis-svc/internal/radiometry"
 )
 
 // Calibration modes reported for a capture.
@@ -20,6 +21,20 @@ const (
 	// CalibrationReflectance: float (or scaled) rasters whose valid values
 	// all lie in [0, 1].
 	CalibrationReflectance = "reflectance"
+	// CalibrationPanel: rig DN turned into radiance with the maker's
+	// model, then into reflectance with factors measured on a
+	// calibration panel of known reflectance (Options.PanelFactors).
+	CalibrationPanel = "panel"
+	// CalibrationDLS: radiance into reflectance with the downwelling light
+	// sensor's irradiance recorded in each band file.
+	CalibrationDLS = "dls"
+	// CalibrationRadiance: radiance (W/m²/sr/nm) and no reflectance; asked
+	// for when measuring a panel capture.
+	CalibrationRadiance = "radiance"
+	// CalibrationAuto (Options.Calibration only): panel when factors are
+	// given, else DLS when every band file has an irradiance, else
+	// uncalibrated_dn.
+	CalibrationAuto = ""
 )
 
 // Input is one file of a capture.
@@ -37,6 +52,15 @@ type Options struct {
 	// MaxPixels caps width*height*bands of each file and of the whole
 	// capture; 0 means no limit.
 	MaxPixels int64
+	// Calibration is the calibration to apply to a MicaSense rig capture:
+	// CalibrationAuto, CalibrationPanel, CalibrationDLS,
+	// CalibrationRadiance or CalibrationUncalibratedDN. Any but auto and
+	// uncalibrated_dn fail when the capture cannot have it.
+	Calibration string
+	// PanelFactors are radiance-to-reflectance factors per band role,
+	// measured on a panel capture of the same flight (see
+	// radiometry.Panel).
+	PanelFactors map[index.Role]float64
 }
 
 // CaptureBand is one band of a capture.
@@ -48,6 +72,13 @@ type CaptureBand struct {
 	// Data holds Width*Height values after Read: NaN for no data; nil for
 	// an alpha band (already applied as a mask) and before Read.
 	Data []float32
+	// Factor is the radiance-to-reflectance factor applied (panel or
+	// DLS), 0 when none; Irradiance the DLS reading (W/m²/nm), 0 if absent.
+	Factor, Irradiance float64
+	// PrincipalPoint (pixels, column and row) and Focal (pixels) describe
+	// the band's lens, zero when the metadata does not say.
+	PrincipalPoint [2]float64
+	Focal          float64
 }
 
 // Capture is one image to analyse: one multi-band file or a rig's
@@ -68,6 +99,7 @@ type Capture struct {
 	Warnings        []string
 	Metadata        Metadata
 
+	opt   Options
 	files []*File
 	// bandFile[i] is the index in files of Bands[i].
 	bandFile []int
@@ -82,7 +114,12 @@ func OpenCapture(inputs []Input, opt Options) (_ *Capture, err error) {
 	if len(inputs) == 0 {
 		return nil, fmt.Errorf("open capture: %w: no files", ErrMissingBands)
 	}
-	c := &Capture{}
+	c := &Capture{opt: opt}
+	switch opt.Calibration {
+	case CalibrationAuto, CalibrationUncalibratedDN, CalibrationPanel, CalibrationDLS, CalibrationRadiance:
+	default:
+		return nil, fmt.Errorf("open capture: %w: calibration %q (want panel, dls, uncalibrated_dn, radiance or empty for automatic)", ErrUnsupported, opt.Calibration)
+	}
 	defer func() {
 		if err != nil {
 			c.Close()
@@ -115,8 +152,8 @@ func OpenCapture(inputs []Input, opt Options) (_ *Capture, err error) {
 		return nil, err
 	}
 	c.Metadata = metadataOf(c.files)
-	if len(c.files) > 1 {
-		c.Warnings = append(c.Warnings, "bands come from separate lenses and are not co-registered: pixel values near object edges mix neighbouring objects")
+	for i := range c.Bands {
+		c.Bands[i].PrincipalPoint, c.Bands[i].Focal = lensGeometry(c.files[c.bandFile[i]])
 	}
 	return c, nil
 }
@@ -233,11 +270,17 @@ func (c *Capture) Close() error {
 }
 
 // Read decodes every file and prepares its bands: nodata and alpha become
-// NaN; for a MicaSense or Sequoia single-band file, saturated pixels become
-// NaN and raw DN are normalised to (DN - black level) / (exposure x gain);
-// any GDAL scale and offset are applied. It sets CalibrationMode and adds
-// warnings. Files are closed as soon as they are read.
+// NaN; any GDAL scale and offset are applied; for a MicaSense or Sequoia
+// single-band file, saturated pixels become NaN and raw DN become either
+// reflectance (panel or DLS calibration, see Options.Calibration) or, without
+// calibration, (DN - black level) / (exposure x gain). It sets
+// CalibrationMode and adds warnings. Files are closed as soon as they are
+// read.
 func (c *Capture) Read(ctx context.Context) error {
+	mode, models, err := c.chooseCalibration()
+	if err != nil {
+		return err
+	}
 	normalised, declaredIgnored := false, false
 	rigEG := map[int]float64{} // file index -> exposure x gain, for normalised rig files
 	minEG := math.Inf(1)
@@ -255,7 +298,16 @@ func (c *Capture) Read(ctx context.Context) error {
 			declaredIgnored = true
 			c.Warnings = append(c.Warnings, "the declared reflectance scale is ignored for rig band files: they hold raw sensor values")
 		}
-		if rig != nil {
+		switch {
+		case models != nil:
+			if n := countAtLeast(px[0], rig.saturation); n > 0 {
+				c.Warnings = append(c.Warnings, fmt.Sprintf("%s: %d saturated pixels (DN >= %g) treated as no data", f.Name, n, rig.saturation))
+			}
+			if err := models[fi].Radiance(px[0], f.Width, f.Height); err != nil {
+				return fmt.Errorf("read capture: radiance of %s: %w", f.Name, err)
+			}
+			allFloatOrScaled = false
+		case rig != nil:
 			warns, ok := rig.prepare(f, px[0])
 			c.Warnings = append(c.Warnings, warns...)
 			if ok {
@@ -265,7 +317,7 @@ func (c *Capture) Read(ctx context.Context) error {
 			}
 			normalised = normalised || ok
 			allFloatOrScaled = false
-		} else {
+		default:
 			for bi, b := range f.Bands {
 				scaled := b.Scale != 1 || b.Offset != 0
 				if scaled {
@@ -292,6 +344,10 @@ func (c *Capture) Read(ctx context.Context) error {
 			return err
 		}
 	}
+	if models != nil {
+		c.CalibrationMode = mode
+		return c.toReflectance(mode, models)
+	}
 	c.CalibrationMode = CalibrationUncalibratedDN
 	// prepare left (DN - black) / (exposure x gain). Multiplying every rig
 	// band by the capture's smallest exposure x gain over the 16-bit full
@@ -317,6 +373,132 @@ func (c *Capture) Read(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// chooseCalibration decides, from the headers, how the rig's DN become
+// values. It returns the radiometric model of every file when they are to
+// become radiance (modes panel, dls, radiance), nil models for the
+// uncalibrated path. A mode that was asked for but is impossible is an error
+// that says what is missing; automatic mode falls back with a warning.
+func (c *Capture) chooseCalibration() (string, []radiometry.MicaSense, error) {
+	want := c.opt.Calibration
+	if want == CalibrationUncalibratedDN {
+		return want, nil, nil
+	}
+	if want == CalibrationAuto && !c.isRig() {
+		return "", nil, nil
+	}
+	fail := func(why string) (string, []radiometry.MicaSense, error) {
+		if want == CalibrationAuto {
+			c.Warnings = append(c.Warnings, "no reflectance calibration: "+why)
+			return "", nil, nil
+		}
+		return "", nil, fmt.Errorf("calibration %s: %w: %s", want, ErrUnsupported, why)
+	}
+	models := make([]radiometry.MicaSense, len(c.files))
+	for i, f := range c.files {
+		rig := rigSensor(f)
+		if rig == nil {
+			return fail(fmt.Sprintf("%s is not a MicaSense or Parrot Sequoia band file", f.Name))
+		}
+		if rig.name != "MicaSense" {
+			return fail(sequoiaMissing(f))
+		}
+		m, err := micaSenseModel(f, rig.saturation)
+		if err != nil {
+			return fail(err.Error())
+		}
+		models[i] = m
+	}
+	mode := want
+	if mode == CalibrationAuto {
+		mode = CalibrationDLS
+		if len(c.opt.PanelFactors) > 0 {
+			mode = CalibrationPanel
+		}
+	}
+	switch mode {
+	case CalibrationPanel:
+		for _, b := range c.Bands {
+			if _, ok := c.opt.PanelFactors[b.Role]; !ok && b.Role != index.Alpha {
+				return "", nil, fmt.Errorf("calibration panel: %w: no panel factor for the %s band (%s)", ErrUnsupported, b.Role, b.File)
+			}
+		}
+	case CalibrationDLS:
+		for i, m := range models {
+			if !(m.Irradiance > 0) {
+				return fail(fmt.Sprintf("%s has no downwelling light sensor irradiance (XMP Camera:Irradiance) and no panel was given", c.files[i].Name))
+			}
+		}
+	}
+	return mode, models, nil
+}
+
+// isRig says whether every file is a MicaSense or Sequoia band file.
+func (c *Capture) isRig() bool {
+	for _, f := range c.files {
+		if rigSensor(f) == nil {
+			return false
+		}
+	}
+	return true
+}
+
+// toReflectance applies the panel or DLS factor to every radiance band. The
+// DLS reading is first corrected for the sensor's tilt towards or away from
+// the sun where the file gives the sensor's orientation, the time and the
+// position.
+func (c *Capture) toReflectance(mode string, models []radiometry.MicaSense) error {
+	var sunFactors []float64
+	var noSun string
+	for i := range c.Bands {
+		b := &c.Bands[i]
+		m := models[c.bandFile[i]]
+		b.Irradiance = m.Irradiance
+		if b.Data == nil {
+			continue
+		}
+		switch mode {
+		case CalibrationPanel:
+			b.Factor = c.opt.PanelFactors[b.Role]
+		case CalibrationDLS:
+			e := m.Irradiance
+			if k, why := sunCorrection(c.files[c.bandFile[i]], c.Metadata); why == "" {
+				e *= k
+				sunFactors = append(sunFactors, k)
+			} else if noSun == "" {
+				noSun = why
+			}
+			f, err := radiometry.DLSFactor(e)
+			if err != nil {
+				return fmt.Errorf("read capture: %s: %w", b.File, err)
+			}
+			b.Factor = f
+		default:
+			continue
+		}
+		radiometry.Scale(b.Data, b.Factor)
+	}
+	switch {
+	case mode == CalibrationDLS && noSun == "":
+		lo, hi := slices.Min(sunFactors), slices.Max(sunFactors)
+		c.Warnings = append(c.Warnings, fmt.Sprintf("reflectance from the downwelling light sensor, its readings corrected for the sensor's tilt to the sun (factor %.3f..%.3f, clear sky assumed); the diffuser's angular response is not modelled, and on MicaSense's sample panel capture the corrected irradiance still differs from the panel's by -23%% to +18%% per band, so absolute reflectance is rough (a panel capture of the same flight is more accurate)", lo, hi))
+	case mode == CalibrationDLS:
+		c.Warnings = append(c.Warnings, "reflectance from the downwelling light sensor's readings as recorded, not corrected for the sensor's tilt to the sun ("+noSun+"), so absolute reflectance is rough (a panel capture of the same flight is more accurate)")
+	case mode == CalibrationRadiance:
+		c.Warnings = append(c.Warnings, "values are radiance (W/m²/sr/nm), not reflectance")
+	}
+	return nil
+}
+
+func countAtLeast(v []float32, limit float32) int64 {
+	var n int64
+	for _, x := range v {
+		if x >= limit {
+			n++
+		}
+	}
+	return n
 }
 
 // validRange is the min and max over the data bands, ignoring NaN.

@@ -15,8 +15,11 @@ import (
 // change that alters a number.
 //
 // canopy-analysis/2 added health classes, the zonal grid, ground sample
-// distance and areas, GeoTIFF and thumbnail outputs.
-const AlgorithmVersion = "canopy-analysis/2"
+// distance and areas, GeoTIFF and thumbnail outputs; canopy-analysis/3
+// turns MicaSense rig DN into reflectance (downwelling light sensor, or a
+// calibration panel) and co-registers rig bands, cropping to their common
+// area.
+const AlgorithmVersion = "canopy-analysis/3"
 
 // toProto converts a result; keys[i] is the blob key of r.Outputs[i].
 //
@@ -41,6 +44,23 @@ func toProto(imageID string, r *analyze.Result, keys []string) *canopyv1.Analysi
 	if r.GSD > 0 {
 		a.GsdM = proto.Float64(r.GSD)
 		a.GsdSource = r.GSDSource
+	}
+	for _, b := range r.Alignment {
+		a.BandAlignment = append(a.BandAlignment, &canopyv1.BandAlignment{
+			Band: b.Role, Filename: b.File, Reference: b.Reference,
+			InitialOffsetX: b.InitialDX, InitialOffsetY: b.InitialDY, OffsetX: b.DX, OffsetY: b.DY,
+			Scale: b.Scale, RotationDeg: b.RotationDeg,
+			ResidualPx: b.Residual, ResidualMaxPx: b.ResidualMax, Peak: b.PeakConfidence,
+		})
+	}
+	if len(r.Alignment) > 0 {
+		ar := r.AlignedArea
+		a.AlignedArea = &canopyv1.PixelRect{X: int32(ar.Min.X), Y: int32(ar.Min.Y), Width: int32(ar.Dx()), Height: int32(ar.Dy())}
+	}
+	for _, b := range r.Calibration {
+		a.BandCalibration = append(a.BandCalibration, &canopyv1.BandCalibration{
+			Band: b.Role, Filename: b.File, ReflectanceFactor: b.Factor, DlsIrradiance: b.Irradiance,
+		})
 	}
 	for i, o := range r.Outputs {
 		a.Outputs = append(a.Outputs, &canopyv1.Output{

@@ -3,6 +3,7 @@ package worker
 import (
 	"errors"
 	"fmt"
+	"image"
 	"math"
 	"slices"
 	"testing"
@@ -44,7 +45,7 @@ func TestToProtoNewFields(t *testing.T) {
 		keys = append(keys, outputKey("img1", o))
 	}
 	a := toProto("img1", r, keys)
-	if a.GetAlgorithmVersion() != "canopy-analysis/2" || a.GetSaviL() != 0.3 {
+	if a.GetAlgorithmVersion() != "canopy-analysis/3" || a.GetSaviL() != 0.3 {
 		t.Errorf("version %s, savi_l %v (want the L the result was computed with, 0.3)", a.GetAlgorithmVersion(), a.GetSaviL())
 	}
 	if a.GetMapBlobKey() != "images/img1/map-ndvi.png" || a.GetOutputs()[0].GetBlobKey() != "images/img1/index-ndvi.tif" ||
@@ -107,5 +108,36 @@ func TestWithFileNames(t *testing.T) {
 	}
 	if !errors.Is(err, analyze.ErrCorrupt) {
 		t.Error("the cause is lost: errors.Is(err, ErrCorrupt) is false")
+	}
+}
+
+func TestToProtoAlignmentAndCalibration(t *testing.T) {
+	r := &analyze.Result{
+		Width: 1247, Height: 936, CalibrationMode: analyze.CalibrationPanel,
+		Alignment: []analyze.BandAlignment{
+			{Role: "Red", File: "IMG_3.tif", Reference: true, Scale: 1},
+			{Role: "NIR", File: "IMG_4.tif", DX: 14.4, DY: 5.3, InitialDX: 11.5, InitialDY: 0.9, Scale: 1.0056, RotationDeg: 0.37, Residual: 0.23, ResidualMax: 0.76, PeakConfidence: 0.27},
+		},
+		AlignedArea: image.Rect(11, 12, 1258, 948),
+		Calibration: []analyze.BandCalibration{{Role: "NIR", File: "IMG_4.tif", Factor: 5.73, Irradiance: 0.41}},
+	}
+	a := toProto("img1", r, nil)
+	if a.GetCalibrationMode() != "panel" {
+		t.Errorf("calibration %s", a.GetCalibrationMode())
+	}
+	al := a.GetBandAlignment()
+	if len(al) != 2 || !al[0].GetReference() || al[1].GetBand() != "NIR" || al[1].GetOffsetX() != 14.4 || al[1].GetInitialOffsetY() != 0.9 ||
+		al[1].GetScale() != 1.0056 || al[1].GetRotationDeg() != 0.37 || al[1].GetResidualPx() != 0.23 || al[1].GetResidualMaxPx() != 0.76 || al[1].GetPeak() != 0.27 {
+		t.Errorf("alignment %v", al)
+	}
+	if ar := a.GetAlignedArea(); ar.GetX() != 11 || ar.GetY() != 12 || ar.GetWidth() != 1247 || ar.GetHeight() != 936 {
+		t.Errorf("aligned area %v", ar)
+	}
+	if c := a.GetBandCalibration(); len(c) != 1 || c[0].GetReflectanceFactor() != 5.73 || c[0].GetDlsIrradiance() != 0.41 || c[0].GetFilename() != "IMG_4.tif" {
+		t.Errorf("calibration %v", c)
+	}
+	// Not aligned: no area at all rather than an empty one.
+	if a := toProto("img2", &analyze.Result{}, nil); a.AlignedArea != nil || len(a.GetBandAlignment()) != 0 {
+		t.Errorf("unaligned result has alignment %v %v", a.AlignedArea, a.GetBandAlignment())
 	}
 }

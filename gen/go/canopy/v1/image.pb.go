@@ -1434,13 +1434,301 @@ func (x *CaptureInfo) GetFocalLengthMm() float64 {
 	return 0
 }
 
+// BandAlignment is how one band of a multi-camera rig capture was
+// registered to the reference band before any per-pixel index.
+type BandAlignment struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The band's role ("Blue", "NIR", "RedEdge"...) and its file.
+	Band     string `protobuf:"bytes,1,opt,name=band,proto3" json:"band,omitempty"`
+	Filename string `protobuf:"bytes,2,opt,name=filename,proto3" json:"filename,omitempty"`
+	// True for the band the others were registered to (its offsets are 0).
+	Reference bool `protobuf:"varint,3,opt,name=reference,proto3" json:"reference,omitempty"`
+	// Offset in pixels from a reference pixel to the same ground point in
+	// this band, at the image centre: the lens metadata's prediction and the
+	// value after refinement by phase correlation.
+	InitialOffsetX float64 `protobuf:"fixed64,4,opt,name=initial_offset_x,json=initialOffsetX,proto3" json:"initial_offset_x,omitempty"`
+	InitialOffsetY float64 `protobuf:"fixed64,5,opt,name=initial_offset_y,json=initialOffsetY,proto3" json:"initial_offset_y,omitempty"`
+	OffsetX        float64 `protobuf:"fixed64,6,opt,name=offset_x,json=offsetX,proto3" json:"offset_x,omitempty"`
+	OffsetY        float64 `protobuf:"fixed64,7,opt,name=offset_y,json=offsetY,proto3" json:"offset_y,omitempty"`
+	// The rest of the fitted affine mapping.
+	Scale       float64 `protobuf:"fixed64,8,opt,name=scale,proto3" json:"scale,omitempty"`
+	RotationDeg float64 `protobuf:"fixed64,9,opt,name=rotation_deg,json=rotationDeg,proto3" json:"rotation_deg,omitempty"`
+	// Misalignment phase correlation still measures after alignment, in
+	// pixels: over the central window, and the largest over the local
+	// windows (where a rotation or scale error would show).
+	ResidualPx    float64 `protobuf:"fixed64,10,opt,name=residual_px,json=residualPx,proto3" json:"residual_px,omitempty"`
+	ResidualMaxPx float64 `protobuf:"fixed64,11,opt,name=residual_max_px,json=residualMaxPx,proto3" json:"residual_max_px,omitempty"`
+	// Phase-correlation peak height: near 0 means little common structure.
+	Peak          float64 `protobuf:"fixed64,12,opt,name=peak,proto3" json:"peak,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BandAlignment) Reset() {
+	*x = BandAlignment{}
+	mi := &file_canopy_v1_image_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BandAlignment) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BandAlignment) ProtoMessage() {}
+
+func (x *BandAlignment) ProtoReflect() protoreflect.Message {
+	mi := &file_canopy_v1_image_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BandAlignment.ProtoReflect.Descriptor instead.
+func (*BandAlignment) Descriptor() ([]byte, []int) {
+	return file_canopy_v1_image_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *BandAlignment) GetBand() string {
+	if x != nil {
+		return x.Band
+	}
+	return ""
+}
+
+func (x *BandAlignment) GetFilename() string {
+	if x != nil {
+		return x.Filename
+	}
+	return ""
+}
+
+func (x *BandAlignment) GetReference() bool {
+	if x != nil {
+		return x.Reference
+	}
+	return false
+}
+
+func (x *BandAlignment) GetInitialOffsetX() float64 {
+	if x != nil {
+		return x.InitialOffsetX
+	}
+	return 0
+}
+
+func (x *BandAlignment) GetInitialOffsetY() float64 {
+	if x != nil {
+		return x.InitialOffsetY
+	}
+	return 0
+}
+
+func (x *BandAlignment) GetOffsetX() float64 {
+	if x != nil {
+		return x.OffsetX
+	}
+	return 0
+}
+
+func (x *BandAlignment) GetOffsetY() float64 {
+	if x != nil {
+		return x.OffsetY
+	}
+	return 0
+}
+
+func (x *BandAlignment) GetScale() float64 {
+	if x != nil {
+		return x.Scale
+	}
+	return 0
+}
+
+func (x *BandAlignment) GetRotationDeg() float64 {
+	if x != nil {
+		return x.RotationDeg
+	}
+	return 0
+}
+
+func (x *BandAlignment) GetResidualPx() float64 {
+	if x != nil {
+		return x.ResidualPx
+	}
+	return 0
+}
+
+func (x *BandAlignment) GetResidualMaxPx() float64 {
+	if x != nil {
+		return x.ResidualMaxPx
+	}
+	return 0
+}
+
+func (x *BandAlignment) GetPeak() float64 {
+	if x != nil {
+		return x.Peak
+	}
+	return 0
+}
+
+// BandCalibration is the radiance-to-reflectance factor applied to one band.
+type BandCalibration struct {
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	Band     string                 `protobuf:"bytes,1,opt,name=band,proto3" json:"band,omitempty"`
+	Filename string                 `protobuf:"bytes,2,opt,name=filename,proto3" json:"filename,omitempty"`
+	// Reflectance = factor x radiance (W/m2/sr/nm); 0 when none was applied.
+	ReflectanceFactor float64 `protobuf:"fixed64,3,opt,name=reflectance_factor,json=reflectanceFactor,proto3" json:"reflectance_factor,omitempty"`
+	// The downwelling light sensor's irradiance in the file (W/m2/nm), 0 if absent.
+	DlsIrradiance float64 `protobuf:"fixed64,4,opt,name=dls_irradiance,json=dlsIrradiance,proto3" json:"dls_irradiance,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BandCalibration) Reset() {
+	*x = BandCalibration{}
+	mi := &file_canopy_v1_image_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BandCalibration) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BandCalibration) ProtoMessage() {}
+
+func (x *BandCalibration) ProtoReflect() protoreflect.Message {
+	mi := &file_canopy_v1_image_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BandCalibration.ProtoReflect.Descriptor instead.
+func (*BandCalibration) Descriptor() ([]byte, []int) {
+	return file_canopy_v1_image_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *BandCalibration) GetBand() string {
+	if x != nil {
+		return x.Band
+	}
+	return ""
+}
+
+func (x *BandCalibration) GetFilename() string {
+	if x != nil {
+		return x.Filename
+	}
+	return ""
+}
+
+func (x *BandCalibration) GetReflectanceFactor() float64 {
+	if x != nil {
+		return x.ReflectanceFactor
+	}
+	return 0
+}
+
+func (x *BandCalibration) GetDlsIrradiance() float64 {
+	if x != nil {
+		return x.DlsIrradiance
+	}
+	return 0
+}
+
+// PixelRect is a rectangle of pixels: its top-left corner and size.
+type PixelRect struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	X             int32                  `protobuf:"varint,1,opt,name=x,proto3" json:"x,omitempty"`
+	Y             int32                  `protobuf:"varint,2,opt,name=y,proto3" json:"y,omitempty"`
+	Width         int32                  `protobuf:"varint,3,opt,name=width,proto3" json:"width,omitempty"`
+	Height        int32                  `protobuf:"varint,4,opt,name=height,proto3" json:"height,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PixelRect) Reset() {
+	*x = PixelRect{}
+	mi := &file_canopy_v1_image_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PixelRect) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PixelRect) ProtoMessage() {}
+
+func (x *PixelRect) ProtoReflect() protoreflect.Message {
+	mi := &file_canopy_v1_image_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PixelRect.ProtoReflect.Descriptor instead.
+func (*PixelRect) Descriptor() ([]byte, []int) {
+	return file_canopy_v1_image_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *PixelRect) GetX() int32 {
+	if x != nil {
+		return x.X
+	}
+	return 0
+}
+
+func (x *PixelRect) GetY() int32 {
+	if x != nil {
+		return x.Y
+	}
+	return 0
+}
+
+func (x *PixelRect) GetWidth() int32 {
+	if x != nil {
+		return x.Width
+	}
+	return 0
+}
+
+func (x *PixelRect) GetHeight() int32 {
+	if x != nil {
+		return x.Height
+	}
+	return 0
+}
+
 type Analysis struct {
 	state            protoimpl.MessageState `protogen:"open.v1"`
 	ImageId          string                 `protobuf:"bytes,1,opt,name=image_id,json=imageId,proto3" json:"image_id,omitempty"`
 	AlgorithmVersion string                 `protobuf:"bytes,2,opt,name=algorithm_version,json=algorithmVersion,proto3" json:"algorithm_version,omitempty"`
-	Width            int32                  `protobuf:"varint,3,opt,name=width,proto3" json:"width,omitempty"`
-	Height           int32                  `protobuf:"varint,4,opt,name=height,proto3" json:"height,omitempty"`
-	// "uncalibrated_dn", "reflectance" (a float raster or declared scale), "panel", "dls".
+	// Size of the analysed area: for an aligned rig capture the area every
+	// band covers (aligned_area), smaller than the files.
+	Width  int32 `protobuf:"varint,3,opt,name=width,proto3" json:"width,omitempty"`
+	Height int32 `protobuf:"varint,4,opt,name=height,proto3" json:"height,omitempty"`
+	// "panel" or "dls" (rig DN turned into reflectance with a calibration
+	// panel or the downwelling light sensor), "reflectance" (a float raster
+	// or declared scale already in 0..1), "radiance", "uncalibrated_dn".
 	CalibrationMode string         `protobuf:"bytes,5,opt,name=calibration_mode,json=calibrationMode,proto3" json:"calibration_mode,omitempty"`
 	Indices         []*IndexResult `protobuf:"bytes,6,rep,name=indices,proto3" json:"indices,omitempty"`
 	// The index the colour map shows, and the map's key in the blob store.
@@ -1461,15 +1749,22 @@ type Analysis struct {
 	GsdM      *float64 `protobuf:"fixed64,16,opt,name=gsd_m,json=gsdM,proto3,oneof" json:"gsd_m,omitempty"`
 	GsdSource string   `protobuf:"bytes,17,opt,name=gsd_source,json=gsdSource,proto3" json:"gsd_source,omitempty"`
 	// Every file written: colour maps, float GeoTIFFs, the thumbnail.
-	Outputs       []*Output    `protobuf:"bytes,18,rep,name=outputs,proto3" json:"outputs,omitempty"`
-	Capture       *CaptureInfo `protobuf:"bytes,19,opt,name=capture,proto3" json:"capture,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Outputs []*Output    `protobuf:"bytes,18,rep,name=outputs,proto3" json:"outputs,omitempty"`
+	Capture *CaptureInfo `protobuf:"bytes,19,opt,name=capture,proto3" json:"capture,omitempty"`
+	// For a multi-camera rig capture whose bands were co-registered: one
+	// entry per band, and the common area in the files' pixels that every
+	// output covers. Empty when the bands were not aligned (a warning says why).
+	BandAlignment []*BandAlignment `protobuf:"bytes,20,rep,name=band_alignment,json=bandAlignment,proto3" json:"band_alignment,omitempty"`
+	AlignedArea   *PixelRect       `protobuf:"bytes,21,opt,name=aligned_area,json=alignedArea,proto3" json:"aligned_area,omitempty"`
+	// Per band, the reflectance factor applied (calibration_mode panel or dls).
+	BandCalibration []*BandCalibration `protobuf:"bytes,22,rep,name=band_calibration,json=bandCalibration,proto3" json:"band_calibration,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *Analysis) Reset() {
 	*x = Analysis{}
-	mi := &file_canopy_v1_image_proto_msgTypes[13]
+	mi := &file_canopy_v1_image_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1481,7 +1776,7 @@ func (x *Analysis) String() string {
 func (*Analysis) ProtoMessage() {}
 
 func (x *Analysis) ProtoReflect() protoreflect.Message {
-	mi := &file_canopy_v1_image_proto_msgTypes[13]
+	mi := &file_canopy_v1_image_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1494,7 +1789,7 @@ func (x *Analysis) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Analysis.ProtoReflect.Descriptor instead.
 func (*Analysis) Descriptor() ([]byte, []int) {
-	return file_canopy_v1_image_proto_rawDescGZIP(), []int{13}
+	return file_canopy_v1_image_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *Analysis) GetImageId() string {
@@ -1630,6 +1925,27 @@ func (x *Analysis) GetCapture() *CaptureInfo {
 	return nil
 }
 
+func (x *Analysis) GetBandAlignment() []*BandAlignment {
+	if x != nil {
+		return x.BandAlignment
+	}
+	return nil
+}
+
+func (x *Analysis) GetAlignedArea() *PixelRect {
+	if x != nil {
+		return x.AlignedArea
+	}
+	return nil
+}
+
+func (x *Analysis) GetBandCalibration() []*BandCalibration {
+	if x != nil {
+		return x.BandCalibration
+	}
+	return nil
+}
+
 var File_canopy_v1_image_proto protoreflect.FileDescriptor
 
 const file_canopy_v1_image_proto_rawDesc = "" +
@@ -1761,7 +2077,32 @@ const file_canopy_v1_image_proto_rawDesc = "" +
 	"\x0ffocal_length_mm\x18\a \x01(\x01H\x02R\rfocalLengthMm\x88\x01\x01B\x14\n" +
 	"\x12_relative_altitudeB\x0f\n" +
 	"\r_gimbal_pitchB\x12\n" +
-	"\x10_focal_length_mm\"\xba\x05\n" +
+	"\x10_focal_length_mm\"\xfd\x02\n" +
+	"\rBandAlignment\x12\x12\n" +
+	"\x04band\x18\x01 \x01(\tR\x04band\x12\x1a\n" +
+	"\bfilename\x18\x02 \x01(\tR\bfilename\x12\x1c\n" +
+	"\treference\x18\x03 \x01(\bR\treference\x12(\n" +
+	"\x10initial_offset_x\x18\x04 \x01(\x01R\x0einitialOffsetX\x12(\n" +
+	"\x10initial_offset_y\x18\x05 \x01(\x01R\x0einitialOffsetY\x12\x19\n" +
+	"\boffset_x\x18\x06 \x01(\x01R\aoffsetX\x12\x19\n" +
+	"\boffset_y\x18\a \x01(\x01R\aoffsetY\x12\x14\n" +
+	"\x05scale\x18\b \x01(\x01R\x05scale\x12!\n" +
+	"\frotation_deg\x18\t \x01(\x01R\vrotationDeg\x12\x1f\n" +
+	"\vresidual_px\x18\n" +
+	" \x01(\x01R\n" +
+	"residualPx\x12&\n" +
+	"\x0fresidual_max_px\x18\v \x01(\x01R\rresidualMaxPx\x12\x12\n" +
+	"\x04peak\x18\f \x01(\x01R\x04peak\"\x97\x01\n" +
+	"\x0fBandCalibration\x12\x12\n" +
+	"\x04band\x18\x01 \x01(\tR\x04band\x12\x1a\n" +
+	"\bfilename\x18\x02 \x01(\tR\bfilename\x12-\n" +
+	"\x12reflectance_factor\x18\x03 \x01(\x01R\x11reflectanceFactor\x12%\n" +
+	"\x0edls_irradiance\x18\x04 \x01(\x01R\rdlsIrradiance\"U\n" +
+	"\tPixelRect\x12\f\n" +
+	"\x01x\x18\x01 \x01(\x05R\x01x\x12\f\n" +
+	"\x01y\x18\x02 \x01(\x05R\x01y\x12\x14\n" +
+	"\x05width\x18\x03 \x01(\x05R\x05width\x12\x16\n" +
+	"\x06height\x18\x04 \x01(\x05R\x06height\"\xfb\x06\n" +
 	"\bAnalysis\x12\x19\n" +
 	"\bimage_id\x18\x01 \x01(\tR\aimageId\x12+\n" +
 	"\x11algorithm_version\x18\x02 \x01(\tR\x10algorithmVersion\x12\x14\n" +
@@ -1786,7 +2127,10 @@ const file_canopy_v1_image_proto_rawDesc = "" +
 	"\n" +
 	"gsd_source\x18\x11 \x01(\tR\tgsdSource\x12+\n" +
 	"\aoutputs\x18\x12 \x03(\v2\x11.canopy.v1.OutputR\aoutputs\x120\n" +
-	"\acapture\x18\x13 \x01(\v2\x16.canopy.v1.CaptureInfoR\acaptureB\b\n" +
+	"\acapture\x18\x13 \x01(\v2\x16.canopy.v1.CaptureInfoR\acapture\x12?\n" +
+	"\x0eband_alignment\x18\x14 \x03(\v2\x18.canopy.v1.BandAlignmentR\rbandAlignment\x127\n" +
+	"\faligned_area\x18\x15 \x01(\v2\x14.canopy.v1.PixelRectR\valignedArea\x12E\n" +
+	"\x10band_calibration\x18\x16 \x03(\v2\x1a.canopy.v1.BandCalibrationR\x0fbandCalibrationB\b\n" +
 	"\x06_gsd_m*\x98\x01\n" +
 	"\vImageStatus\x12\x1c\n" +
 	"\x18IMAGE_STATUS_UNSPECIFIED\x10\x00\x12\x19\n" +
@@ -1817,7 +2161,7 @@ func file_canopy_v1_image_proto_rawDescGZIP() []byte {
 }
 
 var file_canopy_v1_image_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_canopy_v1_image_proto_msgTypes = make([]protoimpl.MessageInfo, 14)
+var file_canopy_v1_image_proto_msgTypes = make([]protoimpl.MessageInfo, 17)
 var file_canopy_v1_image_proto_goTypes = []any{
 	(ImageStatus)(0),              // 0: canopy.v1.ImageStatus
 	(BandRole)(0),                 // 1: canopy.v1.BandRole
@@ -1834,35 +2178,41 @@ var file_canopy_v1_image_proto_goTypes = []any{
 	(*Zone)(nil),                  // 12: canopy.v1.Zone
 	(*Output)(nil),                // 13: canopy.v1.Output
 	(*CaptureInfo)(nil),           // 14: canopy.v1.CaptureInfo
-	(*Analysis)(nil),              // 15: canopy.v1.Analysis
-	(*timestamppb.Timestamp)(nil), // 16: google.protobuf.Timestamp
+	(*BandAlignment)(nil),         // 15: canopy.v1.BandAlignment
+	(*BandCalibration)(nil),       // 16: canopy.v1.BandCalibration
+	(*PixelRect)(nil),             // 17: canopy.v1.PixelRect
+	(*Analysis)(nil),              // 18: canopy.v1.Analysis
+	(*timestamppb.Timestamp)(nil), // 19: google.protobuf.Timestamp
 }
 var file_canopy_v1_image_proto_depIdxs = []int32{
 	1,  // 0: canopy.v1.ImageFile.band_role:type_name -> canopy.v1.BandRole
 	0,  // 1: canopy.v1.Image.status:type_name -> canopy.v1.ImageStatus
 	3,  // 2: canopy.v1.Image.files:type_name -> canopy.v1.ImageFile
 	2,  // 3: canopy.v1.Image.gps:type_name -> canopy.v1.GPS
-	16, // 4: canopy.v1.Image.uploaded_at:type_name -> google.protobuf.Timestamp
-	16, // 5: canopy.v1.Image.processing_started_at:type_name -> google.protobuf.Timestamp
-	16, // 6: canopy.v1.Image.processed_at:type_name -> google.protobuf.Timestamp
-	16, // 7: canopy.v1.Image.capture_time:type_name -> google.protobuf.Timestamp
+	19, // 4: canopy.v1.Image.uploaded_at:type_name -> google.protobuf.Timestamp
+	19, // 5: canopy.v1.Image.processing_started_at:type_name -> google.protobuf.Timestamp
+	19, // 6: canopy.v1.Image.processed_at:type_name -> google.protobuf.Timestamp
+	19, // 7: canopy.v1.Image.capture_time:type_name -> google.protobuf.Timestamp
 	5,  // 8: canopy.v1.Image.analysis_options:type_name -> canopy.v1.AnalysisOptions
 	0,  // 9: canopy.v1.ImageEvent.status:type_name -> canopy.v1.ImageStatus
-	16, // 10: canopy.v1.ImageEvent.time:type_name -> google.protobuf.Timestamp
+	19, // 10: canopy.v1.ImageEvent.time:type_name -> google.protobuf.Timestamp
 	7,  // 11: canopy.v1.IndexResult.percentiles:type_name -> canopy.v1.Percentiles
 	9,  // 12: canopy.v1.IndexResult.health_classes:type_name -> canopy.v1.HealthClass
 	10, // 13: canopy.v1.IndexResult.histogram:type_name -> canopy.v1.Histogram
 	11, // 14: canopy.v1.IndexResult.zones:type_name -> canopy.v1.ZonalGrid
 	12, // 15: canopy.v1.ZonalGrid.cells:type_name -> canopy.v1.Zone
 	8,  // 16: canopy.v1.Analysis.indices:type_name -> canopy.v1.IndexResult
-	16, // 17: canopy.v1.Analysis.created_at:type_name -> google.protobuf.Timestamp
+	19, // 17: canopy.v1.Analysis.created_at:type_name -> google.protobuf.Timestamp
 	13, // 18: canopy.v1.Analysis.outputs:type_name -> canopy.v1.Output
 	14, // 19: canopy.v1.Analysis.capture:type_name -> canopy.v1.CaptureInfo
-	20, // [20:20] is the sub-list for method output_type
-	20, // [20:20] is the sub-list for method input_type
-	20, // [20:20] is the sub-list for extension type_name
-	20, // [20:20] is the sub-list for extension extendee
-	0,  // [0:20] is the sub-list for field type_name
+	15, // 20: canopy.v1.Analysis.band_alignment:type_name -> canopy.v1.BandAlignment
+	17, // 21: canopy.v1.Analysis.aligned_area:type_name -> canopy.v1.PixelRect
+	16, // 22: canopy.v1.Analysis.band_calibration:type_name -> canopy.v1.BandCalibration
+	23, // [23:23] is the sub-list for method output_type
+	23, // [23:23] is the sub-list for method input_type
+	23, // [23:23] is the sub-list for extension type_name
+	23, // [23:23] is the sub-list for extension extendee
+	0,  // [0:23] is the sub-list for field type_name
 }
 
 func init() { file_canopy_v1_image_proto_init() }
@@ -1874,14 +2224,14 @@ func file_canopy_v1_image_proto_init() {
 	file_canopy_v1_image_proto_msgTypes[3].OneofWrappers = []any{}
 	file_canopy_v1_image_proto_msgTypes[7].OneofWrappers = []any{}
 	file_canopy_v1_image_proto_msgTypes[12].OneofWrappers = []any{}
-	file_canopy_v1_image_proto_msgTypes[13].OneofWrappers = []any{}
+	file_canopy_v1_image_proto_msgTypes[16].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_canopy_v1_image_proto_rawDesc), len(file_canopy_v1_image_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   14,
+			NumMessages:   17,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -12,7 +12,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file canopy/v1/image.proto.
  */
 export const file_canopy_v1_image: GenFile = /*@__PURE__*/
-  fileDesc("ChVjYW5vcHkvdjEvaW1hZ2UucHJvdG8SCWNhbm9weS52MSJ+CgNHUFMSEAoIbGF0aXR1ZGUYASABKAESEQoJbG9uZ2l0dWRlGAIgASgBEhUKCGFsdGl0dWRlGAMgASgBSACIAQESDgoGc291cmNlGAQgASgJEg0KBXZhbGlkGAUgASgIEg8KB3dhcm5pbmcYBiABKAlCCwoJX2FsdGl0dWRlIpEBCglJbWFnZUZpbGUSEAoIZmlsZW5hbWUYASABKAkSFAoMY29udGVudF90eXBlGAIgASgJEhIKCnNpemVfYnl0ZXMYAyABKAMSDgoGc2hhMjU2GAQgASgJEiYKCWJhbmRfcm9sZRgFIAEoDjITLmNhbm9weS52MS5CYW5kUm9sZRIQCghibG9iX2tleRgGIAEoCSKoBAoFSW1hZ2USCgoCaWQYASABKAkSJgoGc3RhdHVzGAIgASgOMhYuY2Fub3B5LnYxLkltYWdlU3RhdHVzEhAKCGJhdGNoX2lkGAMgASgJEhgKEGNsaWVudF91cGxvYWRfaWQYBCABKAkSEAoIZmlsZW5hbWUYBSABKAkSEgoKc2l6ZV9ieXRlcxgGIAEoAxIjCgVmaWxlcxgHIAMoCzIULmNhbm9weS52MS5JbWFnZUZpbGUSEwoLYmFuZF9sYXlvdXQYCCABKAkSGwoDZ3BzGAkgASgLMg4uY2Fub3B5LnYxLkdQUxIQCghhdHRlbXB0cxgKIAEoBRISCgpsYXN0X2Vycm9yGAsgASgJEi8KC3VwbG9hZGVkX2F0GAwgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBI5ChVwcm9jZXNzaW5nX3N0YXJ0ZWRfYXQYDSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjAKDHByb2Nlc3NlZF9hdBgOIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASMAoMY2FwdHVyZV90aW1lGA8gASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIWCg5sYXN0X2V2ZW50X3NlcRgQIAEoAxI0ChBhbmFseXNpc19vcHRpb25zGBEgASgLMhouY2Fub3B5LnYxLkFuYWx5c2lzT3B0aW9ucyJ4Cg9BbmFseXNpc09wdGlvbnMSEwoGc2F2aV9sGAEgASgBSACIAQESDwoHaW5kaWNlcxgCIAMoCRIeChFyZWZsZWN0YW5jZV9zY2FsZRgDIAEoAUgBiAEBQgkKB19zYXZpX2xCFAoSX3JlZmxlY3RhbmNlX3NjYWxlIp8BCgpJbWFnZUV2ZW50EgsKA3NlcRgBIAEoAxIQCghpbWFnZV9pZBgCIAEoCRImCgZzdGF0dXMYAyABKA4yFi5jYW5vcHkudjEuSW1hZ2VTdGF0dXMSDwoHYXR0ZW1wdBgEIAEoBRIPCgdtZXNzYWdlGAUgASgJEigKBHRpbWUYBiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wImYKC1BlcmNlbnRpbGVzEgoKAnAyGAEgASgBEgoKAnA1GAIgASgBEgsKA3AyNRgDIAEoARILCgNwNTAYBCABKAESCwoDcDc1GAUgASgBEgsKA3A5NRgGIAEoARILCgNwOTgYByABKAEimgMKC0luZGV4UmVzdWx0EgwKBG5hbWUYASABKAkSEQoJYXZhaWxhYmxlGAIgASgIEg4KBnJlYXNvbhgDIAEoCRIUCgx2YWxpZF9waXhlbHMYBCABKAMSFQoNbm9kYXRhX3BpeGVscxgFIAEoAxIMCgRtZWFuGAYgASgBEgsKA3N0ZBgHIAEoARILCgNtaW4YCCABKAESCwoDbWF4GAkgASgBEisKC3BlcmNlbnRpbGVzGAogASgLMhYuY2Fub3B5LnYxLlBlcmNlbnRpbGVzEhsKE3ZlZ2V0YXRpb25fZnJhY3Rpb24YCyABKAESHAoUdmVnZXRhdGlvbl90aHJlc2hvbGQYDCABKAESEgoKdW5yZWxpYWJsZRgNIAEoCBIuCg5oZWFsdGhfY2xhc3NlcxgOIAMoCzIWLmNhbm9weS52MS5IZWFsdGhDbGFzcxInCgloaXN0b2dyYW0YDyABKAsyFC5jYW5vcHkudjEuSGlzdG9ncmFtEiMKBXpvbmVzGBAgASgLMhQuY2Fub3B5LnYxLlpvbmFsR3JpZCJ5CgtIZWFsdGhDbGFzcxIMCgRuYW1lGAEgASgJEgsKA21pbhgCIAEoARILCgNtYXgYAyABKAESDgoGcGl4ZWxzGAQgASgDEhAKCGZyYWN0aW9uGAUgASgBEhQKB2FyZWFfbTIYBiABKAFIAIgBAUIKCghfYXJlYV9tMiJTCglIaXN0b2dyYW0SCwoDbWluGAEgASgBEgsKA21heBgCIAEoARIOCgZjb3VudHMYAyADKAMSDQoFYmVsb3cYBCABKAMSDQoFYWJvdmUYBSABKAMiRwoJWm9uYWxHcmlkEgwKBHJvd3MYASABKAUSDAoEY29scxgCIAEoBRIeCgVjZWxscxgDIAMoCzIPLmNhbm9weS52MS5ab25lIlMKBFpvbmUSCwoDcm93GAEgASgFEgsKA2NvbBgCIAEoBRIUCgx2YWxpZF9waXhlbHMYAyABKAMSDAoEbWVhbhgEIAEoARINCgVjbGFzcxgFIAEoCSKGAQoGT3V0cHV0EgwKBGtpbmQYASABKAkSDQoFaW5kZXgYAiABKAkSEAoIYmxvYl9rZXkYAyABKAkSFAoMY29udGVudF90eXBlGAQgASgJEg0KBXdpZHRoGAUgASgFEg4KBmhlaWdodBgGIAEoBRILCgNtaW4YByABKAESCwoDbWF4GAggASgBIucBCgtDYXB0dXJlSW5mbxIMCgRtYWtlGAEgASgJEg0KBW1vZGVsGAIgASgJEhIKCmNhcHR1cmVfaWQYAyABKAkSHgoRcmVsYXRpdmVfYWx0aXR1ZGUYBCABKAFIAIgBARIZCgxnaW1iYWxfcGl0Y2gYBSABKAFIAYgBARITCgtvcmllbnRhdGlvbhgGIAEoBRIcCg9mb2NhbF9sZW5ndGhfbW0YByABKAFIAogBAUIUChJfcmVsYXRpdmVfYWx0aXR1ZGVCDwoNX2dpbWJhbF9waXRjaEISChBfZm9jYWxfbGVuZ3RoX21tIuwDCghBbmFseXNpcxIQCghpbWFnZV9pZBgBIAEoCRIZChFhbGdvcml0aG1fdmVyc2lvbhgCIAEoCRINCgV3aWR0aBgDIAEoBRIOCgZoZWlnaHQYBCABKAUSGAoQY2FsaWJyYXRpb25fbW9kZRgFIAEoCRInCgdpbmRpY2VzGAYgAygLMhYuY2Fub3B5LnYxLkluZGV4UmVzdWx0EhEKCW1hcF9pbmRleBgHIAEoCRIUCgxtYXBfYmxvYl9rZXkYCCABKAkSEgoKYmFuZF9yb2xlcxgJIAMoCRIZChFiYW5kX3JvbGVzX3NvdXJjZRgKIAEoCRIOCgZzYXZpX2wYCyABKAESEAoId2FybmluZ3MYDCADKAkSLgoKY3JlYXRlZF9hdBgNIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASDgoGd29ya2VyGA4gASgJEhgKEGR1cmF0aW9uX3NlY29uZHMYDyABKAESEgoFZ3NkX20YECABKAFIAIgBARISCgpnc2Rfc291cmNlGBEgASgJEiIKB291dHB1dHMYEiADKAsyES5jYW5vcHkudjEuT3V0cHV0EicKB2NhcHR1cmUYEyABKAsyFi5jYW5vcHkudjEuQ2FwdHVyZUluZm9CCAoGX2dzZF9tKpgBCgtJbWFnZVN0YXR1cxIcChhJTUFHRV9TVEFUVVNfVU5TUEVDSUZJRUQQABIZChVJTUFHRV9TVEFUVVNfVVBMT0FERUQQARIbChdJTUFHRV9TVEFUVVNfUFJPQ0VTU0lORxACEhoKFklNQUdFX1NUQVRVU19DT01QTEVURUQQAxIXChNJTUFHRV9TVEFUVVNfRkFJTEVEEAQqtgEKCEJhbmRSb2xlEhkKFUJBTkRfUk9MRV9VTlNQRUNJRklFRBAAEhIKDkJBTkRfUk9MRV9CTFVFEAESEwoPQkFORF9ST0xFX0dSRUVOEAISEQoNQkFORF9ST0xFX1JFRBADEhYKEkJBTkRfUk9MRV9SRURfRURHRRAEEhEKDUJBTkRfUk9MRV9OSVIQBRITCg9CQU5EX1JPTEVfQUxQSEEQBhITCg9CQU5EX1JPTEVfT1RIRVIQB0I2WjRnaXRodWIuY29tL2Nhbm9weWFnL2Nhbm9weS9nZW4vZ28vY2Fub3B5L3YxO2Nhbm9weXYxYgZwcm90bzM", [file_google_protobuf_timestamp]);
+  fileDesc("ChVjYW5vcHkvdjEvaW1hZ2UucHJvdG8SCWNhbm9weS52MSJ+CgNHUFMSEAoIbGF0aXR1ZGUYASABKAESEQoJbG9uZ2l0dWRlGAIgASgBEhUKCGFsdGl0dWRlGAMgASgBSACIAQESDgoGc291cmNlGAQgASgJEg0KBXZhbGlkGAUgASgIEg8KB3dhcm5pbmcYBiABKAlCCwoJX2FsdGl0dWRlIpEBCglJbWFnZUZpbGUSEAoIZmlsZW5hbWUYASABKAkSFAoMY29udGVudF90eXBlGAIgASgJEhIKCnNpemVfYnl0ZXMYAyABKAMSDgoGc2hhMjU2GAQgASgJEiYKCWJhbmRfcm9sZRgFIAEoDjITLmNhbm9weS52MS5CYW5kUm9sZRIQCghibG9iX2tleRgGIAEoCSKoBAoFSW1hZ2USCgoCaWQYASABKAkSJgoGc3RhdHVzGAIgASgOMhYuY2Fub3B5LnYxLkltYWdlU3RhdHVzEhAKCGJhdGNoX2lkGAMgASgJEhgKEGNsaWVudF91cGxvYWRfaWQYBCABKAkSEAoIZmlsZW5hbWUYBSABKAkSEgoKc2l6ZV9ieXRlcxgGIAEoAxIjCgVmaWxlcxgHIAMoCzIULmNhbm9weS52MS5JbWFnZUZpbGUSEwoLYmFuZF9sYXlvdXQYCCABKAkSGwoDZ3BzGAkgASgLMg4uY2Fub3B5LnYxLkdQUxIQCghhdHRlbXB0cxgKIAEoBRISCgpsYXN0X2Vycm9yGAsgASgJEi8KC3VwbG9hZGVkX2F0GAwgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBI5ChVwcm9jZXNzaW5nX3N0YXJ0ZWRfYXQYDSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjAKDHByb2Nlc3NlZF9hdBgOIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASMAoMY2FwdHVyZV90aW1lGA8gASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIWCg5sYXN0X2V2ZW50X3NlcRgQIAEoAxI0ChBhbmFseXNpc19vcHRpb25zGBEgASgLMhouY2Fub3B5LnYxLkFuYWx5c2lzT3B0aW9ucyJ4Cg9BbmFseXNpc09wdGlvbnMSEwoGc2F2aV9sGAEgASgBSACIAQESDwoHaW5kaWNlcxgCIAMoCRIeChFyZWZsZWN0YW5jZV9zY2FsZRgDIAEoAUgBiAEBQgkKB19zYXZpX2xCFAoSX3JlZmxlY3RhbmNlX3NjYWxlIp8BCgpJbWFnZUV2ZW50EgsKA3NlcRgBIAEoAxIQCghpbWFnZV9pZBgCIAEoCRImCgZzdGF0dXMYAyABKA4yFi5jYW5vcHkudjEuSW1hZ2VTdGF0dXMSDwoHYXR0ZW1wdBgEIAEoBRIPCgdtZXNzYWdlGAUgASgJEigKBHRpbWUYBiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wImYKC1BlcmNlbnRpbGVzEgoKAnAyGAEgASgBEgoKAnA1GAIgASgBEgsKA3AyNRgDIAEoARILCgNwNTAYBCABKAESCwoDcDc1GAUgASgBEgsKA3A5NRgGIAEoARILCgNwOTgYByABKAEimgMKC0luZGV4UmVzdWx0EgwKBG5hbWUYASABKAkSEQoJYXZhaWxhYmxlGAIgASgIEg4KBnJlYXNvbhgDIAEoCRIUCgx2YWxpZF9waXhlbHMYBCABKAMSFQoNbm9kYXRhX3BpeGVscxgFIAEoAxIMCgRtZWFuGAYgASgBEgsKA3N0ZBgHIAEoARILCgNtaW4YCCABKAESCwoDbWF4GAkgASgBEisKC3BlcmNlbnRpbGVzGAogASgLMhYuY2Fub3B5LnYxLlBlcmNlbnRpbGVzEhsKE3ZlZ2V0YXRpb25fZnJhY3Rpb24YCyABKAESHAoUdmVnZXRhdGlvbl90aHJlc2hvbGQYDCABKAESEgoKdW5yZWxpYWJsZRgNIAEoCBIuCg5oZWFsdGhfY2xhc3NlcxgOIAMoCzIWLmNhbm9weS52MS5IZWFsdGhDbGFzcxInCgloaXN0b2dyYW0YDyABKAsyFC5jYW5vcHkudjEuSGlzdG9ncmFtEiMKBXpvbmVzGBAgASgLMhQuY2Fub3B5LnYxLlpvbmFsR3JpZCJ5CgtIZWFsdGhDbGFzcxIMCgRuYW1lGAEgASgJEgsKA21pbhgCIAEoARILCgNtYXgYAyABKAESDgoGcGl4ZWxzGAQgASgDEhAKCGZyYWN0aW9uGAUgASgBEhQKB2FyZWFfbTIYBiABKAFIAIgBAUIKCghfYXJlYV9tMiJTCglIaXN0b2dyYW0SCwoDbWluGAEgASgBEgsKA21heBgCIAEoARIOCgZjb3VudHMYAyADKAMSDQoFYmVsb3cYBCABKAMSDQoFYWJvdmUYBSABKAMiRwoJWm9uYWxHcmlkEgwKBHJvd3MYASABKAUSDAoEY29scxgCIAEoBRIeCgVjZWxscxgDIAMoCzIPLmNhbm9weS52MS5ab25lIlMKBFpvbmUSCwoDcm93GAEgASgFEgsKA2NvbBgCIAEoBRIUCgx2YWxpZF9waXhlbHMYAyABKAMSDAoEbWVhbhgEIAEoARINCgVjbGFzcxgFIAEoCSKGAQoGT3V0cHV0EgwKBGtpbmQYASABKAkSDQoFaW5kZXgYAiABKAkSEAoIYmxvYl9rZXkYAyABKAkSFAoMY29udGVudF90eXBlGAQgASgJEg0KBXdpZHRoGAUgASgFEg4KBmhlaWdodBgGIAEoBRILCgNtaW4YByABKAESCwoDbWF4GAggASgBIucBCgtDYXB0dXJlSW5mbxIMCgRtYWtlGAEgASgJEg0KBW1vZGVsGAIgASgJEhIKCmNhcHR1cmVfaWQYAyABKAkSHgoRcmVsYXRpdmVfYWx0aXR1ZGUYBCABKAFIAIgBARIZCgxnaW1iYWxfcGl0Y2gYBSABKAFIAYgBARITCgtvcmllbnRhdGlvbhgGIAEoBRIcCg9mb2NhbF9sZW5ndGhfbW0YByABKAFIAogBAUIUChJfcmVsYXRpdmVfYWx0aXR1ZGVCDwoNX2dpbWJhbF9waXRjaEISChBfZm9jYWxfbGVuZ3RoX21tIvsBCg1CYW5kQWxpZ25tZW50EgwKBGJhbmQYASABKAkSEAoIZmlsZW5hbWUYAiABKAkSEQoJcmVmZXJlbmNlGAMgASgIEhgKEGluaXRpYWxfb2Zmc2V0X3gYBCABKAESGAoQaW5pdGlhbF9vZmZzZXRfeRgFIAEoARIQCghvZmZzZXRfeBgGIAEoARIQCghvZmZzZXRfeRgHIAEoARINCgVzY2FsZRgIIAEoARIUCgxyb3RhdGlvbl9kZWcYCSABKAESEwoLcmVzaWR1YWxfcHgYCiABKAESFwoPcmVzaWR1YWxfbWF4X3B4GAsgASgBEgwKBHBlYWsYDCABKAEiZQoPQmFuZENhbGlicmF0aW9uEgwKBGJhbmQYASABKAkSEAoIZmlsZW5hbWUYAiABKAkSGgoScmVmbGVjdGFuY2VfZmFjdG9yGAMgASgBEhYKDmRsc19pcnJhZGlhbmNlGAQgASgBIkAKCVBpeGVsUmVjdBIJCgF4GAEgASgFEgkKAXkYAiABKAUSDQoFd2lkdGgYAyABKAUSDgoGaGVpZ2h0GAQgASgFIoAFCghBbmFseXNpcxIQCghpbWFnZV9pZBgBIAEoCRIZChFhbGdvcml0aG1fdmVyc2lvbhgCIAEoCRINCgV3aWR0aBgDIAEoBRIOCgZoZWlnaHQYBCABKAUSGAoQY2FsaWJyYXRpb25fbW9kZRgFIAEoCRInCgdpbmRpY2VzGAYgAygLMhYuY2Fub3B5LnYxLkluZGV4UmVzdWx0EhEKCW1hcF9pbmRleBgHIAEoCRIUCgxtYXBfYmxvYl9rZXkYCCABKAkSEgoKYmFuZF9yb2xlcxgJIAMoCRIZChFiYW5kX3JvbGVzX3NvdXJjZRgKIAEoCRIOCgZzYXZpX2wYCyABKAESEAoId2FybmluZ3MYDCADKAkSLgoKY3JlYXRlZF9hdBgNIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASDgoGd29ya2VyGA4gASgJEhgKEGR1cmF0aW9uX3NlY29uZHMYDyABKAESEgoFZ3NkX20YECABKAFIAIgBARISCgpnc2Rfc291cmNlGBEgASgJEiIKB291dHB1dHMYEiADKAsyES5jYW5vcHkudjEuT3V0cHV0EicKB2NhcHR1cmUYEyABKAsyFi5jYW5vcHkudjEuQ2FwdHVyZUluZm8SMAoOYmFuZF9hbGlnbm1lbnQYFCADKAsyGC5jYW5vcHkudjEuQmFuZEFsaWdubWVudBIqCgxhbGlnbmVkX2FyZWEYFSABKAsyFC5jYW5vcHkudjEuUGl4ZWxSZWN0EjQKEGJhbmRfY2FsaWJyYXRpb24YFiADKAsyGi5jYW5vcHkudjEuQmFuZENhbGlicmF0aW9uQggKBl9nc2RfbSqYAQoLSW1hZ2VTdGF0dXMSHAoYSU1BR0VfU1RBVFVTX1VOU1BFQ0lGSUVEEAASGQoVSU1BR0VfU1RBVFVTX1VQTE9BREVEEAESGwoXSU1BR0VfU1RBVFVTX1BST0NFU1NJTkcQAhIaChZJTUFHRV9TVEFUVVNfQ09NUExFVEVEEAMSFwoTSU1BR0VfU1RBVFVTX0ZBSUxFRBAEKrYBCghCYW5kUm9sZRIZChVCQU5EX1JPTEVfVU5TUEVDSUZJRUQQABISCg5CQU5EX1JPTEVfQkxVRRABEhMKD0JBTkRfUk9MRV9HUkVFThACEhEKDUJBTkRfUk9MRV9SRUQQAxIWChJCQU5EX1JPTEVfUkVEX0VER0UQBBIRCg1CQU5EX1JPTEVfTklSEAUSEwoPQkFORF9ST0xFX0FMUEhBEAYSEwoPQkFORF9ST0xFX09USEVSEAdCNlo0Z2l0aHViLmNvbS9jYW5vcHlhZy9jYW5vcHkvZ2VuL2dvL2Nhbm9weS92MTtjYW5vcHl2MWIGcHJvdG8z", [file_google_protobuf_timestamp]);
 
 /**
  * GPS is a position, from the file's EXIF or from the client's override.
@@ -1396,6 +1396,311 @@ export const CaptureInfoSchema: GenMessage<CaptureInfo, {jsonType: CaptureInfoJs
   messageDesc(file_canopy_v1_image, 12);
 
 /**
+ * BandAlignment is how one band of a multi-camera rig capture was
+ * registered to the reference band before any per-pixel index.
+ *
+ * @generated from message canopy.v1.BandAlignment
+ */
+export type BandAlignment = Message<"canopy.v1.BandAlignment"> & {
+  /**
+   * The band's role ("Blue", "NIR", "RedEdge"...) and its file.
+   *
+   * @generated from field: string band = 1;
+   */
+  band: string;
+
+  /**
+   * @generated from field: string filename = 2;
+   */
+  filename: string;
+
+  /**
+   * True for the band the others were registered to (its offsets are 0).
+   *
+   * @generated from field: bool reference = 3;
+   */
+  reference: boolean;
+
+  /**
+   * Offset in pixels from a reference pixel to the same ground point in
+   * this band, at the image centre: the lens metadata's prediction and the
+   * value after refinement by phase correlation.
+   *
+   * @generated from field: double initial_offset_x = 4;
+   */
+  initialOffsetX: number;
+
+  /**
+   * @generated from field: double initial_offset_y = 5;
+   */
+  initialOffsetY: number;
+
+  /**
+   * @generated from field: double offset_x = 6;
+   */
+  offsetX: number;
+
+  /**
+   * @generated from field: double offset_y = 7;
+   */
+  offsetY: number;
+
+  /**
+   * The rest of the fitted affine mapping.
+   *
+   * @generated from field: double scale = 8;
+   */
+  scale: number;
+
+  /**
+   * @generated from field: double rotation_deg = 9;
+   */
+  rotationDeg: number;
+
+  /**
+   * Misalignment phase correlation still measures after alignment, in
+   * pixels: over the central window, and the largest over the local
+   * windows (where a rotation or scale error would show).
+   *
+   * @generated from field: double residual_px = 10;
+   */
+  residualPx: number;
+
+  /**
+   * @generated from field: double residual_max_px = 11;
+   */
+  residualMaxPx: number;
+
+  /**
+   * Phase-correlation peak height: near 0 means little common structure.
+   *
+   * @generated from field: double peak = 12;
+   */
+  peak: number;
+};
+
+/**
+ * BandAlignment is how one band of a multi-camera rig capture was
+ * registered to the reference band before any per-pixel index.
+ *
+ * @generated from message canopy.v1.BandAlignment
+ */
+export type BandAlignmentJson = {
+  /**
+   * The band's role ("Blue", "NIR", "RedEdge"...) and its file.
+   *
+   * @generated from field: string band = 1;
+   */
+  band?: string;
+
+  /**
+   * @generated from field: string filename = 2;
+   */
+  filename?: string;
+
+  /**
+   * True for the band the others were registered to (its offsets are 0).
+   *
+   * @generated from field: bool reference = 3;
+   */
+  reference?: boolean;
+
+  /**
+   * Offset in pixels from a reference pixel to the same ground point in
+   * this band, at the image centre: the lens metadata's prediction and the
+   * value after refinement by phase correlation.
+   *
+   * @generated from field: double initial_offset_x = 4;
+   */
+  initialOffsetX?: number | "NaN" | "Infinity" | "-Infinity";
+
+  /**
+   * @generated from field: double initial_offset_y = 5;
+   */
+  initialOffsetY?: number | "NaN" | "Infinity" | "-Infinity";
+
+  /**
+   * @generated from field: double offset_x = 6;
+   */
+  offsetX?: number | "NaN" | "Infinity" | "-Infinity";
+
+  /**
+   * @generated from field: double offset_y = 7;
+   */
+  offsetY?: number | "NaN" | "Infinity" | "-Infinity";
+
+  /**
+   * The rest of the fitted affine mapping.
+   *
+   * @generated from field: double scale = 8;
+   */
+  scale?: number | "NaN" | "Infinity" | "-Infinity";
+
+  /**
+   * @generated from field: double rotation_deg = 9;
+   */
+  rotationDeg?: number | "NaN" | "Infinity" | "-Infinity";
+
+  /**
+   * Misalignment phase correlation still measures after alignment, in
+   * pixels: over the central window, and the largest over the local
+   * windows (where a rotation or scale error would show).
+   *
+   * @generated from field: double residual_px = 10;
+   */
+  residualPx?: number | "NaN" | "Infinity" | "-Infinity";
+
+  /**
+   * @generated from field: double residual_max_px = 11;
+   */
+  residualMaxPx?: number | "NaN" | "Infinity" | "-Infinity";
+
+  /**
+   * Phase-correlation peak height: near 0 means little common structure.
+   *
+   * @generated from field: double peak = 12;
+   */
+  peak?: number | "NaN" | "Infinity" | "-Infinity";
+};
+
+/**
+ * Describes the message canopy.v1.BandAlignment.
+ * Use `create(BandAlignmentSchema)` to create a new message.
+ */
+export const BandAlignmentSchema: GenMessage<BandAlignment, {jsonType: BandAlignmentJson}> = /*@__PURE__*/
+  messageDesc(file_canopy_v1_image, 13);
+
+/**
+ * BandCalibration is the radiance-to-reflectance factor applied to one band.
+ *
+ * @generated from message canopy.v1.BandCalibration
+ */
+export type BandCalibration = Message<"canopy.v1.BandCalibration"> & {
+  /**
+   * @generated from field: string band = 1;
+   */
+  band: string;
+
+  /**
+   * @generated from field: string filename = 2;
+   */
+  filename: string;
+
+  /**
+   * Reflectance = factor x radiance (W/m2/sr/nm); 0 when none was applied.
+   *
+   * @generated from field: double reflectance_factor = 3;
+   */
+  reflectanceFactor: number;
+
+  /**
+   * The downwelling light sensor's irradiance in the file (W/m2/nm), 0 if absent.
+   *
+   * @generated from field: double dls_irradiance = 4;
+   */
+  dlsIrradiance: number;
+};
+
+/**
+ * BandCalibration is the radiance-to-reflectance factor applied to one band.
+ *
+ * @generated from message canopy.v1.BandCalibration
+ */
+export type BandCalibrationJson = {
+  /**
+   * @generated from field: string band = 1;
+   */
+  band?: string;
+
+  /**
+   * @generated from field: string filename = 2;
+   */
+  filename?: string;
+
+  /**
+   * Reflectance = factor x radiance (W/m2/sr/nm); 0 when none was applied.
+   *
+   * @generated from field: double reflectance_factor = 3;
+   */
+  reflectanceFactor?: number | "NaN" | "Infinity" | "-Infinity";
+
+  /**
+   * The downwelling light sensor's irradiance in the file (W/m2/nm), 0 if absent.
+   *
+   * @generated from field: double dls_irradiance = 4;
+   */
+  dlsIrradiance?: number | "NaN" | "Infinity" | "-Infinity";
+};
+
+/**
+ * Describes the message canopy.v1.BandCalibration.
+ * Use `create(BandCalibrationSchema)` to create a new message.
+ */
+export const BandCalibrationSchema: GenMessage<BandCalibration, {jsonType: BandCalibrationJson}> = /*@__PURE__*/
+  messageDesc(file_canopy_v1_image, 14);
+
+/**
+ * PixelRect is a rectangle of pixels: its top-left corner and size.
+ *
+ * @generated from message canopy.v1.PixelRect
+ */
+export type PixelRect = Message<"canopy.v1.PixelRect"> & {
+  /**
+   * @generated from field: int32 x = 1;
+   */
+  x: number;
+
+  /**
+   * @generated from field: int32 y = 2;
+   */
+  y: number;
+
+  /**
+   * @generated from field: int32 width = 3;
+   */
+  width: number;
+
+  /**
+   * @generated from field: int32 height = 4;
+   */
+  height: number;
+};
+
+/**
+ * PixelRect is a rectangle of pixels: its top-left corner and size.
+ *
+ * @generated from message canopy.v1.PixelRect
+ */
+export type PixelRectJson = {
+  /**
+   * @generated from field: int32 x = 1;
+   */
+  x?: number;
+
+  /**
+   * @generated from field: int32 y = 2;
+   */
+  y?: number;
+
+  /**
+   * @generated from field: int32 width = 3;
+   */
+  width?: number;
+
+  /**
+   * @generated from field: int32 height = 4;
+   */
+  height?: number;
+};
+
+/**
+ * Describes the message canopy.v1.PixelRect.
+ * Use `create(PixelRectSchema)` to create a new message.
+ */
+export const PixelRectSchema: GenMessage<PixelRect, {jsonType: PixelRectJson}> = /*@__PURE__*/
+  messageDesc(file_canopy_v1_image, 15);
+
+/**
  * @generated from message canopy.v1.Analysis
  */
 export type Analysis = Message<"canopy.v1.Analysis"> & {
@@ -1410,6 +1715,9 @@ export type Analysis = Message<"canopy.v1.Analysis"> & {
   algorithmVersion: string;
 
   /**
+   * Size of the analysed area: for an aligned rig capture the area every
+   * band covers (aligned_area), smaller than the files.
+   *
    * @generated from field: int32 width = 3;
    */
   width: number;
@@ -1420,7 +1728,9 @@ export type Analysis = Message<"canopy.v1.Analysis"> & {
   height: number;
 
   /**
-   * "uncalibrated_dn", "reflectance" (a float raster or declared scale), "panel", "dls".
+   * "panel" or "dls" (rig DN turned into reflectance with a calibration
+   * panel or the downwelling light sensor), "reflectance" (a float raster
+   * or declared scale already in 0..1), "radiance", "uncalibrated_dn".
    *
    * @generated from field: string calibration_mode = 5;
    */
@@ -1508,6 +1818,27 @@ export type Analysis = Message<"canopy.v1.Analysis"> & {
    * @generated from field: canopy.v1.CaptureInfo capture = 19;
    */
   capture?: CaptureInfo | undefined;
+
+  /**
+   * For a multi-camera rig capture whose bands were co-registered: one
+   * entry per band, and the common area in the files' pixels that every
+   * output covers. Empty when the bands were not aligned (a warning says why).
+   *
+   * @generated from field: repeated canopy.v1.BandAlignment band_alignment = 20;
+   */
+  bandAlignment: BandAlignment[];
+
+  /**
+   * @generated from field: canopy.v1.PixelRect aligned_area = 21;
+   */
+  alignedArea?: PixelRect | undefined;
+
+  /**
+   * Per band, the reflectance factor applied (calibration_mode panel or dls).
+   *
+   * @generated from field: repeated canopy.v1.BandCalibration band_calibration = 22;
+   */
+  bandCalibration: BandCalibration[];
 };
 
 /**
@@ -1525,6 +1856,9 @@ export type AnalysisJson = {
   algorithmVersion?: string;
 
   /**
+   * Size of the analysed area: for an aligned rig capture the area every
+   * band covers (aligned_area), smaller than the files.
+   *
    * @generated from field: int32 width = 3;
    */
   width?: number;
@@ -1535,7 +1869,9 @@ export type AnalysisJson = {
   height?: number;
 
   /**
-   * "uncalibrated_dn", "reflectance" (a float raster or declared scale), "panel", "dls".
+   * "panel" or "dls" (rig DN turned into reflectance with a calibration
+   * panel or the downwelling light sensor), "reflectance" (a float raster
+   * or declared scale already in 0..1), "radiance", "uncalibrated_dn".
    *
    * @generated from field: string calibration_mode = 5;
    */
@@ -1623,6 +1959,27 @@ export type AnalysisJson = {
    * @generated from field: canopy.v1.CaptureInfo capture = 19;
    */
   capture?: CaptureInfoJson;
+
+  /**
+   * For a multi-camera rig capture whose bands were co-registered: one
+   * entry per band, and the common area in the files' pixels that every
+   * output covers. Empty when the bands were not aligned (a warning says why).
+   *
+   * @generated from field: repeated canopy.v1.BandAlignment band_alignment = 20;
+   */
+  bandAlignment?: BandAlignmentJson[];
+
+  /**
+   * @generated from field: canopy.v1.PixelRect aligned_area = 21;
+   */
+  alignedArea?: PixelRectJson;
+
+  /**
+   * Per band, the reflectance factor applied (calibration_mode panel or dls).
+   *
+   * @generated from field: repeated canopy.v1.BandCalibration band_calibration = 22;
+   */
+  bandCalibration?: BandCalibrationJson[];
 };
 
 /**
@@ -1630,7 +1987,7 @@ export type AnalysisJson = {
  * Use `create(AnalysisSchema)` to create a new message.
  */
 export const AnalysisSchema: GenMessage<Analysis, {jsonType: AnalysisJson}> = /*@__PURE__*/
-  messageDesc(file_canopy_v1_image, 13);
+  messageDesc(file_canopy_v1_image, 16);
 
 /**
  * ImageStatus is where an image is in the pipeline. The only transitions are
