@@ -100,6 +100,7 @@ func TestAnalysisOptions(t *testing.T) {
 		{"unknown index", &canopyv1.AnalysisOptions{Indices: []string{"NDVI", "NDWI"}}, "metadata.analysis.indices[1]"},
 		{"scale above 1", &canopyv1.AnalysisOptions{ReflectanceScale: proto.Float64(10)}, "metadata.analysis.reflectance_scale"},
 		{"scale zero", &canopyv1.AnalysisOptions{ReflectanceScale: proto.Float64(0)}, "metadata.analysis.reflectance_scale"},
+		{"take-off in orbit", &canopyv1.AnalysisOptions{TakeoffAltitudeM: proto.Float64(400000)}, "metadata.analysis.takeoff_altitude_m"},
 	} {
 		_, err := s.client.UploadFiles(ctx, rgn, client.UploadOptions{BandLayout: "RGN", Analysis: c.opts})
 		st := status.Convert(err)

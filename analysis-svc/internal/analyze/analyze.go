@@ -67,6 +67,10 @@ type Options struct {
 	// ReflectanceScale, when > 0, declares that stored values times it are
 	// reflectance (see raster.Capture.DeclaredScale).
 	ReflectanceScale float64
+	// TakeoffAltitude, when set, is the take-off point's altitude (metres,
+	// the GPS altitude's datum): the height above ground for the ground
+	// sample distance when the metadata has no relative altitude.
+	TakeoffAltitude *float64
 	// MaxPixels caps width*height*bands; 0 means DefaultMaxPixels.
 	MaxPixels int64
 	// Indices restricts the computed indices by name (case-insensitive);
@@ -355,11 +359,11 @@ func Analyze(ctx context.Context, files []File, opt Options, out Outputs) (*Resu
 	if capt.Metadata.GPSVoid {
 		res.Warnings = append(res.Warnings, "the camera flagged its GPS fix as void: the position, if any, is unreliable")
 	}
-	if gsd, area, src, err := groundSampling(capt.Metadata, capt.Width, capt.Height); err != nil {
+	if gsd, area, src, err := groundSampling(capt.Metadata, capt.Width, capt.Height, opt.TakeoffAltitude); err != nil {
 		res.Warnings = append(res.Warnings, "area unknown: "+err.Error())
 	} else {
 		res.GSD, res.PixelAreaM2, res.GSDSource = gsd, area, src
-		if src == GSDFromRelativeAltitude {
+		if src == GSDFromRelativeAltitude || src == GSDFromTakeoffAltitude {
 			res.Warnings = append(res.Warnings, "areas assume a nadir view over flat ground at the take-off height (the altitude is relative to take-off)")
 		}
 	}

@@ -10,6 +10,9 @@ import (
 const (
 	GSDFromRelativeAltitude = "relative_altitude"
 	GSDFromGeoreferencing   = "georeferencing"
+	// GSDFromTakeoffAltitude: the GPS altitude less the take-off altitude
+	// the upload declared.
+	GSDFromTakeoffAltitude = "declared_takeoff_altitude"
 )
 
 // fullFrameDiagonalMM is the diagonal of a 36 x 24 mm frame. The 35 mm
@@ -36,7 +39,7 @@ const sensorMinMM, sensorMaxMM = 1.0, 100.0
 // CRS whose unit is a length) or from the altitude above the take-off point
 // with the camera's geometry. When neither works it returns a reason for
 // the "area unknown" warning.
-func groundSampling(m Metadata, width, height int) (gsd, pixelArea float64, source string, err error) {
+func groundSampling(m Metadata, width, height int, takeoff *float64) (gsd, pixelArea float64, source string, err error) {
 	if len(m.GeoTransform) == 6 {
 		gt := m.GeoTransform
 		if m.MetresPerUnit <= 0 {
@@ -51,8 +54,21 @@ func groundSampling(m Metadata, width, height int) (gsd, pixelArea float64, sour
 		}
 		return math.Sqrt(a), a, GSDFromGeoreferencing, nil
 	}
+	source = GSDFromRelativeAltitude
+	if m.RelativeAltitude == nil && takeoff != nil {
+		// Most cameras record only the GPS altitude; with the take-off
+		// point's altitude (same datum) the height above ground follows.
+		if m.Altitude == nil {
+			return 0, 0, "", fmt.Errorf("a take-off altitude of %g m was declared, but the image has no GPS altitude to subtract it from", *takeoff)
+		}
+		agl := *m.Altitude - *takeoff
+		if !(agl > 0) {
+			return 0, 0, "", fmt.Errorf("the GPS altitude %g m is not above the declared take-off altitude %g m", *m.Altitude, *takeoff)
+		}
+		m.RelativeAltitude, source = &agl, GSDFromTakeoffAltitude
+	}
 	if m.RelativeAltitude == nil {
-		return 0, 0, "", errors.New("neither georeferencing nor altitude above ground (DJI RelativeAltitude) in the metadata")
+		return 0, 0, "", errors.New("neither georeferencing nor altitude above ground (DJI RelativeAltitude, or a take-off altitude declared with the upload) in the metadata")
 	}
 	if p := m.GimbalPitch; p != nil && math.Abs(*p+90) > maxOffNadir {
 		return 0, 0, "", fmt.Errorf("the camera looked %.1f° from straight down (gimbal pitch %g°); an oblique view has no single ground sample distance", math.Abs(*p+90), *p)
@@ -61,7 +77,7 @@ func groundSampling(m Metadata, width, height int) (gsd, pixelArea float64, sour
 	if err != nil {
 		return 0, 0, "", err
 	}
-	return g, g * g, GSDFromRelativeAltitude, nil
+	return g, g * g, source, nil
 }
 
 // nadirGSD is the ground sample distance of a camera looking straight down

@@ -168,7 +168,7 @@ func TestGSDFromDJIMini3ProEXIF(t *testing.T) {
 	// Pointing it straight down gives the GSD and areas.
 	pitch := -90.0
 	c.GimbalPitch = &pitch
-	if g, a, src, err := groundSampling(c, res.Width, res.Height); err != nil || g != got || a != got*got || src != GSDFromRelativeAltitude {
+	if g, a, src, err := groundSampling(c, res.Width, res.Height, nil); err != nil || g != got || a != got*got || src != GSDFromRelativeAltitude {
 		t.Errorf("nadir: %v %v %s %v", g, a, src, err)
 	}
 }
@@ -208,5 +208,48 @@ func TestGSDFromFocalPlaneResolution(t *testing.T) {
 	m.RelativeAltitude = &alt
 	if g, err := nadirGSD(m, canon.Width, canon.Height); err == nil {
 		t.Errorf("resized copy got GSD %v", g)
+	}
+}
+
+// MicaSense records only its GPS altitude. With the take-off altitude
+// declared, the height above ground follows: the flight capture IMG_0001
+// was shot at 174.527 m and the panel capture IMG_0000, on the ground
+// before take-off, at 101.861 m (PROVENANCE.md section 1), so 72.666 m
+// above ground. Its EXIF (`gdalinfo -mdd EXIF IMG_0001_N.tif`, every band)
+// gives FocalLength 5.5 mm and FocalPlaneXResolution 266.667 px/mm, so
+// GSD = 72.666 * (1/266.667) / 5.5 = 0.049545 m. (The calibrated focal
+// length in XMP, 5.435 mm, would give 1.2% more: 0.050137 m.)
+func TestGSDFromDeclaredTakeoffAltitude(t *testing.T) {
+	d := sharedData(t)
+	takeoff := 101.861
+	res := run(t, micaSenseFlight(d), Options{TakeoffAltitude: &takeoff})
+	if res.GSDSource != GSDFromTakeoffAltitude || math.Abs(res.GSD-0.049545) > 5e-6 {
+		t.Errorf("GSD %v from %q, want 0.049545 from %q", res.GSD, res.GSDSource, GSDFromTakeoffAltitude)
+	}
+	ndvi := indexResult(t, res, "NDVI")
+	var area float64
+	for _, c := range ndvi.Health {
+		if c.AreaM2 == nil {
+			t.Fatalf("class %s has no area", c.Name)
+		}
+		area += *c.AreaM2
+	}
+	// The classes cover every valid pixel, each 0.050137² m².
+	if want := float64(ndvi.Stats.Valid) * res.GSD * res.GSD; math.Abs(area-want) > 1e-6*want {
+		t.Errorf("class areas sum to %v m², want %v", area, want)
+	}
+
+	// Without it there is no area, and the warning says what would give one.
+	res = run(t, micaSenseFlight(d), Options{})
+	if res.GSD != 0 || !slices.ContainsFunc(res.Warnings, func(w string) bool {
+		return strings.Contains(w, "area unknown") && strings.Contains(w, "take-off altitude")
+	}) {
+		t.Errorf("no take-off altitude: GSD %v, warnings %q", res.GSD, res.Warnings)
+	}
+	// A take-off point above the camera is refused as a source, not used.
+	high := 200.0
+	res = run(t, micaSenseFlight(d), Options{TakeoffAltitude: &high})
+	if res.GSD != 0 || !slices.ContainsFunc(res.Warnings, func(w string) bool { return strings.Contains(w, "not above the declared take-off altitude 200 m") }) {
+		t.Errorf("take-off above the camera: GSD %v, warnings %q", res.GSD, res.Warnings)
 	}
 }

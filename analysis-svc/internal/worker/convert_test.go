@@ -86,8 +86,11 @@ func TestWithImageOptions(t *testing.T) {
 
 	zero := 0.0
 	got = withImageOptions(pool, &canopyv1.Image{AnalysisOptions: &canopyv1.AnalysisOptions{
-		SaviL: &zero, Indices: []string{"NDVI", "SAVI"}, ReflectanceScale: proto.Float64(0.0001),
+		SaviL: &zero, Indices: []string{"NDVI", "SAVI"}, ReflectanceScale: proto.Float64(0.0001), TakeoffAltitudeM: proto.Float64(101.861),
 	}})
+	if got.TakeoffAltitude == nil || *got.TakeoffAltitude != 101.861 {
+		t.Errorf("take-off altitude %v, want 101.861", got.TakeoffAltitude)
+	}
 	// An explicit L = 0 is a choice (SAVI then equals NDVI), not "unset".
 	if got.SAVIL == nil || *got.SAVIL != 0 || !slices.Equal(got.Indices, []string{"NDVI", "SAVI"}) || got.ReflectanceScale != 0.0001 {
 		t.Errorf("image options: SAVIL %v, indices %v, scale %v", got.SAVIL, got.Indices, got.ReflectanceScale)

@@ -412,6 +412,9 @@ func withImageOptions(opt analyze.Options, img *canopyv1.Image) analyze.Options 
 	if o.ReflectanceScale != nil {
 		opt.ReflectanceScale = o.GetReflectanceScale()
 	}
+	if o.TakeoffAltitudeM != nil {
+		opt.TakeoffAltitude = o.TakeoffAltitudeM
+	}
 	return opt
 }
 

@@ -96,9 +96,9 @@ IMG_0001_1..5.tif, DJI _MS_G/_MS_R/_MS_RE/_MS_NIR, Sequoia _GRE/_RED/_REG/_NIR)
 go up together as one image. Folders are searched for .jpg .jpeg .tif .tiff
 .png files.
 
-Analysis settings (--savi-l, --indices, --reflectance-scale) apply to every
-image of the command; a bad value is refused by the server before any file
-is sent.
+Analysis settings (--savi-l, --indices, --reflectance-scale,
+--takeoff-altitude) apply to every image of the command; a bad value is
+refused by the server before any file is sent.
 
 Resuming: each image is sent with a client upload id made from the batch,
 the band layout, the analysis settings and the SHA-256 of its files' contents. Running the same
@@ -577,8 +577,8 @@ func humanBytes(n int64) string {
 // uploadAnalysis holds upload's analysis flags; each is sent only when given,
 // so analysis-svc's defaults apply otherwise.
 type uploadAnalysis struct {
-	saviL, scale *float64
-	indices      []string
+	saviL, scale, takeoff *float64
+	indices               []string
 }
 
 func analysisFlags(fs *flag.FlagSet) *uploadAnalysis {
@@ -595,6 +595,7 @@ func analysisFlags(fs *flag.FlagSet) *uploadAnalysis {
 	}
 	fs.Func("savi-l", "SAVI soil factor L, 0..1 (default: the server's, 0.5)", number(&u.saviL))
 	fs.Func("reflectance-scale", "factor that turns stored values into reflectance, e.g. 0.0001 for 0..10000", number(&u.scale))
+	fs.Func("takeoff-altitude", "the take-off point's altitude in metres (the GPS altitude's datum), for areas when the camera records no relative altitude", number(&u.takeoff))
 	fs.Func("indices", "compute only these indices, comma-separated, e.g. NDVI,SAVI (default: all the bands allow)", func(v string) error {
 		for _, n := range strings.Split(v, ",") {
 			if n = strings.TrimSpace(n); n != "" {
@@ -608,8 +609,8 @@ func analysisFlags(fs *flag.FlagSet) *uploadAnalysis {
 
 // options is what the flags ask for, or nil when none was given.
 func (u *uploadAnalysis) options() *canopyv1.AnalysisOptions {
-	if u.saviL == nil && u.scale == nil && len(u.indices) == 0 {
+	if u.saviL == nil && u.scale == nil && u.takeoff == nil && len(u.indices) == 0 {
 		return nil
 	}
-	return &canopyv1.AnalysisOptions{SaviL: u.saviL, ReflectanceScale: u.scale, Indices: u.indices}
+	return &canopyv1.AnalysisOptions{SaviL: u.saviL, ReflectanceScale: u.scale, TakeoffAltitudeM: u.takeoff, Indices: u.indices}
 }

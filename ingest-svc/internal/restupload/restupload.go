@@ -211,14 +211,14 @@ func metadata(get func(string) string) (*canopyv1.UploadMetadata, error) {
 	return md, nil
 }
 
-// analysisOptions reads savi_l, reflectance_scale and indices (comma
-// separated); ingest-svc checks their values like those of a gRPC upload.
+// analysisOptions reads savi_l, reflectance_scale, takeoff_altitude_m and
+// indices (comma separated); ingest-svc checks their values like those of a gRPC upload.
 func analysisOptions(get func(string) string) (*canopyv1.AnalysisOptions, error) {
 	o := &canopyv1.AnalysisOptions{}
 	for _, f := range []struct {
 		name string
 		into **float64
-	}{{"savi_l", &o.SaviL}, {"reflectance_scale", &o.ReflectanceScale}} {
+	}{{"savi_l", &o.SaviL}, {"reflectance_scale", &o.ReflectanceScale}, {"takeoff_altitude_m", &o.TakeoffAltitudeM}} {
 		if v := get(f.name); v != "" {
 			x, err := strconv.ParseFloat(v, 64)
 			if err != nil {
@@ -232,7 +232,7 @@ func analysisOptions(get func(string) string) (*canopyv1.AnalysisOptions, error)
 			o.Indices = append(o.Indices, n)
 		}
 	}
-	if o.SaviL == nil && o.ReflectanceScale == nil && len(o.Indices) == 0 {
+	if o.SaviL == nil && o.ReflectanceScale == nil && o.TakeoffAltitudeM == nil && len(o.Indices) == 0 {
 		return nil, nil
 	}
 	return o, nil

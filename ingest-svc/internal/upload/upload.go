@@ -671,6 +671,11 @@ func checkAnalysisOptions(o *canopyv1.AnalysisOptions) error {
 			return apierror.BadField("metadata.analysis.reflectance_scale", "%g: want a factor in (0, 1], such as 0.0001 for reflectance stored as 0..10000", sc)
 		}
 	}
+	if o.TakeoffAltitudeM != nil {
+		if a := o.GetTakeoffAltitudeM(); !(a >= -500 && a <= 9000) {
+			return apierror.BadField("metadata.analysis.takeoff_altitude_m", "%g m is out of range: -500..9000", a)
+		}
+	}
 	if len(o.GetIndices()) > len(catalog.IndexNames) {
 		return apierror.BadField("metadata.analysis.indices", "names %d indices; there are %d", len(o.GetIndices()), len(catalog.IndexNames))
 	}
@@ -686,7 +691,7 @@ func checkAnalysisOptions(o *canopyv1.AnalysisOptions) error {
 // upload gave none, else the options in protojson with canonical index
 // names.
 func analysisOptionsJSON(o *canopyv1.AnalysisOptions) []byte {
-	if o == nil || (o.SaviL == nil && o.ReflectanceScale == nil && len(o.GetIndices()) == 0) {
+	if o == nil || (o.SaviL == nil && o.ReflectanceScale == nil && o.TakeoffAltitudeM == nil && len(o.GetIndices()) == 0) {
 		return nil
 	}
 	c := proto.Clone(o).(*canopyv1.AnalysisOptions)

@@ -517,6 +517,11 @@ type AnalysisOptions struct {
 	// constants (SAVI, EVI, OSAVI...) are computed in reflectance. Unset: the
 	// file's own scale, if any.
 	ReflectanceScale *float64 `protobuf:"fixed64,3,opt,name=reflectance_scale,json=reflectanceScale,proto3,oneof" json:"reflectance_scale,omitempty"`
+	// Altitude of the take-off point in metres, on the same datum as the
+	// images' GPS altitude: the height above ground, and so the ground sample
+	// distance and the areas in m², for cameras that record no relative
+	// altitude. Unset: areas only from DJI RelativeAltitude or georeferencing.
+	TakeoffAltitudeM *float64 `protobuf:"fixed64,4,opt,name=takeoff_altitude_m,json=takeoffAltitudeM,proto3,oneof" json:"takeoff_altitude_m,omitempty"`
 	unknownFields    protoimpl.UnknownFields
 	sizeCache        protoimpl.SizeCache
 }
@@ -568,6 +573,13 @@ func (x *AnalysisOptions) GetIndices() []string {
 func (x *AnalysisOptions) GetReflectanceScale() float64 {
 	if x != nil && x.ReflectanceScale != nil {
 		return *x.ReflectanceScale
+	}
+	return 0
+}
+
+func (x *AnalysisOptions) GetTakeoffAltitudeM() float64 {
+	if x != nil && x.TakeoffAltitudeM != nil {
+		return *x.TakeoffAltitudeM
 	}
 	return 0
 }
@@ -1989,13 +2001,15 @@ const file_canopy_v1_image_proto_rawDesc = "" +
 	"\fprocessed_at\x18\x0e \x01(\v2\x1a.google.protobuf.TimestampR\vprocessedAt\x12=\n" +
 	"\fcapture_time\x18\x0f \x01(\v2\x1a.google.protobuf.TimestampR\vcaptureTime\x12$\n" +
 	"\x0elast_event_seq\x18\x10 \x01(\x03R\flastEventSeq\x12E\n" +
-	"\x10analysis_options\x18\x11 \x01(\v2\x1a.canopy.v1.AnalysisOptionsR\x0fanalysisOptions\"\x9a\x01\n" +
+	"\x10analysis_options\x18\x11 \x01(\v2\x1a.canopy.v1.AnalysisOptionsR\x0fanalysisOptions\"\xe4\x01\n" +
 	"\x0fAnalysisOptions\x12\x1a\n" +
 	"\x06savi_l\x18\x01 \x01(\x01H\x00R\x05saviL\x88\x01\x01\x12\x18\n" +
 	"\aindices\x18\x02 \x03(\tR\aindices\x120\n" +
-	"\x11reflectance_scale\x18\x03 \x01(\x01H\x01R\x10reflectanceScale\x88\x01\x01B\t\n" +
+	"\x11reflectance_scale\x18\x03 \x01(\x01H\x01R\x10reflectanceScale\x88\x01\x01\x121\n" +
+	"\x12takeoff_altitude_m\x18\x04 \x01(\x01H\x02R\x10takeoffAltitudeM\x88\x01\x01B\t\n" +
 	"\a_savi_lB\x14\n" +
-	"\x12_reflectance_scale\"\xcd\x01\n" +
+	"\x12_reflectance_scaleB\x15\n" +
+	"\x13_takeoff_altitude_m\"\xcd\x01\n" +
 	"\n" +
 	"ImageEvent\x12\x10\n" +
 	"\x03seq\x18\x01 \x01(\x03R\x03seq\x12\x19\n" +
