@@ -9,9 +9,12 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/status"
 
 	canopyv1 "github.com/canopyag/canopy/gen/go/canopy/v1"
 )
@@ -160,10 +163,41 @@ func serverAnswer(stream grpc.ClientStreamingClient[canopyv1.UploadImageRequest,
 	return resp, nil
 }
 
+// WatchResumeFor bounds how long Watch keeps reconnecting while status-svc
+// is unavailable (a restart, a network blip) before it gives up.
+var WatchResumeFor = time.Minute
+
 // Watch calls fn with every update of an image until it reaches a terminal
-// state (the stream ends) or ctx ends.
+// state (the stream ends) or ctx ends. When status-svc goes away mid-watch
+// it reconnects and resumes after the last event it delivered, so fn sees
+// each transition once, for up to WatchResumeFor.
 func (c *Client) Watch(ctx context.Context, imageID string, fn func(*canopyv1.WatchImageResponse)) error {
-	stream, err := c.Status.WatchImage(ctx, &canopyv1.WatchImageRequest{ImageId: imageID})
+	var last int64 // seq of the last event delivered; 0 before the first message
+	var down time.Time
+	backoff := 200 * time.Millisecond
+	for {
+		err := c.watchOnce(ctx, imageID, &last, fn)
+		if err == nil || status.Code(err) != codes.Unavailable || ctx.Err() != nil {
+			return err
+		}
+		if down.IsZero() {
+			down = time.Now()
+		}
+		if time.Since(down) > WatchResumeFor {
+			return fmt.Errorf("%w (gave up resuming after %s)", err, WatchResumeFor)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, 5*time.Second)
+	}
+}
+
+// watchOnce runs one WatchImage stream from after *last, advancing it.
+func (c *Client) watchOnce(ctx context.Context, imageID string, last *int64, fn func(*canopyv1.WatchImageResponse)) error {
+	stream, err := c.Status.WatchImage(ctx, &canopyv1.WatchImageRequest{ImageId: imageID, AfterSeq: *last})
 	if err != nil {
 		return fmt.Errorf("watch %s: %w", imageID, err)
 	}
@@ -174,6 +208,13 @@ func (c *Client) Watch(ctx context.Context, imageID string, fn func(*canopyv1.Wa
 		}
 		if err != nil {
 			return fmt.Errorf("watch %s: %w", imageID, err)
+		}
+		switch {
+		case msg.GetEvent() != nil:
+			*last = msg.GetEvent().GetSeq()
+		case *last == 0:
+			// The first message: the state as of its latest event.
+			*last = msg.GetImage().GetLastEventSeq()
 		}
 		fn(msg)
 	}

@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -136,5 +138,95 @@ func TestUploadAcceptsEarlyAnswer(t *testing.T) {
 	}
 	if resp.GetImageId() != want.GetImageId() || !resp.GetDuplicate() {
 		t.Errorf("got %+v, want %+v", resp, want)
+	}
+}
+
+// fakeStatus plays a status-svc that restarts mid-watch: the first stream
+// sends the current state then fails with Unavailable; later streams send
+// what followed the requested seq.
+type fakeStatus struct {
+	canopyv1.UnimplementedStatusServiceServer
+	mu     sync.Mutex
+	after  []int64 // after_seq of each WatchImage call
+	downTo int     // calls that fail before sending anything (after the first)
+}
+
+func (f *fakeStatus) WatchImage(req *canopyv1.WatchImageRequest, st grpc.ServerStreamingServer[canopyv1.WatchImageResponse]) error {
+	f.mu.Lock()
+	f.after = append(f.after, req.GetAfterSeq())
+	n := len(f.after)
+	f.mu.Unlock()
+	uploaded := canopyv1.ImageStatus_IMAGE_STATUS_UPLOADED
+	switch {
+	case n == 1:
+		if err := st.Send(&canopyv1.WatchImageResponse{Image: &canopyv1.Image{Id: req.GetImageId(), Status: uploaded, LastEventSeq: 5}}); err != nil {
+			return err
+		}
+		return status.Error(codes.Unavailable, "status-svc is shutting down; watch again with after_seq to resume")
+	case n <= 1+f.downTo:
+		return status.Error(codes.Unavailable, "connection refused")
+	}
+	for _, ev := range []*canopyv1.ImageEvent{
+		{Seq: 9, Status: canopyv1.ImageStatus_IMAGE_STATUS_PROCESSING},
+		{Seq: 12, Status: canopyv1.ImageStatus_IMAGE_STATUS_COMPLETED},
+	} {
+		if ev.GetSeq() <= req.GetAfterSeq() {
+			continue
+		}
+		if err := st.Send(&canopyv1.WatchImageResponse{Event: ev, Image: &canopyv1.Image{Status: ev.GetStatus(), LastEventSeq: ev.GetSeq()}}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func serveStatus(t *testing.T, f *fakeStatus) *client.Client {
+	t.Helper()
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := grpc.NewServer()
+	canopyv1.RegisterStatusServiceServer(srv, f)
+	go func() { _ = srv.Serve(lis) }()
+	t.Cleanup(srv.Stop)
+	c, err := client.Dial(lis.Addr().String(), lis.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+// A watch that loses status-svc resumes after the last event it saw:
+// every transition arrives once, in order.
+func TestWatchResumesAfterUnavailable(t *testing.T) {
+	f := &fakeStatus{downTo: 2}
+	c := serveStatus(t, f)
+	var got []string
+	err := c.Watch(context.Background(), "img", func(m *canopyv1.WatchImageResponse) {
+		got = append(got, m.GetImage().GetStatus().String())
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "IMAGE_STATUS_UPLOADED IMAGE_STATUS_PROCESSING IMAGE_STATUS_COMPLETED"; strings.Join(got, " ") != want {
+		t.Errorf("saw %v, want %s", got, want)
+	}
+	// First call from the start, then from seq 5 (the state's latest event) until it is back.
+	if fmt.Sprint(f.after) != "[0 5 5 5]" {
+		t.Errorf("after_seq of the calls: %v, want [0 5 5 5]", f.after)
+	}
+}
+
+// It gives up once status-svc has been away longer than WatchResumeFor.
+func TestWatchGivesUp(t *testing.T) {
+	defer func(d time.Duration) { client.WatchResumeFor = d }(client.WatchResumeFor)
+	client.WatchResumeFor = 500 * time.Millisecond
+	f := &fakeStatus{downTo: 1000}
+	c := serveStatus(t, f)
+	err := c.Watch(context.Background(), "img", func(*canopyv1.WatchImageResponse) {})
+	if status.Code(err) != codes.Unavailable || !strings.Contains(err.Error(), "gave up resuming") {
+		t.Errorf("err %v, want Unavailable after giving up", err)
 	}
 }
