@@ -280,6 +280,8 @@ func TestSSEWatch(t *testing.T) {
 			`canopy_images{status="completed"} 1`,
 			`canopy_images{status="uploaded"} 0`,
 			`canopy_claim_pickup_seconds_count 1`,
+			`canopy_uploads_total{result="stored"} 1`,
+			"canopy_upload_bytes_total " + up.SizeBytes,
 			`canopy_rpc_handled_total{code="OK",method="/canopy.v1.IngestService/UploadImage"} 1`,
 			`canopy_rpc_handled_total{code="OK",method="/canopy.v1.WorkService/CompleteWork"} 1`,
 			`canopy_listen_connected 1`,

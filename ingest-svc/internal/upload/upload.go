@@ -21,6 +21,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -50,6 +51,34 @@ type Service struct {
 	blobs  blob.Store
 	limits Limits
 	log    *slog.Logger
+	// stored, duplicates and storedBytes are nil until RegisterMetrics.
+	stored, duplicates, storedBytes prometheus.Counter
+}
+
+// RegisterMetrics exports upload counts and bytes on reg. Refused uploads
+// are counted by the RPC metrics, by code.
+func (s *Service) RegisterMetrics(reg prometheus.Registerer) {
+	uploads := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "canopy_uploads_total",
+		Help: "Uploads recorded, by result: stored (a new image) or duplicate (a repeated client upload id).",
+	}, []string{"result"})
+	bytes := prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "canopy_upload_bytes_total",
+		Help: "Bytes of the files of new images stored.",
+	})
+	reg.MustRegister(uploads, bytes)
+	s.stored, s.duplicates, s.storedBytes = uploads.WithLabelValues("stored"), uploads.WithLabelValues("duplicate"), bytes
+}
+
+func (s *Service) count(img *canopyv1.Image, dup bool) {
+	switch {
+	case s.stored == nil:
+	case dup:
+		s.duplicates.Inc()
+	default:
+		s.stored.Inc()
+		s.storedBytes.Add(float64(img.GetSizeBytes()))
+	}
 }
 
 // New returns the ingest service.
@@ -109,6 +138,7 @@ func (s *Service) UploadImage(stream grpc.ClientStreamingServer[canopyv1.UploadI
 	if err != nil {
 		return err
 	}
+	s.count(img, dup)
 	s.log.InfoContext(ctx, "image uploaded", "image_id", img.GetId(), "project", project, "key_id", p.KeyID, "files", len(files),
 		"bytes", img.GetSizeBytes(), "duplicate", dup, "duration_ms", time.Since(start).Milliseconds())
 	return stream.SendAndClose(response(img, dup))
