@@ -68,6 +68,7 @@ type storingIngest struct {
 	byID   map[string]*canopyv1.UploadImageResponse
 	ids    []string // client upload ids, per upload call
 	opts   []*canopyv1.AnalysisOptions
+	files  []int // files declared, per upload call
 	chunks int64
 	n      int
 }
@@ -81,6 +82,7 @@ func (f *storingIngest) UploadImage(stream grpc.ClientStreamingServer[canopyv1.U
 	f.mu.Lock()
 	f.ids = append(f.ids, md.GetClientUploadId())
 	f.opts = append(f.opts, md.GetAnalysis())
+	f.files = append(f.files, len(md.GetFiles()))
 	if r, ok := f.byID[md.GetClientUploadId()]; ok && md.GetClientUploadId() != "" {
 		f.mu.Unlock()
 		dup := proto.Clone(r).(*canopyv1.UploadImageResponse)
@@ -466,5 +468,31 @@ func TestCLIUploadAnalysisFlags(t *testing.T) {
 	}
 	if code, _, errOut := runCLI(t, addr, nil, "upload", "--savi-l", "half", photo); code == 0 || !strings.Contains(errOut, "not a number") {
 		t.Errorf("--savi-l half: exit %d, stderr %q; want a usage error", code, errOut)
+	}
+}
+
+// A file named twice (here once by name, once through a glob) is uploaded
+// once, not as a two-band capture; a folder without images says so.
+func TestCLIUploadPathsOnceAndEmptyFolder(t *testing.T) {
+	dir := t.TempDir()
+	band := filepath.Join(dir, "IMG_0007_1.tif")
+	if err := os.WriteFile(band, []byte{'I', 'I', 42, 0, 1, 2, 3}, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ingest := &storingIngest{byID: map[string]*canopyv1.UploadImageResponse{}}
+	addr := serveFakes(t, ingest, nil)
+	if code, _, errOut := runCLI(t, addr, nil, "upload", band, filepath.Join(dir, "IMG_0007_*.tif")); code != 0 || ingest.n != 1 {
+		t.Fatalf("exit %d (%s), %d uploads; want 1", code, errOut, ingest.n)
+	}
+	if got := ingest.files[0]; got != 1 {
+		t.Errorf("the upload declared %d files, want 1", got)
+	}
+
+	empty := filepath.Join(dir, "empty")
+	if err := os.Mkdir(empty, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if code, _, errOut := runCLI(t, addr, nil, "upload", empty); code == 0 || !strings.Contains(errOut, "no images (.jpg .jpeg .tif .tiff .png) in "+empty) {
+		t.Errorf("empty folder: exit %d, stderr %q", code, errOut)
 	}
 }

@@ -131,6 +131,9 @@ func (a *cli) upload(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
+	if len(paths) == 0 && fs.NArg() > 0 {
+		return fmt.Errorf("no images (.jpg .jpeg .tif .tiff .png) in %s", strings.Join(fs.Args(), ", "))
+	}
 	if len(paths) == 0 {
 		fmt.Fprintln(a.stderr, "canopy upload: name at least one file or folder")
 		return errUsage
@@ -254,8 +257,22 @@ func (a *cli) uploadGroup(ctx context.Context, c *client.Client, bar *progress, 
 }
 
 // expand turns folders into the image files inside them.
+//
+// A file named twice (or found through two arguments) is kept once, so it
+// cannot pose as two bands of one capture.
 func expand(args []string) ([]string, error) {
 	var out []string
+	seen := map[string]bool{}
+	add := func(p string) {
+		key := filepath.Clean(p)
+		if abs, err := filepath.Abs(p); err == nil {
+			key = abs
+		}
+		if !seen[key] {
+			seen[key] = true
+			out = append(out, p)
+		}
+	}
 	for _, arg := range args {
 		matches, err := filepath.Glob(arg)
 		if err != nil || len(matches) == 0 {
@@ -267,7 +284,7 @@ func expand(args []string) ([]string, error) {
 				return nil, err
 			}
 			if !st.IsDir() {
-				out = append(out, m)
+				add(m)
 				continue
 			}
 			err = filepath.WalkDir(m, func(p string, d os.DirEntry, err error) error {
@@ -277,7 +294,7 @@ func expand(args []string) ([]string, error) {
 				switch strings.ToLower(filepath.Ext(p)) {
 				case ".jpg", ".jpeg", ".tif", ".tiff", ".png":
 					if !d.IsDir() {
-						out = append(out, p)
+						add(p)
 					}
 				}
 				return nil
