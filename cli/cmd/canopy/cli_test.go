@@ -496,3 +496,26 @@ func TestCLIUploadPathsOnceAndEmptyFolder(t *testing.T) {
 		t.Errorf("empty folder: exit %d, stderr %q", code, errOut)
 	}
 }
+
+// Ids made in the same millisecond share their first 13 characters (the
+// UUIDv7 timestamp): the table shows them whole, so they can be told apart
+// and pasted into other commands.
+func TestCLIResultsTableShowsWholeIDs(t *testing.T) {
+	a, b := "01a23f15-8d06-7743-966a-d782b2dbed47", "01a23f15-8d06-7c11-8a2b-0000000000b1"
+	st := &fakeStatus{images: []*canopyv1.Image{
+		{Id: a, Filename: "a.jpg", BatchId: "same-ms", Status: canopyv1.ImageStatus_IMAGE_STATUS_FAILED, LastError: "x"},
+		{Id: b, Filename: "b.jpg", BatchId: "same-ms", Status: canopyv1.ImageStatus_IMAGE_STATUS_FAILED, LastError: "y"},
+	}}
+	addr := serveFakes(t, nil, st)
+	code, out, errOut := runCLI(t, addr, nil, "results", "--batch", "same-ms")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	var firsts []string
+	for _, line := range strings.Split(strings.TrimSpace(out), "\n")[1:] {
+		firsts = append(firsts, strings.Fields(line)[0])
+	}
+	if strings.Join(firsts, " ") != a+" "+b {
+		t.Errorf("id column %q, want %s and %s:\n%s", firsts, a, b, out)
+	}
+}

@@ -574,13 +574,6 @@ func gpsText(g *canopyv1.GPS) string {
 	return s
 }
 
-func shortID(id string) string {
-	if len(id) > 13 {
-		return id[:13]
-	}
-	return id
-}
-
 func humanBytes(n int64) string {
 	switch {
 	case n >= 1<<20:
