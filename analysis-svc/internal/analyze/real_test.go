@@ -350,3 +350,30 @@ func TestTooLarge(t *testing.T) {
 		t.Fatalf("got %v", err)
 	}
 }
+
+// A rig capture that lost a band file says so, rather than giving a
+// confident result from the bands it has; a whole capture, and the
+// Sequoia's own RGB photo (same make and model, one 3-band file), do not.
+func TestIncompleteRigCaptureWarns(t *testing.T) {
+	d := sharedData(t)
+	dir := filepath.Join(d, "micasense-rededge/0000SET/000")
+	missing := func(res *Result) []string {
+		var out []string
+		for _, w := range res.Warnings {
+			if strings.Contains(w, "was a band file left out") {
+				out = append(out, w)
+			}
+		}
+		return out
+	}
+	res := run(t, files(dir, "IMG_0001_1.tif", "IMG_0001_2.tif", "IMG_0001_3.tif", "IMG_0001_5.tif"), Options{})
+	if w := missing(res); len(w) != 1 || !strings.Contains(w[0], "MicaSense RedEdge capture has 4 of its 5 bands (NIR missing)") {
+		t.Errorf("without IMG_0001_4 (NIR): %q", w)
+	}
+	if w := missing(run(t, micaSenseFlight(d), Options{})); len(w) != 0 {
+		t.Errorf("whole capture: %q", w)
+	}
+	if w := missing(run(t, files(filepath.Join(d, "parrot-sequoia/0077"), "IMG_180413_080658_0000_RGB.JPG"), Options{})); len(w) != 0 {
+		t.Errorf("Sequoia RGB photo: %q", w)
+	}
+}
