@@ -615,10 +615,12 @@ func TestFaultPostgresRestart(t *testing.T) {
 		if probe.err == nil {
 			break
 		}
-		if grpcCode(probe.err) != codes.Unavailable || time.Since(upAt) > 30*time.Second {
-			t.Fatalf("ingest-svc did not recover within 30s of the restart: %v", probe.err)
+		// Refusals while it reconnects are expected; anything else, or the
+		// test's own deadline passing, is not.
+		if grpcCode(probe.err) != codes.Unavailable || ctx.Err() != nil {
+			t.Fatalf("ingest-svc did not recover after the restart: %v", probe.err)
 		}
-		time.Sleep(200 * time.Millisecond)
+		sleep(ctx, 200*time.Millisecond)
 	}
 	recovered := time.Since(upAt)
 	var last *canopyv1.Image
@@ -627,10 +629,10 @@ func TestFaultPostgresRestart(t *testing.T) {
 		if err == nil {
 			break
 		}
-		if grpcCode(err) != codes.Unavailable || time.Since(upAt) > 60*time.Second {
+		if grpcCode(err) != codes.Unavailable || ctx.Err() != nil {
 			t.Fatalf("watch after the restart: %v", err)
 		}
-		time.Sleep(200 * time.Millisecond)
+		sleep(ctx, 200*time.Millisecond)
 	}
 	if last.GetStatus() != canopyv1.ImageStatus_IMAGE_STATUS_COMPLETED {
 		t.Errorf("probe image ended %v (%q), want COMPLETED", last.GetStatus(), last.GetLastError())
@@ -1088,4 +1090,12 @@ func TestFaultSoak(t *testing.T) {
 		"%d worker kills, %d leases reclaimed; %s",
 		total, time.Since(start).Round(time.Second), uploadsDone.Round(time.Second), restartAt.Round(time.Second),
 		refused, kills, reclaims, sum)
+}
+
+// sleep waits d, or less if ctx ends first.
+func sleep(ctx context.Context, d time.Duration) {
+	select {
+	case <-ctx.Done():
+	case <-time.After(d):
+	}
 }
