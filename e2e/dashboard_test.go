@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
-	"net"
 	"net/http"
 	"os"
 	"regexp"
@@ -56,12 +55,7 @@ func TestGrafanaDashboardMetricsExist(t *testing.T) {
 	}
 
 	// analysis-svc's HTTP port is only known once chosen: take a free one.
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	analysisHTTP := l.Addr().String()
-	l.Close()
+	analysisHTTP := freePortAddr(t)
 	s := newStack(t, "local", map[string]string{"ANALYSIS_HTTP_ADDR": analysisHTTP})
 	s.startAnalysis()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)

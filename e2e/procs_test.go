@@ -32,6 +32,7 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
 	"github.com/canopyag/canopy/platform/blob"
+	"github.com/canopyag/canopy/platform/shareddata"
 )
 
 func TestMain(m *testing.M) {
@@ -53,7 +54,7 @@ var (
 func serviceBinaries(t *testing.T) string {
 	t.Helper()
 	binOnce.Do(func() {
-		root, err := findRepoRoot()
+		root, err := shareddata.RepoRoot()
 		if err != nil {
 			binErr = err
 			return
@@ -76,23 +77,6 @@ func serviceBinaries(t *testing.T) string {
 		t.Fatalf("build service binaries: %v", binErr)
 	}
 	return binDir
-}
-
-func findRepoRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.work")); err == nil {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", errors.New("no go.work above the working directory")
-		}
-		dir = parent
-	}
 }
 
 // freeAddr asks the kernel for a free local port.

@@ -53,12 +53,19 @@ func (f *fakeIngest) UploadImage(stream grpc.ClientStreamingServer[canopyv1.Uplo
 func serve(t *testing.T, f *fakeIngest) *client.Client {
 	t.Helper()
 	f.got = make(chan int64, 1)
+	return serveFake(t, func(srv *grpc.Server) { canopyv1.RegisterIngestServiceServer(srv, f) })
+}
+
+// serveFake serves what register adds on a loopback port and dials it as
+// both ingest-svc and status-svc.
+func serveFake(t *testing.T, register func(*grpc.Server)) *client.Client {
+	t.Helper()
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	srv := grpc.NewServer()
-	canopyv1.RegisterIngestServiceServer(srv, f)
+	register(srv)
 	go func() { _ = srv.Serve(lis) }()
 	t.Cleanup(srv.Stop)
 	c, err := client.Dial(lis.Addr().String(), lis.Addr().String())
@@ -182,20 +189,7 @@ func (f *fakeStatus) WatchImage(req *canopyv1.WatchImageRequest, st grpc.ServerS
 
 func serveStatus(t *testing.T, f *fakeStatus) *client.Client {
 	t.Helper()
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := grpc.NewServer()
-	canopyv1.RegisterStatusServiceServer(srv, f)
-	go func() { _ = srv.Serve(lis) }()
-	t.Cleanup(srv.Stop)
-	c, err := client.Dial(lis.Addr().String(), lis.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
-	return c
+	return serveFake(t, func(srv *grpc.Server) { canopyv1.RegisterStatusServiceServer(srv, f) })
 }
 
 // A watch that loses status-svc resumes after the last event it saw:

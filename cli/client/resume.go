@@ -39,7 +39,7 @@ func UploadIDWithOptions(batchID, bandLayout string, opts *canopyv1.AnalysisOpti
 	h := sha256.New()
 	// Length-prefixed fields: no two different inputs encode the same.
 	fmt.Fprintf(h, "canopy upload v1\n%d:%s\n%d:%s\n%d\n", len(batchID), batchID, len(bandLayout), strings.ToUpper(bandLayout), len(fileSHA256))
-	if opts != nil && (opts.SaviL != nil || opts.ReflectanceScale != nil || opts.TakeoffAltitudeM != nil || len(opts.GetIndices()) > 0) {
+	if proto.Size(opts) > 0 { // any field set; an explicit 0 is set
 		b, _ := proto.MarshalOptions{Deterministic: true}.Marshal(opts)
 		fmt.Fprintf(h, "analysis %d:%x\n", len(b), b)
 	}

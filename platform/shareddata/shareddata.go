@@ -21,19 +21,9 @@ func Find() (string, error) {
 		}
 		return d, nil
 	}
-	dir, err := os.Getwd()
+	dir, err := RepoRoot()
 	if err != nil {
 		return "", err
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.work")); err == nil {
-			break
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", errors.New("no go.work above the working directory")
-		}
-		dir = parent
 	}
 	d := filepath.Join(dir, "..", "shared", "data")
 	if _, err := os.Stat(d); err != nil {
@@ -51,4 +41,23 @@ func Dir(t testing.TB) string {
 		t.Skipf("real drone images not found (%v); set %s to the shared/data folder", err, Env)
 	}
 	return d
+}
+
+// RepoRoot is the nearest directory above the working directory that holds
+// go.work: the repository, since tests run in their package's directory.
+func RepoRoot() (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.work")); err == nil {
+			return dir, nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", errors.New("no go.work above the working directory")
+		}
+		dir = parent
+	}
 }

@@ -20,7 +20,6 @@ import (
 	"math"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 	"time"
 
@@ -315,11 +314,13 @@ func Analyze(ctx context.Context, files []File, opt Options, out Outputs) (*Resu
 			have = append(have, r)
 		}
 	}
-	if len(have) == len(files) {
-		// One band per file: a rig capture, which may have lost a file.
-		if w := incompleteRig(capt.Metadata, have); w != "" {
-			res.Warnings = append(res.Warnings, w)
+	if missing, of := capt.MissingRigBands(); len(missing) > 0 {
+		names := make([]string, len(missing))
+		for i, r := range missing {
+			names[i] = r.String()
 		}
+		res.Warnings = append(res.Warnings, fmt.Sprintf("this %s %s capture has %d of its %d bands (%s missing): was a band file left out of the upload?",
+			capt.Metadata.Make, capt.Metadata.Model, of-len(missing), of, strings.Join(names, ", ")))
 	}
 
 	// Decide availability from the header alone, so a capture that allows
@@ -631,37 +632,4 @@ func alignCapture(capt *raster.Capture, res *Result, geo *raster.Georef) {
 			res.Warnings = append(res.Warnings, fmt.Sprintf("the %s band (%s) is still up to %.2f pixels off the reference band in places after alignment", a.Role, a.File, a.ResidualMax))
 		}
 	}
-}
-
-// rigBands are the bands of the rigs whose band sets are fixed; a capture
-// of theirs with fewer is an upload that left a band file out.
-var rigBands = []struct {
-	make, model string // substrings of the EXIF make and model, lower case
-	roles       []index.Role
-}{
-	{"micasense", "rededge", []index.Role{index.Blue, index.Green, index.Red, index.NIR, index.RedEdge}},
-	{"parrot", "sequoia", []index.Role{index.Green, index.Red, index.RedEdge, index.NIR}},
-}
-
-// incompleteRig is a warning naming the bands a known rig's capture lacks,
-// or "".
-func incompleteRig(m Metadata, have []index.Role) string {
-	mk, md := strings.ToLower(m.Make), strings.ToLower(m.Model)
-	for _, r := range rigBands {
-		if !strings.Contains(mk, r.make) || !strings.Contains(md, r.model) {
-			continue
-		}
-		var missing []string
-		for _, role := range r.roles {
-			if !slices.Contains(have, role) {
-				missing = append(missing, role.String())
-			}
-		}
-		if len(missing) == 0 {
-			return ""
-		}
-		return fmt.Sprintf("this %s %s capture has %d of its %d bands (%s missing): was a band file left out of the upload?",
-			m.Make, m.Model, len(r.roles)-len(missing), len(r.roles), strings.Join(missing, ", "))
-	}
-	return ""
 }

@@ -2,7 +2,10 @@ package raster
 
 import (
 	"fmt"
+	"slices"
 	"strings"
+
+	"github.com/canopyag/canopy/analysis-svc/internal/index"
 )
 
 // rig describes a multispectral camera that writes one 16-bit file per band
@@ -14,6 +17,9 @@ type rig struct {
 	// 10-bit data by 64 (1023*64 = 65472); the 16-bit maximum 65535 is
 	// never reached.
 	saturation float32
+	// bands are the bands every capture of the rig has (MicaSense's
+	// larger models add more: thermal, panchromatic).
+	bands []index.Role
 }
 
 // rigSensor recognises MicaSense and Parrot Sequoia band files, or returns
@@ -26,12 +32,31 @@ func rigSensor(f *File) *rig {
 	mk := strings.ToLower(f.tiff.Make + " " + f.EXIF["EXIF_Make"])
 	switch {
 	case strings.Contains(mk, "micasense") || f.xmp.first("MicaSense:CaptureId") != "":
-		return &rig{name: "MicaSense", saturation: 65520}
+		return &rig{name: "MicaSense", saturation: 65520, bands: []index.Role{index.Blue, index.Green, index.Red, index.NIR, index.RedEdge}}
 	case strings.Contains(mk, "parrot") && strings.Contains(strings.ToLower(f.tiff.Model), "sequoia"),
 		f.xmp.first("Camera:RigName") == "Sequoia":
-		return &rig{name: "Parrot Sequoia", saturation: 65472}
+		return &rig{name: "Parrot Sequoia", saturation: 65472, bands: []index.Role{index.Green, index.Red, index.RedEdge, index.NIR}}
 	}
 	return nil
+}
+
+// MissingRigBands lists the bands of its rig that a capture of rig band
+// files lacks, and how many the rig has: an upload that left a file out.
+// It is empty for anything but rig band files.
+func (c *Capture) MissingRigBands() (missing []index.Role, of int) {
+	if len(c.files) == 0 {
+		return nil, 0
+	}
+	r := rigSensor(c.files[0])
+	if r == nil {
+		return nil, 0
+	}
+	for _, want := range r.bands {
+		if !slices.ContainsFunc(c.Bands, func(b CaptureBand) bool { return b.Role == want }) {
+			missing = append(missing, want)
+		}
+	}
+	return missing, len(r.bands)
 }
 
 // exposureGain reads the exposure time in seconds and the gain as ISO/100

@@ -281,19 +281,27 @@ func TestPoolWithoutMetrics(t *testing.T) {
 	work.items <- item("ok")
 	work.items <- item("bad")
 	p, _ := newTestPool(t, work, fakeAnalyzer(nil), io.Discard)
+	runUntilReported(t, p, work, 2)
+}
+
+// runUntilReported runs p until work has n reports (completed or failed),
+// then stops it.
+func runUntilReported(t *testing.T, p *Pool, work *fakeWork, n int) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- p.Run(ctx) }()
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		work.mu.Lock()
-		n := len(work.completed) + len(work.failed)
+		got := len(work.completed) + len(work.failed)
 		work.mu.Unlock()
-		if n == 2 {
+		if got >= n {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatal("images not reported")
+			cancel()
+			t.Fatalf("%d of %d images reported", got, n)
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
@@ -311,26 +319,7 @@ func TestMissingBlobFailsPermanently(t *testing.T) {
 	it.Image.Files = []*canopyv1.ImageFile{{Filename: "DJI_0061.JPG", BlobKey: "images/gone/0", ContentType: "image/jpeg"}}
 	work.items <- it
 	p, _ := newTestPool(t, work, fakeAnalyzer(nil), io.Discard)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- p.Run(ctx) }()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		work.mu.Lock()
-		n := len(work.failed) + len(work.completed)
-		work.mu.Unlock()
-		if n > 0 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("image not reported")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	cancel()
-	if err := <-done; err != nil {
-		t.Fatal(err)
-	}
+	runUntilReported(t, p, work, 1)
 	if len(work.failed) != 1 {
 		t.Fatalf("reports: %d completed, %d failed; want 1 failure", len(work.completed), len(work.failed))
 	}

@@ -137,9 +137,10 @@ func seedJobs(ctx context.Context, pool *pgxpool.Pool, n int, batch string) erro
 	return err
 }
 
-// rpcWorkers claims and completes through the RPCs until the queue is empty.
-func rpcWorkers(ctx context.Context, ingest *grpc.ClientConn, workers, batch int) (int64, error) {
-	wc := canopyv1.NewWorkServiceClient(ingest)
+// drain runs workers goroutines, each calling round until it completes
+// nothing (the queue is empty) or fails, and returns the total completed
+// and the first error.
+func drain(workers int, round func(w int) (completed int, err error)) (int64, error) {
 	var done atomic.Int64
 	var wg sync.WaitGroup
 	errs := make(chan error, workers)
@@ -147,22 +148,15 @@ func rpcWorkers(ctx context.Context, ingest *grpc.ClientConn, workers, batch int
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			id := fmt.Sprintf("bench-noop-%d", w)
 			for {
-				resp, err := wc.ClaimWork(ctx, &canopyv1.ClaimWorkRequest{WorkerId: id, MaxItems: int32(batch)})
+				n, err := round(w)
+				done.Add(int64(n))
 				if err != nil {
 					errs <- err
 					return
 				}
-				if len(resp.GetItems()) == 0 {
+				if n == 0 {
 					return
-				}
-				for _, it := range resp.GetItems() {
-					if _, err := wc.CompleteWork(ctx, &canopyv1.CompleteWorkRequest{ImageId: it.GetImage().GetId(), LeaseToken: it.GetLeaseToken(), Analysis: noopAnalysis()}); err != nil {
-						errs <- err
-						return
-					}
-					done.Add(1)
 				}
 			}
 		}()
@@ -170,6 +164,23 @@ func rpcWorkers(ctx context.Context, ingest *grpc.ClientConn, workers, batch int
 	wg.Wait()
 	close(errs)
 	return done.Load(), <-errs
+}
+
+// rpcWorkers claims and completes through the RPCs until the queue is empty.
+func rpcWorkers(ctx context.Context, ingest *grpc.ClientConn, workers, batch int) (int64, error) {
+	wc := canopyv1.NewWorkServiceClient(ingest)
+	return drain(workers, func(w int) (int, error) {
+		resp, err := wc.ClaimWork(ctx, &canopyv1.ClaimWorkRequest{WorkerId: fmt.Sprintf("bench-noop-%d", w), MaxItems: int32(batch)})
+		if err != nil {
+			return 0, err
+		}
+		for i, it := range resp.GetItems() {
+			if _, err := wc.CompleteWork(ctx, &canopyv1.CompleteWorkRequest{ImageId: it.GetImage().GetId(), LeaseToken: it.GetLeaseToken(), Analysis: noopAnalysis()}); err != nil {
+				return i, err
+			}
+		}
+		return len(resp.GetItems()), nil
+	})
 }
 
 // The raw-SQL reference runs the statements that change data in the
@@ -191,77 +202,60 @@ const rawClaim = `
 	RETURNING i.id::text, i.lease_token::text, i.attempts`
 
 func rawWorkers(ctx context.Context, pool *pgxpool.Pool, workers, batch int) (int64, error) {
-	var done atomic.Int64
-	var wg sync.WaitGroup
-	errs := make(chan error, workers)
-	for w := range workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			owner := fmt.Sprintf("raw-%d", w)
-			for {
-				type item struct {
-					id, token string
-					attempt   int
+	type item struct {
+		id, token string
+		attempt   int
+	}
+	return drain(workers, func(w int) (int, error) {
+		owner := fmt.Sprintf("raw-%d", w)
+		var items []item
+		err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+			rows, err := tx.Query(ctx, rawClaim, batch, owner)
+			if err != nil {
+				return err
+			}
+			for rows.Next() {
+				var it item
+				if err := rows.Scan(&it.id, &it.token, &it.attempt); err != nil {
+					return err
 				}
-				var items []item
-				err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
-					rows, err := tx.Query(ctx, rawClaim, batch, owner)
-					if err != nil {
-						return err
-					}
-					for rows.Next() {
-						var it item
-						if err := rows.Scan(&it.id, &it.token, &it.attempt); err != nil {
-							return err
-						}
-						items = append(items, it)
-					}
-					if err := rows.Err(); err != nil {
-						return err
-					}
-					for _, it := range items {
-						if _, err := tx.Exec(ctx, `INSERT INTO image_events (image_id, status, attempt, message) VALUES ($1, 'processing', $2, $3)`, it.id, it.attempt, "claimed by "+owner); err != nil {
-							return err
-						}
-					}
-					return nil
-				})
-				if err != nil {
-					errs <- err
-					return
-				}
-				if len(items) == 0 {
-					return
-				}
-				for _, it := range items {
-					err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
-						var attempt int
-						if err := tx.QueryRow(ctx, `UPDATE images SET status = 'completed', processed_at = now(), last_error = '',
-								lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL
-							WHERE id = $1 AND status = 'processing' AND lease_token = $2 RETURNING attempts`, it.id, it.token).Scan(&attempt); err != nil {
-							return err
-						}
-						if _, err := tx.Exec(ctx, `INSERT INTO analyses (image_id, algorithm_version, calibration_mode, width, height, map_index, map_blob_key, worker, result)
-							VALUES ($1, 'bench-noop', 'none', 1, 1, '', '', $2, $3)`, it.id, owner,
-							`{"imageId":"`+it.id+`","algorithmVersion":"bench-noop","width":1,"height":1,"calibrationMode":"none","worker":"`+owner+`"}`); err != nil {
-							return err
-						}
-						_, err := tx.Exec(ctx, `INSERT INTO image_events (image_id, status, attempt, message) VALUES ($1, 'completed', $2, 'analysis stored')`, it.id, attempt)
-						return err
-					})
-					if err != nil {
-						errs <- err
-						return
-					}
-					done.Add(1)
+				items = append(items, it)
+			}
+			if err := rows.Err(); err != nil {
+				return err
+			}
+			for _, it := range items {
+				if _, err := tx.Exec(ctx, `INSERT INTO image_events (image_id, status, attempt, message) VALUES ($1, 'processing', $2, $3)`, it.id, it.attempt, "claimed by "+owner); err != nil {
+					return err
 				}
 			}
-		}()
-	}
-	wg.Wait()
-	close(errs)
-	return done.Load(), <-errs
+			return nil
+		})
+		if err != nil {
+			return 0, err
+		}
+		for i, it := range items {
+			err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+				var attempt int
+				if err := tx.QueryRow(ctx, `UPDATE images SET status = 'completed', processed_at = now(), last_error = '',
+						lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL
+					WHERE id = $1 AND status = 'processing' AND lease_token = $2 RETURNING attempts`, it.id, it.token).Scan(&attempt); err != nil {
+					return err
+				}
+				if _, err := tx.Exec(ctx, `INSERT INTO analyses (image_id, algorithm_version, calibration_mode, width, height, map_index, map_blob_key, worker, result)
+					VALUES ($1, 'bench-noop', 'none', 1, 1, '', '', $2, $3)`, it.id, owner,
+					`{"imageId":"`+it.id+`","algorithmVersion":"bench-noop","width":1,"height":1,"calibrationMode":"none","worker":"`+owner+`"}`); err != nil {
+					return err
+				}
+				_, err := tx.Exec(ctx, `INSERT INTO image_events (image_id, status, attempt, message) VALUES ($1, 'completed', $2, 'analysis stored')`, it.id, attempt)
+				return err
+			})
+			if err != nil {
+				return i, err
+			}
+		}
+		return len(items), nil
+	})
 }
 
 func runQueue(ctx context.Context, c *runConfig, ingest *grpc.ClientConn, db *pgxpool.Pool) (*QueueResult, error) {

@@ -619,8 +619,9 @@ func analysisFlags(fs *flag.FlagSet) *uploadAnalysis {
 
 // options is what the flags ask for, or nil when none was given.
 func (u *uploadAnalysis) options() *canopyv1.AnalysisOptions {
-	if u.saviL == nil && u.scale == nil && u.takeoff == nil && len(u.indices) == 0 {
+	o := &canopyv1.AnalysisOptions{SaviL: u.saviL, ReflectanceScale: u.scale, TakeoffAltitudeM: u.takeoff, Indices: u.indices}
+	if proto.Size(o) == 0 {
 		return nil
 	}
-	return &canopyv1.AnalysisOptions{SaviL: u.saviL, ReflectanceScale: u.scale, TakeoffAltitudeM: u.takeoff, Indices: u.indices}
+	return o
 }

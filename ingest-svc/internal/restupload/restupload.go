@@ -232,7 +232,7 @@ func analysisOptions(get func(string) string) (*canopyv1.AnalysisOptions, error)
 			o.Indices = append(o.Indices, n)
 		}
 	}
-	if o.SaviL == nil && o.ReflectanceScale == nil && o.TakeoffAltitudeM == nil && len(o.Indices) == 0 {
+	if proto.Size(o) == 0 { // nothing given
 		return nil, nil
 	}
 	return o, nil

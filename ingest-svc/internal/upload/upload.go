@@ -721,7 +721,7 @@ func checkAnalysisOptions(o *canopyv1.AnalysisOptions) error {
 // upload gave none, else the options in protojson with canonical index
 // names.
 func analysisOptionsJSON(o *canopyv1.AnalysisOptions) []byte {
-	if o == nil || (o.SaviL == nil && o.ReflectanceScale == nil && o.TakeoffAltitudeM == nil && len(o.GetIndices()) == 0) {
+	if proto.Size(o) == 0 { // none, or every field unset (an explicit 0 is set)
 		return nil
 	}
 	c := proto.Clone(o).(*canopyv1.AnalysisOptions)

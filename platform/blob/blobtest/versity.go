@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"crypto/rand"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -17,6 +16,7 @@ import (
 	"time"
 
 	"github.com/canopyag/canopy/platform/blob"
+	"github.com/canopyag/canopy/platform/shareddata"
 )
 
 const (
@@ -91,7 +91,7 @@ func findVersity() (string, error) {
 	if p, err := exec.LookPath("versitygw"); err == nil {
 		return p, nil
 	}
-	root, err := repoRoot()
+	root, err := shareddata.RepoRoot()
 	if err != nil {
 		return "", fmt.Errorf("not on PATH, and %w", err)
 	}
@@ -100,25 +100,6 @@ func findVersity() (string, error) {
 		return "", fmt.Errorf("not on PATH nor at %s", p)
 	}
 	return p, nil
-}
-
-// repoRoot is the nearest directory above the working directory holding
-// go.work; tests run in their package's directory.
-func repoRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.work")); err == nil {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", errors.New("no go.work above the working directory")
-		}
-		dir = parent
-	}
 }
 
 // freeAddr asks the kernel for a free port. Another process could take it

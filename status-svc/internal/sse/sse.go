@@ -107,6 +107,9 @@ func afterSeq(r *http.Request) (int64, error) {
 	return n, nil
 }
 
+// endEvent closes a finished stream: without it EventSource would reconnect.
+const endEvent = "event: end\ndata: {}\n\n"
+
 // serve relays one gRPC stream as events.
 func serve[M proto.Message](ctx context.Context, w http.ResponseWriter, recv func() (M, error), seq func(M) int64) {
 	first, err := recv()
@@ -123,7 +126,7 @@ func serve[M proto.Message](ctx context.Context, w http.ResponseWriter, recv fun
 	h.Set("X-Accel-Buffering", "no")
 	w.WriteHeader(http.StatusOK)
 	if empty {
-		_, _ = io.WriteString(w, "event: end\ndata: {}\n\n")
+		_, _ = io.WriteString(w, endEvent)
 		return
 	}
 
@@ -171,7 +174,7 @@ func serve[M proto.Message](ctx context.Context, w http.ResponseWriter, recv fun
 		case it := <-next:
 			switch {
 			case errors.Is(it.err, io.EOF):
-				write("event: end\ndata: {}\n\n")
+				write(endEvent)
 				return
 			case it.err != nil:
 				write(event("error", 0, status.Convert(it.err).Proto()))
