@@ -375,21 +375,32 @@ type EventFilter struct {
 
 // Events returns the filter's events in sequence order.
 func Events(ctx context.Context, q Querier, f EventFilter) ([]*canopyv1.ImageEvent, error) {
-	evs, _, err := events(ctx, q, f, false)
+	seqs, err := events(ctx, q, f, false)
+	evs := make([]*canopyv1.ImageEvent, len(seqs))
+	for i, se := range seqs {
+		evs[i] = se.Event
+	}
 	return evs, err
 }
 
-// EventsWithSeqs is Events for a watcher of a whole project or batch: it
-// also returns the sequence numbers of the other events in the same range
-// (other projects', other batches').
+// SeqEvent is one sequence number of the event log, with its event when
+// the reader may see it (nil for another project's or batch's).
+type SeqEvent struct {
+	Seq   int64
+	Event *canopyv1.ImageEvent
+}
+
+// EventsWithSeqs is Events for a watcher of a whole project or batch: every
+// sequence number in the range, with the event only where it is the
+// reader's (not another project's or batch's).
 // Only the numbers, which say nothing of those images; a watcher needs them
 // to tell a hole in the sequence (a transaction not yet committed, worth
 // waiting for) from an event that simply is not its own.
-func EventsWithSeqs(ctx context.Context, q Querier, f EventFilter) (evs []*canopyv1.ImageEvent, foreign []int64, err error) {
+func EventsWithSeqs(ctx context.Context, q Querier, f EventFilter) ([]SeqEvent, error) {
 	return events(ctx, q, f, true)
 }
 
-func events(ctx context.Context, q Querier, f EventFilter, withForeign bool) ([]*canopyv1.ImageEvent, []int64, error) {
+func events(ctx context.Context, q Querier, f EventFilter, withForeign bool) ([]SeqEvent, error) {
 	if f.Limit <= 0 {
 		f.Limit = 1000
 	}
@@ -423,13 +434,10 @@ func events(ctx context.Context, q Querier, f EventFilter, withForeign bool) ([]
 		FROM image_events e JOIN images i ON i.id = e.image_id
 		WHERE `+where+` ORDER BY e.seq LIMIT $2`, args...)
 	if err != nil {
-		return nil, nil, fmt.Errorf("read events: %w", err)
+		return nil, fmt.Errorf("read events: %w", err)
 	}
 	defer rows.Close()
-	var (
-		evs     []*canopyv1.ImageEvent
-		foreign []int64
-	)
+	var out []SeqEvent
 	for rows.Next() {
 		var (
 			ev      canopyv1.ImageEvent
@@ -438,17 +446,17 @@ func events(ctx context.Context, q Querier, f EventFilter, withForeign bool) ([]
 			visible bool
 		)
 		if err := rows.Scan(&ev.Seq, &visible, &ev.ImageId, &status, &ev.Attempt, &ev.Message, &at); err != nil {
-			return nil, nil, fmt.Errorf("scan event: %w", err)
+			return nil, fmt.Errorf("scan event: %w", err)
 		}
 		if !visible {
-			foreign = append(foreign, ev.Seq)
+			out = append(out, SeqEvent{Seq: ev.Seq})
 			continue
 		}
 		ev.Status = StatusToProto(status)
 		ev.Time = timestamppb.New(at)
-		evs = append(evs, &ev)
+		out = append(out, SeqEvent{Seq: ev.Seq, Event: &ev})
 	}
-	return evs, foreign, rows.Err()
+	return out, rows.Err()
 }
 
 // LatestSeq is the newest event's sequence number (0 with none).

@@ -29,10 +29,9 @@ func (g *gapTracker) readFrom(last int64) int64 {
 }
 
 // deliver reports whether the event seq should be sent, and records holes
-// between last and seq. contiguous says the reads see every seq (WatchImages
-// reads the whole sequence even for one batch, and skips the other batches'
-// events itself); without it holes could not be told from filtered events.
-func (g *gapTracker) deliver(seq, last int64, contiguous bool) bool {
+// between last and seq. The reads must see every seq (the caller's events
+// and the numbers of everyone else's): only then is a missing seq a hole.
+func (g *gapTracker) deliver(seq, last int64) bool {
 	if seq <= last {
 		if _, ok := g.holes[seq]; ok {
 			delete(g.holes, seq)
@@ -44,12 +43,10 @@ func (g *gapTracker) deliver(seq, last int64, contiguous bool) bool {
 	if g.sent[seq] {
 		return false
 	}
-	if contiguous {
-		now := time.Now()
-		for missing := last + 1; missing < seq && len(g.holes) < 10000; missing++ {
-			if !g.sent[missing] {
-				g.holes[missing] = now
-			}
+	now := time.Now()
+	for missing := last + 1; missing < seq && len(g.holes) < 10000; missing++ {
+		if !g.sent[missing] {
+			g.holes[missing] = now
 		}
 	}
 	if len(g.holes) > 0 {

@@ -255,31 +255,24 @@ func (s *Server) WatchImages(req *canopyv1.WatchImagesRequest, stream grpc.Serve
 	gaps := newGapTracker(s.gapWait)
 	batch := req.GetBatchId()
 	for {
-		f := catalog.EventFilter{Scope: sc, BatchID: batch, AfterSeq: gaps.readFrom(last)}
-		var (
-			evs     []*canopyv1.ImageEvent
-			foreign []int64
-			err     error
-		)
 		// Every seq is accounted for, ours or not (another project's or
 		// another batch's, by number only), so holes can be told apart and
 		// waited for. Reading one batch's events alone would skip for good
 		// an event whose transaction committed after a later one's.
-		evs, foreign, err = catalog.EventsWithSeqs(ctx, s.pool, f)
+		seqs, err := catalog.EventsWithSeqs(ctx, s.pool, catalog.EventFilter{Scope: sc, BatchID: batch, AfterSeq: gaps.readFrom(last)})
 		if err != nil {
 			return s.toStatus(ctx, "watch images", err)
 		}
-		for seq := range mergeSeqs(evs, foreign) {
-			ev := seq.event
-			if !gaps.deliver(seq.seq, last, true) {
+		for _, se := range seqs {
+			if !gaps.deliver(se.Seq, last) {
 				continue
 			}
-			if ev != nil {
-				if err := stream.Send(&canopyv1.WatchImagesResponse{Event: ev}); err != nil {
+			if se.Event != nil {
+				if err := stream.Send(&canopyv1.WatchImagesResponse{Event: se.Event}); err != nil {
 					return err
 				}
 			}
-			last = max(last, seq.seq)
+			last = max(last, se.Seq)
 		}
 		var timeout <-chan time.Time
 		if gaps.open() {
@@ -294,34 +287,6 @@ func (s *Server) WatchImages(req *canopyv1.WatchImagesRequest, stream grpc.Serve
 			return errStopping
 		case <-sub.C():
 		case <-timeout:
-		}
-	}
-}
-
-// seqItem is one sequence number read: an event of ours, or (event nil)
-// another project's number.
-type seqItem struct {
-	seq   int64
-	event *canopyv1.ImageEvent
-}
-
-// mergeSeqs yields our events and the foreign seqs in seq order; both
-// inputs are sorted.
-func mergeSeqs(evs []*canopyv1.ImageEvent, foreign []int64) func(yield func(seqItem) bool) {
-	return func(yield func(seqItem) bool) {
-		i, j := 0, 0
-		for i < len(evs) || j < len(foreign) {
-			var it seqItem
-			if j >= len(foreign) || (i < len(evs) && evs[i].GetSeq() < foreign[j]) {
-				it = seqItem{seq: evs[i].GetSeq(), event: evs[i]}
-				i++
-			} else {
-				it = seqItem{seq: foreign[j]}
-				j++
-			}
-			if !yield(it) {
-				return
-			}
 		}
 	}
 }
