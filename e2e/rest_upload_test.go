@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"mime/multipart"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -160,6 +161,33 @@ func TestRESTUpload(t *testing.T) {
 			t.Errorf("%s: HTTP %d %q; want %d with %q", c.name, code, r.Message, c.want, c.inMessage)
 		}
 	}
+	// A JPEG sent as JSON is told what to send instead.
+	if code, r := postUpload(t, base+"?filename=a.jpg", "application/json", bytes.NewReader(jpeg)); code != 400 || !strings.Contains(r.Message, "give it its own type, such as image/jpeg") {
+		t.Errorf("JPEG as application/json: HTTP %d %q", code, r.Message)
+	}
+	// A GET of the upload route is 405 with Allow: POST, not the gateway's 501.
+	if resp, err := http.Get(base); err != nil {
+		t.Fatal(err)
+	} else {
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusMethodNotAllowed || resp.Header.Get("Allow") != "POST" {
+			t.Errorf("GET %s: HTTP %d, Allow %q; want 405, POST", base, resp.StatusCode, resp.Header.Get("Allow"))
+		}
+	}
+	// A body declared far beyond MAX_UPLOAD_BYTES is refused before any of
+	// it is read (raw socket: Go's client will not send a length it lacks).
+	conn, err := net.Dial("tcp", s.ingestHTTP)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	_ = conn.SetDeadline(time.Now().Add(30 * time.Second))
+	fmt.Fprintf(conn, "POST /v1/images:upload?filename=huge.jpg HTTP/1.1\r\nHost: x\r\nContent-Type: image/jpeg\r\nContent-Length: 99999999999999\r\n\r\n\xff\xd8\xff")
+	line, err := bufio.NewReader(conn).ReadString('\n')
+	if err != nil || !strings.HasPrefix(line, "HTTP/1.1 429") {
+		t.Errorf("declared 99999999999999 bytes: %q, %v; want an immediate 429", line, err)
+	}
+
 	// Only the three good uploads were recorded.
 	var n int
 	if err := db.QueryRow(context.Background(), `SELECT count(*) FROM images`).Scan(&n); err != nil || n != 3 {

@@ -6,6 +6,7 @@
 package restupload
 
 import (
+	"bufio"
 	"errors"
 	"fmt"
 	"io"
@@ -37,21 +38,45 @@ type Uploader = canopyv1.IngestServiceClient
 type Handler struct {
 	up      Uploader
 	gateway http.Handler
+	// maxBytes is ingest-svc's MAX_UPLOAD_BYTES; 0 checks nothing here.
+	maxBytes int64
 }
 
-// Wrap returns a function for server.HandleBeforeGateway.
-func Wrap(up Uploader) func(gateway http.Handler) http.Handler {
+// Wrap returns a function for server.HandleBeforeGateway. maxBytes lets a
+// request that declares a larger body be refused before it is read (the
+// upload itself enforces the limit on what arrives).
+func Wrap(up Uploader, maxBytes int64) func(gateway http.Handler) http.Handler {
 	return func(gateway http.Handler) http.Handler {
-		return &Handler{up: up, gateway: gateway}
+		return &Handler{up: up, gateway: gateway, maxBytes: maxBytes}
 	}
 }
+
+// formSlack allows for a multipart form's own framing and fields.
+const formSlack = 1 << 20
 
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	mediaType, params, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	switch {
 	case r.Method != http.MethodPost:
-		h.gateway.ServeHTTP(w, r)
+		w.Header().Set("Allow", http.MethodPost)
+		writeJSON(w, http.StatusMethodNotAllowed, status.Newf(codes.Unimplemented, "%s %s: uploads are POST", r.Method, r.URL.Path).Proto())
+		return
+	case h.maxBytes > 0 && r.ContentLength > h.maxBytes+formSlack:
+		writeError(w, status.Errorf(codes.ResourceExhausted, "the request declares %d bytes; uploads are limited to %d (MAX_UPLOAD_BYTES)", r.ContentLength, h.maxBytes))
+		return
 	case mediaType == "application/json" || mediaType == "application/x-ndjson":
+		// The gateway's form: newline-delimited UploadImageRequest messages.
+		// A file sent with a JSON type would fail there with a parse error
+		// about its first byte; say what to send instead.
+		br := bufio.NewReader(r.Body)
+		if b, err := br.Peek(1); err == nil && b[0] != '{' && b[0] != ' ' && b[0] != '\n' && b[0] != '\r' && b[0] != '\t' {
+			writeError(w, status.Errorf(codes.InvalidArgument, "a %s body must be newline-delimited upload messages ({\"metadata\": ...} then {\"chunk\": ...}); to send the file itself, give it its own type, such as image/jpeg or image/tiff", mediaType))
+			return
+		}
+		r.Body = struct {
+			io.Reader
+			io.Closer
+		}{br, r.Body}
 		h.gateway.ServeHTTP(w, r)
 	case mediaType == "multipart/form-data":
 		h.multipart(w, r, params["boundary"])
