@@ -180,3 +180,17 @@ func TestHealthcheckCommand(t *testing.T) {
 		t.Error("healthcheck of a port nobody listens on succeeded")
 	}
 }
+
+// A mangled worker key stops analysis-svc at start-up, saying so without
+// repeating it, instead of a healthy-looking service whose every claim is
+// refused.
+func TestAnalysisRefusesMalformedKey(t *testing.T) {
+	env := map[string]string{"API_KEY": "cnp_bogus"}
+	_, err := analysisapp.LoadConfig(func(k string) string { return env[k] })
+	if err == nil || !strings.Contains(err.Error(), "API_KEY is not a Canopy key") || strings.Contains(err.Error(), "bogus") {
+		t.Errorf("API_KEY=cnp_bogus: %v", err)
+	}
+	if _, err := analysisapp.LoadConfig(func(string) string { return "" }); err != nil {
+		t.Errorf("no API_KEY (dev mode, or a server without keys): %v", err)
+	}
+}

@@ -81,6 +81,11 @@ func LoadConfig(getenv config.Getenv) (Config, error) {
 	c.IngestTLS = r.Bool(c.IngestCAFile != "", "INGEST_TLS")
 	thresholds, err := index.ParseThresholds(r.String("", "HEALTH_THRESHOLDS"))
 	c.Worker.Options.HealthThresholds = thresholds
+	if c.APIKey != "" && !auth.WellFormed(c.APIKey) {
+		// Caught here, the service stops with a reason instead of running
+		// healthy while every claim is refused.
+		err = errors.Join(err, errors.New("API_KEY is not a Canopy key (cnp_...); make a worker key with canopy admin key create --role worker"))
+	}
 	if err := errors.Join(r.Err(), err); err != nil {
 		return Config{}, fmt.Errorf("analysis-svc config: %w", err)
 	}

@@ -111,7 +111,7 @@ func (a *Authenticator) authorize(ctx context.Context, method string) (context.C
 	}
 	if !slices.Contains(roles, p.Role) {
 		a.log.WarnContext(ctx, "permission denied", "method", method, "key_id", p.KeyID, "key_prefix", p.Prefix, "role", p.Role)
-		return nil, nil, status.Errorf(codes.PermissionDenied, "a %s key may not call %s", p.Role, method)
+		return nil, nil, status.Errorf(codes.PermissionDenied, "%s %s key may not call %s", article(string(p.Role)), p.Role, method)
 	}
 	return NewContext(ctx, p), p, nil
 }
@@ -125,7 +125,7 @@ func bearer(ctx context.Context) (string, error) {
 	}
 	scheme, key, ok := strings.Cut(strings.TrimSpace(vals[0]), " ")
 	key = strings.TrimSpace(key)
-	if !ok || !strings.EqualFold(scheme, "bearer") || !strings.HasPrefix(key, keyPrefix) || len(key) < displayLen+8 {
+	if !ok || !strings.EqualFold(scheme, "bearer") || !WellFormed(key) {
 		return "", status.Error(codes.Unauthenticated, "malformed authorization header: want Bearer cnp_...")
 	}
 	return key, nil
@@ -221,3 +221,11 @@ type contextStream struct {
 }
 
 func (s *contextStream) Context() context.Context { return s.ctx }
+
+// article is "an" before a vowel ("an admin key"), else "a".
+func article(word string) string {
+	if word != "" && strings.ContainsRune("aeiou", rune(word[0])) {
+		return "an"
+	}
+	return "a"
+}

@@ -51,6 +51,12 @@ const keyPrefix = "cnp_"
 // and 8 characters (48 bits), far too little to guess the rest from.
 const displayLen = len(keyPrefix) + 8
 
+// WellFormed reports whether key looks like a Canopy key (cnp_ and the
+// secret), so a client can refuse a mangled one before using it.
+func WellFormed(key string) bool {
+	return strings.HasPrefix(key, keyPrefix) && len(key) >= displayLen+8
+}
+
 // Principal is the caller a key stands for.
 type Principal struct {
 	KeyID string

@@ -22,6 +22,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/canopyag/canopy/cli/client"
 	canopyv1 "github.com/canopyag/canopy/gen/go/canopy/v1"
@@ -517,5 +518,31 @@ func TestCLIResultsTableShowsWholeIDs(t *testing.T) {
 	}
 	if strings.Join(firsts, " ") != a+" "+b {
 		t.Errorf("id column %q, want %s and %s:\n%s", firsts, a, b, out)
+	}
+}
+
+// A watch line shows when the change happened, not when it arrived.
+func TestHappenedAt(t *testing.T) {
+	at := func(s string) *timestamppb.Timestamp {
+		v, err := time.Parse(time.RFC3339Nano, s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return timestamppb.New(v)
+	}
+	done := canopyv1.ImageStatus_IMAGE_STATUS_COMPLETED
+	img := &canopyv1.Image{Status: done, UploadedAt: at("2026-12-04T03:38:40Z"), ProcessingStartedAt: at("2026-12-04T03:38:44Z"), ProcessedAt: at("2026-12-04T03:38:46.5Z")}
+	for _, c := range []struct {
+		name string
+		m    *canopyv1.WatchImageResponse
+		want string
+	}{
+		{"event", &canopyv1.WatchImageResponse{Image: img, Event: &canopyv1.ImageEvent{Status: done, Time: at("2026-12-04T03:38:46.25Z")}}, "03:38:46.25"},
+		{"state of a completed image", &canopyv1.WatchImageResponse{Image: img}, "03:38:46.5"},
+		{"state of an uploaded image", &canopyv1.WatchImageResponse{Image: &canopyv1.Image{UploadedAt: at("2026-12-04T03:38:40Z")}}, "03:38:40"},
+	} {
+		if got := happenedAt(c.m).UTC().Format("15:04:05.999"); got != c.want {
+			t.Errorf("%s: %s, want %s", c.name, got, c.want)
+		}
 	}
 }

@@ -341,7 +341,7 @@ func (a *cli) watchIDs(ctx context.Context, ids []string, asJSON bool) error {
 					return
 				}
 				img := m.GetImage()
-				line := fmt.Sprintf("%s  %-10s  %s", time.Now().Format("15:04:05.000"), statusName(img.GetStatus()), img.GetId())
+				line := fmt.Sprintf("%s  %-10s  %s", happenedAt(m).Local().Format("15:04:05.000"), statusName(img.GetStatus()), img.GetId())
 				if msg := m.GetEvent().GetMessage(); msg != "" {
 					line += "  " + msg
 				} else if img.GetStatus() == canopyv1.ImageStatus_IMAGE_STATUS_FAILED {
@@ -624,4 +624,25 @@ func (u *uploadAnalysis) options() *canopyv1.AnalysisOptions {
 		return nil
 	}
 	return o
+}
+
+// happenedAt is when a watch update's change happened, not when it arrived
+// (a watch resumed after a restart, or of a finished image, gets old news):
+// the event's time, or for the current state the time of its status.
+func happenedAt(m *canopyv1.WatchImageResponse) time.Time {
+	if t := m.GetEvent().GetTime(); t != nil {
+		return t.AsTime()
+	}
+	img := m.GetImage()
+	t := img.GetUploadedAt()
+	switch img.GetStatus() {
+	case canopyv1.ImageStatus_IMAGE_STATUS_COMPLETED, canopyv1.ImageStatus_IMAGE_STATUS_FAILED:
+		t = img.GetProcessedAt()
+	case canopyv1.ImageStatus_IMAGE_STATUS_PROCESSING:
+		t = img.GetProcessingStartedAt()
+	}
+	if t == nil {
+		return time.Now()
+	}
+	return t.AsTime()
 }
