@@ -174,10 +174,10 @@ func TestGSDFromDJIMini3ProEXIF(t *testing.T) {
 }
 
 // TestGSDFromFocalPlaneResolution uses the real MicaSense RedEdge metadata
-// (exiftool -n: FocalLength 5.5, FocalPlaneXResolution 266.666667,
-// FocalPlaneResolutionUnit 4 = mm; no altitude above ground) with an
-// assumed 100 m: 100 * (1/266.667) / 5.5 = 0.0681817 m (GDAL prints the
-// rational with 6 digits, 266.667). The WebODM Canon fixture, resized to
+// (FocalPlaneXResolution 266.666667 px/mm, the calibrated focal length
+// 5.43509341 mm of PROVENANCE.md section 1, rather than EXIF's rounded
+// FocalLength 5.5; no altitude above ground) with an assumed 100 m:
+// 100 * (1/266.666667) / 5.43509341 = 0.068996 m. The WebODM Canon fixture, resized to
 // 48 px wide with its 4000 px camera's FocalPlaneXResolution (13651.9 per
 // inch) left in EXIF, would imply a 0.09 mm sensor: refused.
 func TestGSDFromFocalPlaneResolution(t *testing.T) {
@@ -193,7 +193,7 @@ func TestGSDFromFocalPlaneResolution(t *testing.T) {
 	alt := 100.0
 	m.RelativeAltitude = &alt
 	got, err := nadirGSD(m, res.Width, res.Height)
-	if want := 100 * (1 / 266.667) / 5.5; err != nil || math.Abs(got-want) > 1e-12 {
+	if want := 100 * (1 / 266.666667) / 5.43509341; err != nil || math.Abs(got-want) > 1e-4*want {
 		t.Errorf("GSD = %v, %v; want %v", got, err, want)
 	}
 
@@ -215,16 +215,15 @@ func TestGSDFromFocalPlaneResolution(t *testing.T) {
 // declared, the height above ground follows: the flight capture IMG_0001
 // was shot at 174.527 m and the panel capture IMG_0000, on the ground
 // before take-off, at 101.861 m (PROVENANCE.md section 1), so 72.666 m
-// above ground. Its EXIF (`gdalinfo -mdd EXIF IMG_0001_N.tif`, every band)
-// gives FocalLength 5.5 mm and FocalPlaneXResolution 266.667 px/mm, so
-// GSD = 72.666 * (1/266.667) / 5.5 = 0.049545 m. (The calibrated focal
-// length in XMP, 5.435 mm, would give 1.2% more: 0.050137 m.)
+// above ground; with the calibrated focal length 5.43509341 mm and 266.666667
+// px/mm (PROVENANCE.md section 1; EXIF rounds the focal length to 5.5 mm),
+// GSD = 72.666 * 0.00375 / 5.43509341 = 0.050137 m.
 func TestGSDFromDeclaredTakeoffAltitude(t *testing.T) {
 	d := sharedData(t)
 	takeoff := 101.861
 	res := run(t, micaSenseFlight(d), Options{TakeoffAltitude: &takeoff})
-	if res.GSDSource != GSDFromTakeoffAltitude || math.Abs(res.GSD-0.049545) > 5e-6 {
-		t.Errorf("GSD %v from %q, want 0.049545 from %q", res.GSD, res.GSDSource, GSDFromTakeoffAltitude)
+	if res.GSDSource != GSDFromTakeoffAltitude || math.Abs(res.GSD-0.050137) > 5e-6 {
+		t.Errorf("GSD %v from %q, want 0.050137 from %q", res.GSD, res.GSDSource, GSDFromTakeoffAltitude)
 	}
 	ndvi := indexResult(t, res, "NDVI")
 	var area float64

@@ -133,6 +133,13 @@ func metadataOf(files []*File) Metadata {
 	m.FocalLength = exifPositive(e["EXIF_FocalLength"])
 	m.FocalLength35mm = exifPositive(e["EXIF_FocalLengthIn35mmFilm"])
 	m.PixelPitch = pixelPitch(e["EXIF_FocalPlaneXResolution"], e["EXIF_FocalPlaneResolutionUnit"])
+	// A rig's calibrated focal length (the one alignment uses) beats EXIF's
+	// rounded one (MicaSense RedEdge: 5.435 against 5.5 mm), so the ground
+	// sample distance and areas follow it.
+	if _, focalPx := lensGeometry(f); focalPx > 0 && m.PixelPitch != nil {
+		mm := focalPx * *m.PixelPitch
+		m.FocalLength = &mm
+	}
 	if v, ok := exifNumber(e["EXIF_PixelXDimension"]); ok && v > 0 {
 		m.PixelXDimension = int(v)
 	}
