@@ -67,7 +67,7 @@ canopy sample "$run/sample" >/dev/null
 
 canopy upload --batch "$batch" --layout RGN "$run/sample/field_rgn.tif" | tee "$run/upload.txt"
 canopy upload --batch "$batch" "$run/sample/field_rgb.jpg" | tee -a "$run/upload.txt"
-data=$root/../shared/data
+data=${CANOPY_SHARED_DATA:-$root/../shared/data}
 if [ -d "$data" ]; then
   canopy upload --batch "$batch" \
     "$data/odm-tests-dji/DJI_0061.JPG" \
