@@ -10,6 +10,7 @@ require (
 )
 
 require (
+	github.com/canopyag/canopy/platform v0.0.0
 	github.com/grpc-ecosystem/grpc-gateway/v2 v2.34.0 // indirect
 	github.com/jackc/pgpassfile v1.0.0 // indirect
 	github.com/jackc/pgservicefile v0.0.0-20240606120523-5a60cdf6a761 // indirect
@@ -23,3 +24,5 @@ require (
 )
 
 replace github.com/canopyag/canopy/gen => ../gen
+
+replace github.com/canopyag/canopy/platform => ../platform

@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"path/filepath"
+	"slices"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -95,5 +96,92 @@ func TestWatchHealsKilledListener(t *testing.T) {
 	// even though the notifications for some were lost.
 	if len(got) != 2 || got[0] != canopyv1.ImageStatus_IMAGE_STATUS_PROCESSING {
 		t.Errorf("watcher saw %v, want [PROCESSING COMPLETED]", got)
+	}
+}
+
+// Behind a transaction pooler no session can LISTEN. With DATABASE_LISTEN
+// off the services hold no LISTEN connection at all, and an image still
+// goes uploaded -> processing -> completed for its watcher: claims poll
+// every CLAIM_POLL_INTERVAL and status-svc reads the event log every
+// EVENT_POLL_INTERVAL.
+func TestPipelineWithoutListen(t *testing.T) {
+	s := newStack(t, "local", map[string]string{
+		"DATABASE_LISTEN":     "false",
+		"CLAIM_POLL_INTERVAL": "100ms",
+		"EVENT_POLL_INTERVAL": "100ms",
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	resp, err := s.client.UploadFiles(ctx, []client.File{{Path: filepath.Join(sharedData(t), "webodm-fixtures", "tiny_drone_image.jpg")}}, client.UploadOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := resp.GetImageId()
+	watched := make(chan []*canopyv1.ImageEvent, 1)
+	started := make(chan struct{})
+	go func() {
+		ev, err := collectWatch(ctx, s, id, 0, started)
+		if err != nil {
+			t.Errorf("watch: %v", err)
+		}
+		watched <- ev
+	}()
+	<-started
+	s.startAnalysis()
+	evs := <-watched
+	var got []canopyv1.ImageStatus
+	for _, e := range evs {
+		got = append(got, e.GetStatus())
+	}
+	// The watch starts with the image as it is (uploaded), then the changes.
+	want := []canopyv1.ImageStatus{canopyv1.ImageStatus_IMAGE_STATUS_PROCESSING, canopyv1.ImageStatus_IMAGE_STATUS_COMPLETED}
+	if !slices.Equal(got, want) {
+		t.Fatalf("watcher saw %v, want %v", got, want)
+	}
+	db := openPool(t, s.env["DATABASE_URL"])
+	var listens int
+	if err := db.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity
+		WHERE datname = current_database() AND query ILIKE 'listen%'`).Scan(&listens); err != nil {
+		t.Fatal(err)
+	}
+	if listens != 0 {
+		t.Errorf("%d LISTEN connections with DATABASE_LISTEN=false", listens)
+	}
+}
+
+// A writer that dies between its commit and its NOTIFY loses the
+// notification, not the event. Here the "writer" is a plain SQL session
+// that fails a queued image the way the queue does and never notifies;
+// the watcher, woken by nothing, still gets the failure from status-svc's
+// read of the event log.
+func TestWatchHealsLostNotification(t *testing.T) {
+	s := newStack(t, "local", map[string]string{"EVENT_POLL_INTERVAL": "200ms"})
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	resp, err := s.client.UploadFiles(ctx, []client.File{{Path: filepath.Join(sharedData(t), "webodm-fixtures", "tiny_drone_image.jpg")}}, client.UploadOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := resp.GetImageId()
+	watched := make(chan []*canopyv1.ImageEvent, 1)
+	started := make(chan struct{})
+	go func() {
+		ev, err := collectWatch(ctx, s, id, 0, started)
+		if err != nil {
+			t.Errorf("watch: %v", err)
+		}
+		watched <- ev
+	}()
+	<-started
+	db := openPool(t, s.env["DATABASE_URL"])
+	if _, err := db.Exec(ctx, `UPDATE images SET status = 'failed', last_error = 'failed by a writer that died', processed_at = now() WHERE id = $1`, id); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Exec(ctx, `INSERT INTO image_events (image_id, status, attempt, message) VALUES ($1, 'failed', 0, 'failed by a writer that died')`, id); err != nil {
+		t.Fatal(err)
+	}
+	evs := <-watched
+	if n := len(evs); n != 1 || evs[0].GetStatus() != canopyv1.ImageStatus_IMAGE_STATUS_FAILED || evs[0].GetMessage() != "failed by a writer that died" {
+		t.Fatalf("watcher saw %v, want the unannounced failure", evs)
 	}
 }

@@ -44,6 +44,20 @@ start_ours() {
   wait_http "$STATUS_HTTP_ADDR"
 }
 
+# start_polling_ingest: a second ingest-svc on the same database without
+# LISTEN, as behind a transaction pooler: its waiting claims poll every
+# CLAIM_POLL_INTERVAL (1s). Sets POLL_INGEST_GRPC_ADDR.
+start_polling_ingest() {
+  local ports
+  mapfile -t ports < <(canopy-bench freeport 2)
+  POLL_INGEST_GRPC_ADDR=127.0.0.1:${ports[0]}
+  INGEST_GRPC_ADDR=$POLL_INGEST_GRPC_ADDR INGEST_HTTP_ADDR=127.0.0.1:${ports[1]} MIGRATE_ON_START=false \
+    DATABASE_LISTEN=false CLAIM_POLL_INTERVAL=1s \
+    DATABASE_URL="$base_url&application_name=canopy-ingest-poll" ingest-svc >"$run/logs/ingest-poll.log" 2>&1 &
+  poll_ingest_pid=$!; pids+=("$poll_ingest_pid")
+  wait_http "127.0.0.1:${ports[1]}"
+}
+
 # start_analysis: analysis-svc with a worker per core (WORKERS default).
 start_analysis() {
   ANALYSIS_HTTP_ADDR= DATABASE_URL="$base_url&application_name=canopy-analysis" analysis-svc >"$run/logs/analysis.log" 2>&1 &

@@ -60,6 +60,11 @@ fi
 # the queue to themselves.
 "${bench[@]}" -scenarios upload,pickup,queue,notify,fanout -queue-jobs 1000 -watchers 1000,10000 >/dev/null
 
+echo "==> pickup without LISTEN (a second ingest-svc, claims polling)" >&2
+start_polling_ingest
+"${bench[@]}" -ingest "$POLL_INGEST_GRPC_ADDR" -scenarios pickup_poll -pickup-n 40 >/dev/null
+kill -TERM "$poll_ingest_pid"; wait "$poll_ingest_pid" 2>/dev/null || true
+
 echo "==> starting analysis-svc for the end-to-end runs" >&2
 start_analysis
 imgs=$run/images

@@ -6,6 +6,7 @@ package app
 import (
 	"context"
 	"fmt"
+	"github.com/prometheus/client_golang/prometheus"
 	"io"
 	"net/http"
 	"time"
@@ -124,19 +125,49 @@ func Run(ctx context.Context, getenv config.Getenv, stdout io.Writer, ready func
 	if err != nil {
 		return err
 	}
-	listener := notify.New(cfg.Database.ConnString(), map[string]notify.KeyFunc{workapi.WorkChannel: nil}, log)
+	listener := notify.New(cfg.Database.ConnString(), map[string]notify.KeyFunc{catalog.WorkChannel: nil}, log)
+	if !cfg.Database.Listen {
+		listener.Disable() // waiting claims poll every CLAIM_POLL_INTERVAL
+	}
+	// Transitions are announced after they commit, by one goroutine that
+	// outlives the server: the last commits of a drain are announced too.
+	announcer := notify.NewAnnouncer(cfg.Database.ConnString(), log)
+	announceCtx, stopAnnouncing := context.WithCancel(context.WithoutCancel(ctx))
+	announced := make(chan struct{})
+	go func() {
+		defer close(announced)
+		_ = announcer.Run(announceCtx)
+	}()
+	defer func() {
+		stopAnnouncing()
+		<-announced
+	}()
 	// Authentication runs after the server's own logging and recovery
 	// interceptors, so refused calls are logged and counted like others.
 	srv := server.New(cfg.Server, log,
 		grpc.ChainUnaryInterceptor(authn.Unary()),
 		grpc.ChainStreamInterceptor(refuseUploadsWhenStopping(ctx.Done()), authn.Stream(), endIdleUploads(cfg.UploadIdle, log)))
 	srv.SetDrain(func(dctx context.Context) { waitForLeases(dctx, pool, log) })
-	q := queue.New(pool, cfg.Queue)
-	uploads := upload.New(pool, blobs, cfg.Upload, log)
+	q := queue.New(pool, cfg.Queue, announcer)
+	uploads := upload.New(pool, blobs, cfg.Upload, log, announcer)
 	uploads.RegisterMetrics(srv.Metrics())
 	canopyv1.RegisterIngestServiceServer(srv.GRPC(), ingestServer{uploads, workapi.NewControl(q, log)})
 	work := workapi.New(q, listener, cfg.Work, log, ctx.Done())
 	work.RegisterMetrics(srv.Metrics())
+	srv.Metrics().MustRegister(
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "canopy_notifications_sent_total",
+			Help: "Notifications sent after their transactions committed.",
+		}, func() float64 { return float64(announcer.Sent()) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "canopy_notification_batches_total",
+			Help: "Transactions that carried the notifications (several per batch under load).",
+		}, func() float64 { return float64(announcer.Batches()) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "canopy_notifications_dropped_total",
+			Help: "Notifications given up while the database was unreachable; listeners heal from the tables.",
+		}, func() float64 { return float64(announcer.Dropped()) }),
+	)
 	srv.Metrics().MustRegister(catalog.NewQueueCollector(pool))
 	canopyv1.RegisterWorkServiceServer(srv.GRPC(), work)
 	srv.AddGateway(canopyv1.RegisterIngestServiceHandlerFromEndpoint)

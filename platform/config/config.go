@@ -130,6 +130,7 @@ func (r *Reader) Database() database.Config {
 		User:     r.String("postgres", "DB_USER"),
 		Password: r.String("", "DB_PASSWORD"),
 		MaxConns: int32(r.Int(10, 1, 1000, "DB_MAX_CONNS")),
+		Listen:   r.Bool(true, "DATABASE_LISTEN"),
 	}
 }
 

@@ -21,6 +21,9 @@ type Config struct {
 	User     string
 	Password string
 	MaxConns int32
+	// Listen is false for a database reached through a transaction pooler,
+	// where a session cannot hold a LISTEN: waiters then poll the tables.
+	Listen bool
 }
 
 // ConnString returns the pgx connection string for c.

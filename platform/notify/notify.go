@@ -36,6 +36,7 @@ type Listener struct {
 	mu   sync.Mutex
 	subs map[string]map[string]map[*Subscription]struct{} // channel -> key -> set
 
+	disabled    bool
 	ready       chan struct{}
 	readyOnce   sync.Once
 	connected   atomic.Bool
@@ -55,6 +56,19 @@ func New(connString string, channels map[string]KeyFunc, log *slog.Logger) *List
 		ready:      make(chan struct{}),
 	}
 }
+
+// Disable makes Run hold no connection at all, for a database reached
+// through a transaction pooler, where a session cannot LISTEN. Connected
+// then stays false, so waiters poll, and notifications come only through
+// Deliver.
+func (l *Listener) Disable() *Listener {
+	l.disabled = true
+	return l
+}
+
+// Deliver routes a notification found some other way (by reading the
+// tables) exactly as if it had arrived on the connection.
+func (l *Listener) Deliver(channel, payload string) { l.dispatch(channel, payload) }
 
 // Subscription receives kicks for one channel and key.
 type Subscription struct {
@@ -112,6 +126,12 @@ func (l *Listener) BackendPID() uint32 { return l.testConnPID.Load() }
 
 // Run keeps the connection up until ctx ends, reconnecting with backoff.
 func (l *Listener) Run(ctx context.Context) error {
+	if l.disabled {
+		l.readyOnce.Do(func() { close(l.ready) })
+		l.log.InfoContext(ctx, "LISTEN is off: waiters poll the tables")
+		<-ctx.Done()
+		return nil
+	}
 	backoff := 100 * time.Millisecond
 	first := true
 	for ctx.Err() == nil {

@@ -4,6 +4,7 @@ package app
 import (
 	"context"
 	"fmt"
+	"github.com/prometheus/client_golang/prometheus"
 	"io"
 	"time"
 
@@ -22,9 +23,12 @@ import (
 
 // Config is everything status-svc reads from the environment.
 type Config struct {
-	Server    server.Config
-	Database  database.Config
-	Auth      auth.Config
+	Server   server.Config
+	Database database.Config
+	Auth     auth.Config
+	// EventPoll is how often the event log is read for events whose
+	// notification never came; without LISTEN, the latency of every watch.
+	EventPoll time.Duration
 	LogFormat string
 	LogLevel  string
 }
@@ -43,6 +47,7 @@ func LoadConfig(getenv config.Getenv) (Config, error) {
 		},
 		Database:  r.Database(),
 		Auth:      r.Auth(),
+		EventPoll: r.Duration(time.Second, 10*time.Millisecond, "EVENT_POLL_INTERVAL"),
 		LogFormat: r.String("text", "LOG_FORMAT"),
 		LogLevel:  r.String("info", "LOG_LEVEL"),
 	}
@@ -80,12 +85,35 @@ func Run(ctx context.Context, getenv config.Getenv, stdout io.Writer, ready func
 	}
 	log.InfoContext(ctx, "connected", "database", cfg.Database.Redacted())
 
-	listener := notify.New(cfg.Database.ConnString(), map[string]notify.KeyFunc{statusapi.EventsChannel: statusapi.EventKeys}, log)
+	// The tail records which events were notified (its Keys) and delivers
+	// through the listener those whose notification never came.
+	var tail *statusapi.EventTail
+	listener := notify.New(cfg.Database.ConnString(), map[string]notify.KeyFunc{
+		statusapi.EventsChannel: func(p string) []string { return tail.Keys(p) },
+	}, log)
+	if !cfg.Database.Listen {
+		listener.Disable()
+	}
+	tail = statusapi.NewEventTail(pool, listener, cfg.EventPoll, cfg.Database.Listen, log)
+	tailCtx, stopTail := context.WithCancel(ctx)
+	tailDone := make(chan struct{})
+	go func() {
+		defer close(tailDone)
+		_ = tail.Run(tailCtx)
+	}()
+	defer func() {
+		stopTail()
+		<-tailDone
+	}()
 	authn, err := auth.New(pool, auth.DefaultPolicy, cfg.Auth, log)
 	if err != nil {
 		return err
 	}
 	srv := server.New(cfg.Server, log, grpc.ChainUnaryInterceptor(authn.Unary()), grpc.ChainStreamInterceptor(authn.Stream()))
+	srv.Metrics().MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Name: "canopy_events_healed_total",
+		Help: "Events delivered to watchers by reading the event log because their notification did not come (all of them without LISTEN).",
+	}, func() float64 { return float64(tail.Healed()) }))
 	canopyv1.RegisterStatusServiceServer(srv.GRPC(), statusapi.New(pool, listener, log, ctx.Done()))
 	srv.AddGateway(canopyv1.RegisterStatusServiceHandlerFromEndpoint)
 	if err := srv.Listen(); err != nil {

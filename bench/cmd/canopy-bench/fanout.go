@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/canopyag/canopy/platform/catalog"
 	"google.golang.org/grpc"
 
 	canopyv1 "github.com/canopyag/canopy/gen/go/canopy/v1"
@@ -228,18 +230,27 @@ func fanoutStep(ctx context.Context, c *runConfig, watchers int, db *pgxpool.Poo
 	var sents []sent
 	tickets := make(chan int, c.eventsPerS)
 	perr := make(chan error, 8)
+	ann, stopAnn, err := startAnnouncer(ctx, c.dbURL)
+	if err != nil {
+		return nil, 0, 0, err
+	}
+	defer stopAnn()
 	var pwg sync.WaitGroup
 	for range 8 {
 		pwg.Add(1)
 		go func() {
 			defer pwg.Done()
 			for idx := range tickets {
-				var seq int64
+				var (
+					seq     int64
+					project string
+				)
 				// Lock the image row before the insert takes its seq, as the
 				// services do: one image's events then commit in seq order.
-				if err := db.QueryRow(ctx, `WITH l AS (SELECT id FROM images WHERE id = $1 FOR UPDATE)
-					INSERT INTO image_events (image_id, status, attempt, message)
-					SELECT id, 'processing', 1, 'bench fan-out' FROM l RETURNING seq`, ids[idx]).Scan(&seq); err != nil {
+				if err := db.QueryRow(ctx, `WITH l AS (SELECT id, project_id FROM images WHERE id = $1 FOR UPDATE),
+					e AS (INSERT INTO image_events (image_id, status, attempt, message)
+						SELECT id, 'processing', 1, 'bench fan-out' FROM l RETURNING seq)
+					SELECT e.seq, l.project_id FROM e, l`, ids[idx]).Scan(&seq, &project); err != nil {
 					select {
 					case perr <- err:
 					default:
@@ -247,6 +258,7 @@ func fanoutStep(ctx context.Context, c *runConfig, watchers int, db *pgxpool.Poo
 					continue
 				}
 				at := time.Now()
+				ann.Announce(catalog.EventNotes(seq, ids[idx], project, catalog.StatusProcessing)...)
 				smu.Lock()
 				sents = append(sents, sent{idx, seq, at})
 				smu.Unlock()

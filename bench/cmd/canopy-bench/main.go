@@ -27,9 +27,12 @@ import (
 // Results is the JSON file: each section is written by the run that
 // measured it and kept by later runs that did not.
 type Results struct {
-	Meta       *Meta            `json:"meta,omitempty"`
-	Upload     *UploadResult    `json:"upload,omitempty"`
-	Pickup     *PickupResult    `json:"pickup,omitempty"`
+	Meta   *Meta         `json:"meta,omitempty"`
+	Upload *UploadResult `json:"upload,omitempty"`
+	Pickup *PickupResult `json:"pickup,omitempty"`
+	// PickupPoll is the pickup scenario against an ingest-svc without
+	// LISTEN (DATABASE_LISTEN=false), whose claims poll.
+	PickupPoll *PickupResult    `json:"pickup_poll,omitempty"`
 	Queue      *QueueResult     `json:"queue,omitempty"`
 	Notify     *NotifyResult    `json:"notify_cost,omitempty"`
 	Fanout     *FanoutResult    `json:"fanout,omitempty"`

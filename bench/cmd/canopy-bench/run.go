@@ -44,7 +44,7 @@ func cmdRun(args []string) error {
 	fs := flag.NewFlagSet("run", flag.ExitOnError)
 	c := &runConfig{}
 	out := fs.String("out", "bench/results/latest.json", "results file (sections are merged into it)")
-	scen := fs.String("scenarios", "upload,pickup,queue,notify,fanout", "comma-separated: upload,pickup,queue,notify,fanout,e2e")
+	scen := fs.String("scenarios", "upload,pickup,queue,notify,fanout", "comma-separated: upload,pickup,pickup_poll,queue,notify,fanout,e2e")
 	fs.StringVar(&c.ingest, "ingest", env("CANOPY_INGEST_ADDR", "127.0.0.1:7001"), "ingest-svc gRPC address ($CANOPY_INGEST_ADDR)")
 	fs.StringVar(&c.status, "status", env("CANOPY_STATUS_ADDR", "127.0.0.1:7002"), "status-svc gRPC address ($CANOPY_STATUS_ADDR)")
 	fs.StringVar(&c.dbURL, "db", env("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/canopy?sslmode=disable"), "the services' PostgreSQL, for the raw-SQL reference loops, event production and pg_stat_activity ($DATABASE_URL)")
@@ -149,6 +149,8 @@ func cmdRun(args []string) error {
 			r.Upload, err = runUpload(ctx, c, ingest)
 		case "pickup":
 			r.Pickup, err = runPickup(ctx, c, ingest)
+		case "pickup_poll": // point -ingest at an ingest-svc with DATABASE_LISTEN=false
+			r.PickupPoll, err = runPickup(ctx, c, ingest)
 		case "queue":
 			r.Queue, err = runQueue(ctx, c, ingest, pool)
 		case "notify":

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strings"
 	"testing"
 	"time"
@@ -14,12 +15,13 @@ import (
 	"github.com/canopyag/canopy/ingest-svc/internal/queue"
 	"github.com/canopyag/canopy/platform/catalog"
 	"github.com/canopyag/canopy/platform/database/dbtest"
+	"github.com/canopyag/canopy/platform/notify"
 )
 
 func TestRetryFailedImage(t *testing.T) {
 	ctx := context.Background()
 	pool := dbtest.NewPool(t)
-	q := queue.New(pool, queue.Config{})
+	q := queue.New(pool, queue.Config{}, nil)
 	id := addImage(t, pool, 2)
 
 	// Not failed yet: nothing to retry, and nothing changes.
@@ -62,7 +64,7 @@ func TestRetryFailedImage(t *testing.T) {
 func TestCancelFencesTheWorker(t *testing.T) {
 	ctx := context.Background()
 	pool := dbtest.NewPool(t)
-	q := queue.New(pool, queue.Config{})
+	q := queue.New(pool, queue.Config{}, nil)
 	queued := addImage(t, pool, 3)
 	working := addImage(t, pool, 3)
 	if _, err := pool.Exec(ctx, `UPDATE images SET uploaded_at = uploaded_at + interval '1 second' WHERE id = $1`, queued); err != nil {
@@ -111,7 +113,7 @@ func TestCancelFencesTheWorker(t *testing.T) {
 func TestLongFailureMessageStoredWhole(t *testing.T) {
 	ctx := context.Background()
 	pool := dbtest.NewPool(t)
-	q := queue.New(pool, queue.Config{})
+	q := queue.New(pool, queue.Config{}, nil)
 	for _, msg := range []string{strings.Repeat("x", 9000), strings.Repeat("é", 4500), strings.Repeat("€", 3000)} {
 		id := addImage(t, pool, 1)
 		c, err := q.Claim(ctx, catalog.AllProjects, "w", 1, time.Minute)
@@ -135,14 +137,26 @@ func TestLongFailureMessageStoredWhole(t *testing.T) {
 	}
 }
 
-// A transition whose transaction rolls back is never announced: the NOTIFY
-// is sent by the event row's trigger and delivered only at commit. The
-// listener then sees the committed transition and nothing before it.
-func TestRolledBackTransitionNeverAnnounced(t *testing.T) {
+// A transition is announced only once its transaction has committed, and
+// never if the commit fails: here a deferred constraint trigger refuses the
+// first cancel at COMMIT, after its event row was written. The listener
+// sees the second, committed cancel and nothing before it, and when the
+// notification arrives the change is already visible to other sessions.
+func TestTransitionAnnouncedOnlyAfterCommit(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	pool := dbtest.NewPool(t)
 	id := addImage(t, pool, 3)
+	if _, err := pool.Exec(ctx, `
+		CREATE FUNCTION refuse_boom() RETURNS trigger LANGUAGE plpgsql AS $$
+		BEGIN
+			IF NEW.message LIKE '%boom%' THEN RAISE EXCEPTION 'refused at commit'; END IF;
+			RETURN NULL;
+		END $$;
+		CREATE CONSTRAINT TRIGGER refuse_boom AFTER INSERT ON image_events
+			DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION refuse_boom();`); err != nil {
+		t.Fatal(err)
+	}
 
 	conn, err := pgx.Connect(ctx, pool.Config().ConnString())
 	if err != nil {
@@ -152,21 +166,16 @@ func TestRolledBackTransitionNeverAnnounced(t *testing.T) {
 	if _, err := conn.Exec(ctx, `LISTEN canopy_image_events`); err != nil {
 		t.Fatal(err)
 	}
+	ann := notify.NewAnnouncer(pool.Config().ConnString(), slog.New(slog.DiscardHandler))
+	actx, stop := context.WithCancel(ctx)
+	defer stop()
+	go func() { _ = ann.Run(actx) }()
+	q := queue.New(pool, queue.Config{}, ann)
 
-	errRolledBack := errors.New("roll back")
-	err = pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, `UPDATE images SET status = 'failed' WHERE id = $1`, id); err != nil {
-			return err
-		}
-		if err := queue.RecordEvent(ctx, tx, id, catalog.StatusFailed, 0, "never happened"); err != nil {
-			return err
-		}
-		return errRolledBack
-	})
-	if !errors.Is(err, errRolledBack) {
-		t.Fatalf("rolled-back transaction: %v", err)
+	if _, err := q.Cancel(ctx, catalog.Project("default"), id, "boom"); err == nil || !strings.Contains(err.Error(), "refused at commit") {
+		t.Fatalf("cancel refused at commit: %v", err)
 	}
-	img, err := queue.New(pool, queue.Config{}).Cancel(ctx, catalog.Project("default"), id, "the committed one")
+	img, err := q.Cancel(ctx, catalog.Project("default"), id, "the committed one")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -177,16 +186,23 @@ func TestRolledBackTransitionNeverAnnounced(t *testing.T) {
 	}
 	// Payload "SEQ IMAGE_ID PROJECT": the committed event's sequence number.
 	if want := fmt.Sprintf("%d %s default", img.GetLastEventSeq(), id); n.Payload != want {
-		t.Errorf("first notification %q, want %q (the committed cancel, not the rolled-back failure)", n.Payload, want)
+		t.Errorf("first notification %q, want %q (the committed cancel, not the refused one)", n.Payload, want)
 	}
-	if got := count(t, pool, `SELECT count(*) FROM image_events WHERE image_id = $1 AND message = 'never happened'`, id); got != 0 {
-		t.Errorf("%d rolled-back events stored", got)
+	var st string
+	if err := pool.QueryRow(ctx, `SELECT status FROM images WHERE id = $1`, id).Scan(&st); err != nil || st != catalog.StatusFailed {
+		t.Errorf("when notified, the image is %q (%v), want failed", st, err)
+	}
+	if got := count(t, pool, `SELECT count(*) FROM image_events WHERE image_id = $1 AND message LIKE '%boom%'`, id); got != 0 {
+		t.Errorf("%d refused events stored", got)
 	}
 	// Nothing else is pending: a short wait times out.
-	short, stop := context.WithTimeout(ctx, 300*time.Millisecond)
-	defer stop()
+	short, stopShort := context.WithTimeout(ctx, 300*time.Millisecond)
+	defer stopShort()
 	if extra, err := conn.WaitForNotification(short); err == nil {
 		t.Errorf("another notification %q arrived", extra.Payload)
+	}
+	if ann.Sent() != 1 {
+		t.Errorf("announcer sent %d notes, want 1", ann.Sent())
 	}
 }
 
@@ -196,7 +212,7 @@ func TestRolledBackTransitionNeverAnnounced(t *testing.T) {
 func TestQueueScopes(t *testing.T) {
 	ctx := context.Background()
 	pool := dbtest.NewPool(t)
-	q := queue.New(pool, queue.Config{})
+	q := queue.New(pool, queue.Config{}, nil)
 	id := addImage(t, pool, 2) // in project "default", the column's default
 	if _, err := pool.Exec(ctx, `INSERT INTO projects (id) VALUES ('other')`); err != nil {
 		t.Fatal(err)

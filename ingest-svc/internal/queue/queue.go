@@ -1,7 +1,8 @@
 // Package queue is the analysis work queue, kept in the images table: a claim
 // leases images with FOR UPDATE SKIP LOCKED, and every transition writes its
-// event row (whose trigger sends NOTIFY) in the same transaction, so nothing
-// is announced that is not durable.
+// event row in the same transaction. The event is announced (NOTIFY) only
+// after that transaction has committed, so nothing is announced that is not
+// durable.
 package queue
 
 import (
@@ -17,6 +18,7 @@ import (
 
 	canopyv1 "github.com/canopyag/canopy/gen/go/canopy/v1"
 	"github.com/canopyag/canopy/platform/catalog"
+	"github.com/canopyag/canopy/platform/notify"
 )
 
 // ErrLeaseLost means the caller's lease token is not the current one: the
@@ -37,17 +39,42 @@ type Config struct {
 type Queue struct {
 	pool *pgxpool.Pool
 	cfg  Config
+	ann  *notify.Announcer
 }
 
-// New returns a queue over pool.
-func New(pool *pgxpool.Pool, cfg Config) *Queue {
+// New returns a queue over pool that announces its transitions with ann
+// (nil: it announces nothing, for tests of the statements alone).
+func New(pool *pgxpool.Pool, cfg Config, ann *notify.Announcer) *Queue {
 	if cfg.BackoffBase <= 0 {
 		cfg.BackoffBase = time.Second
 	}
 	if cfg.BackoffMax <= 0 {
 		cfg.BackoffMax = time.Minute
 	}
-	return &Queue{pool: pool, cfg: cfg}
+	return &Queue{pool: pool, cfg: cfg, ann: ann}
+}
+
+// Events collects the notifications of the events a transaction records,
+// to be announced once, and only if, it commits.
+type Events struct {
+	notes []notify.Note
+}
+
+// Notes are the collected notifications.
+func (e *Events) Notes() []notify.Note { return e.notes }
+
+// inTx runs fn in a transaction and announces the events it recorded after
+// the commit.
+func (q *Queue) inTx(ctx context.Context, fn func(tx pgx.Tx, ev *Events) error) error {
+	ev := &Events{}
+	err := pgx.BeginFunc(ctx, q.pool, func(tx pgx.Tx) error {
+		ev.notes = ev.notes[:0]
+		return fn(tx, ev)
+	})
+	if err == nil {
+		q.ann.Announce(ev.notes...)
+	}
+	return err
 }
 
 // Claimed is one leased image.
@@ -64,9 +91,9 @@ type Claimed struct {
 // to a project; an all-projects worker key claims from every project.
 func (q *Queue) Claim(ctx context.Context, scope catalog.Scope, worker string, n int, lease time.Duration) ([]Claimed, error) {
 	var out []Claimed
-	err := pgx.BeginFunc(ctx, q.pool, func(tx pgx.Tx) error {
+	err := q.inTx(ctx, func(tx pgx.Tx, ev *Events) error {
 		out = out[:0]
-		if err := failExhausted(ctx, tx); err != nil {
+		if err := failExhausted(ctx, tx, ev); err != nil {
 			return err
 		}
 		rows, err := tx.Query(ctx, `
@@ -113,7 +140,7 @@ func (q *Queue) Claim(ctx context.Context, scope catalog.Scope, worker string, n
 			if c.oldStatus == catalog.StatusProcessing {
 				msg = fmt.Sprintf("lease of %s expired; reclaimed by %s", c.oldOwner, worker)
 			}
-			if err := RecordEvent(ctx, tx, c.id, catalog.StatusProcessing, c.attempt, msg); err != nil {
+			if err := RecordEvent(ctx, tx, ev, c.id, catalog.StatusProcessing, c.attempt, msg); err != nil {
 				return err
 			}
 			img, err := catalog.GetImage(ctx, tx, catalog.AllProjects, c.id)
@@ -132,7 +159,7 @@ func (q *Queue) Claim(ctx context.Context, scope catalog.Scope, worker string, n
 
 // failExhausted fails images whose lease expired on their last attempt: a
 // worker died on them every time, so another try is unlikely to help.
-func failExhausted(ctx context.Context, tx pgx.Tx) error {
+func failExhausted(ctx context.Context, tx pgx.Tx, ev *Events) error {
 	rows, err := tx.Query(ctx, `
 		UPDATE images SET status = 'failed', processed_at = now(),
 			last_error = 'lease of ' || coalesce(lease_owner, '?') || ' expired on the last of ' || max_attempts || ' attempts',
@@ -163,7 +190,7 @@ func failExhausted(ctx context.Context, tx pgx.Tx) error {
 		return fmt.Errorf("fail exhausted images: %w", err)
 	}
 	for _, f := range fs {
-		if err := RecordEvent(ctx, tx, f.id, catalog.StatusFailed, f.attempt, f.msg); err != nil {
+		if err := RecordEvent(ctx, tx, ev, f.id, catalog.StatusFailed, f.attempt, f.msg); err != nil {
 			return err
 		}
 	}
@@ -229,7 +256,7 @@ func (q *Queue) Complete(ctx context.Context, id, token string, a *canopyv1.Anal
 	if err != nil {
 		return nil, fmt.Errorf("encode analysis: %w", err)
 	}
-	return q.inLease(ctx, "complete", id, func(tx pgx.Tx) (bool, error) {
+	return q.inLease(ctx, "complete", id, func(tx pgx.Tx, ev *Events) (bool, error) {
 		var attempt int
 		err := tx.QueryRow(ctx, `UPDATE images SET status = 'completed', processed_at = now(), last_error = '',
 				lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL
@@ -248,7 +275,7 @@ func (q *Queue) Complete(ctx context.Context, id, token string, a *canopyv1.Anal
 			a.GetMapIndex(), a.GetMapBlobKey(), a.GetWorker(), result); err != nil {
 			return false, fmt.Errorf("store analysis: %w", err)
 		}
-		return true, RecordEvent(ctx, tx, id, catalog.StatusCompleted, attempt, "analysis stored")
+		return true, RecordEvent(ctx, tx, ev, id, catalog.StatusCompleted, attempt, "analysis stored")
 	})
 }
 
@@ -256,12 +283,12 @@ func (q *Queue) Complete(ctx context.Context, id, token string, a *canopyv1.Anal
 // fn reports whether token was still the image's lease; when it was not,
 // nothing changed and the error says whether the image is missing or the
 // lease was lost.
-func (q *Queue) inLease(ctx context.Context, action, id string, fn func(tx pgx.Tx) (held bool, err error)) (*canopyv1.Image, error) {
+func (q *Queue) inLease(ctx context.Context, action, id string, fn func(tx pgx.Tx, ev *Events) (held bool, err error)) (*canopyv1.Image, error) {
 	var img *canopyv1.Image
 	held := false
-	err := pgx.BeginFunc(ctx, q.pool, func(tx pgx.Tx) error {
+	err := q.inTx(ctx, func(tx pgx.Tx, ev *Events) error {
 		var err error
-		if held, err = fn(tx); err != nil || !held {
+		if held, err = fn(tx, ev); err != nil || !held {
 			return err
 		}
 		// The lease token proved the right to this image, whatever its project.
@@ -280,7 +307,7 @@ func (q *Queue) inLease(ctx context.Context, action, id string, fn func(tx pgx.T
 // Fail ends an attempt. A retryable error re-queues the image after a
 // backoff while attempts remain; otherwise the image is failed with msg.
 func (q *Queue) Fail(ctx context.Context, id, token, msg string, retryable bool) (*canopyv1.Image, error) {
-	return q.inLease(ctx, "fail", id, func(tx pgx.Tx) (bool, error) {
+	return q.inLease(ctx, "fail", id, func(tx pgx.Tx, ev *Events) (bool, error) {
 		var attempt, maxAttempts int
 		err := tx.QueryRow(ctx, `SELECT attempts, max_attempts FROM images
 			WHERE id = $1 AND status = 'processing' AND lease_token = $2 FOR UPDATE`, id, token).Scan(&attempt, &maxAttempts)
@@ -299,14 +326,14 @@ func (q *Queue) Fail(ctx context.Context, id, token, msg string, retryable bool)
 				return false, fmt.Errorf("re-queue: %w", err)
 			}
 			note := fmt.Sprintf("attempt %d of %d failed, retrying in %s: %s", attempt, maxAttempts, delay.Round(time.Millisecond), msg)
-			return true, RecordEvent(ctx, tx, id, catalog.StatusUploaded, attempt, note)
+			return true, RecordEvent(ctx, tx, ev, id, catalog.StatusUploaded, attempt, note)
 		}
 		if _, err := tx.Exec(ctx, `UPDATE images SET status = 'failed', last_error = $2, processed_at = now(),
 				lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL
 			WHERE id = $1`, id, msg); err != nil {
 			return false, fmt.Errorf("mark failed: %w", err)
 		}
-		return true, RecordEvent(ctx, tx, id, catalog.StatusFailed, attempt, msg)
+		return true, RecordEvent(ctx, tx, ev, id, catalog.StatusFailed, attempt, msg)
 	})
 }
 
@@ -314,7 +341,7 @@ func (q *Queue) Fail(ctx context.Context, id, token, msg string, retryable bool)
 // once and the attempt is not counted, so restarting workers never uses up
 // an image's attempts.
 func (q *Queue) Release(ctx context.Context, id, token, reason string) (*canopyv1.Image, error) {
-	return q.inLease(ctx, "release", id, func(tx pgx.Tx) (bool, error) {
+	return q.inLease(ctx, "release", id, func(tx pgx.Tx, ev *Events) (bool, error) {
 		var attempt int
 		err := tx.QueryRow(ctx, `UPDATE images SET status = 'uploaded', attempts = greatest(attempts - 1, 0),
 				run_after = now(), lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL
@@ -326,7 +353,7 @@ func (q *Queue) Release(ctx context.Context, id, token, reason string) (*canopyv
 		if err != nil {
 			return false, fmt.Errorf("release: %w", err)
 		}
-		return true, RecordEvent(ctx, tx, id, catalog.StatusUploaded, attempt, "released unfinished: "+reason)
+		return true, RecordEvent(ctx, tx, ev, id, catalog.StatusUploaded, attempt, "released unfinished: "+reason)
 	})
 }
 
@@ -340,13 +367,20 @@ func (q *Queue) backoff(attempt int) time.Duration {
 	return d/2 + rand.N(d/2+1)
 }
 
-// RecordEvent appends a transition to the event log; its trigger sends the
-// NOTIFY, delivered when tx commits.
-func RecordEvent(ctx context.Context, tx pgx.Tx, id, status string, attempt int, msg string) error {
-	if _, err := tx.Exec(ctx, `INSERT INTO image_events (image_id, status, attempt, message) VALUES ($1, $2, $3, $4)`,
-		id, status, attempt, msg); err != nil {
+// RecordEvent appends a transition to the event log in tx and adds its
+// notifications to ev, for the caller to announce after the commit.
+func RecordEvent(ctx context.Context, tx pgx.Tx, ev *Events, id, status string, attempt int, msg string) error {
+	var (
+		seq     int64
+		project string
+	)
+	if err := tx.QueryRow(ctx, `WITH e AS (
+			INSERT INTO image_events (image_id, status, attempt, message) VALUES ($1, $2, $3, $4) RETURNING seq)
+		SELECT e.seq, i.project_id FROM e, images i WHERE i.id = $1`,
+		id, status, attempt, msg).Scan(&seq, &project); err != nil {
 		return fmt.Errorf("record %s event: %w", status, err)
 	}
+	ev.notes = append(ev.notes, catalog.EventNotes(seq, id, project, status)...)
 	return nil
 }
 
@@ -358,7 +392,7 @@ var ErrWrongState = errors.New("wrong state")
 // it had just been uploaded. Its files are still stored, so nothing needs to
 // be sent again.
 func (q *Queue) Retry(ctx context.Context, scope catalog.Scope, id string) (*canopyv1.Image, error) {
-	return q.operate(ctx, "retry", scope, id, func(tx pgx.Tx, status, lastError string) error {
+	return q.operate(ctx, "retry", scope, id, func(tx pgx.Tx, ev *Events, status, lastError string) error {
 		if status != catalog.StatusFailed {
 			return fmt.Errorf("%w: the image is %s; only a failed image can be retried", ErrWrongState, status)
 		}
@@ -371,7 +405,7 @@ func (q *Queue) Retry(ctx context.Context, scope catalog.Scope, id string) (*can
 		if lastError != "" {
 			msg += "; it had failed with: " + lastError
 		}
-		return RecordEvent(ctx, tx, id, catalog.StatusUploaded, 0, msg)
+		return RecordEvent(ctx, tx, ev, id, catalog.StatusUploaded, 0, msg)
 	})
 }
 
@@ -379,7 +413,7 @@ func (q *Queue) Retry(ctx context.Context, scope catalog.Scope, id string) (*can
 // its lease: its next heartbeat or report is refused, so no analysis is
 // stored after the cancellation.
 func (q *Queue) Cancel(ctx context.Context, scope catalog.Scope, id, reason string) (*canopyv1.Image, error) {
-	return q.operate(ctx, "cancel", scope, id, func(tx pgx.Tx, status, _ string) error {
+	return q.operate(ctx, "cancel", scope, id, func(tx pgx.Tx, ev *Events, status, _ string) error {
 		if status != catalog.StatusUploaded && status != catalog.StatusProcessing {
 			return fmt.Errorf("%w: the image is already %s; only an image still queued or processing can be cancelled", ErrWrongState, status)
 		}
@@ -393,15 +427,15 @@ func (q *Queue) Cancel(ctx context.Context, scope catalog.Scope, id, reason stri
 			WHERE id = $1 RETURNING attempts`, id, msg).Scan(&attempt); err != nil {
 			return fmt.Errorf("mark cancelled: %w", err)
 		}
-		return RecordEvent(ctx, tx, id, catalog.StatusFailed, attempt, msg)
+		return RecordEvent(ctx, tx, ev, id, catalog.StatusFailed, attempt, msg)
 	})
 }
 
 // operate runs fn on the locked image in a transaction and returns the image
 // as fn left it. An image outside scope is ErrNotFound, like a missing one.
-func (q *Queue) operate(ctx context.Context, action string, scope catalog.Scope, id string, fn func(tx pgx.Tx, status, lastError string) error) (*canopyv1.Image, error) {
+func (q *Queue) operate(ctx context.Context, action string, scope catalog.Scope, id string, fn func(tx pgx.Tx, ev *Events, status, lastError string) error) (*canopyv1.Image, error) {
 	var img *canopyv1.Image
-	err := pgx.BeginFunc(ctx, q.pool, func(tx pgx.Tx) error {
+	err := q.inTx(ctx, func(tx pgx.Tx, ev *Events) error {
 		var status, lastError string
 		err := tx.QueryRow(ctx, `SELECT status, last_error FROM images
 			WHERE id = $1 AND ($2::text IS NULL OR project_id = $2::text) FOR UPDATE`, id, scope.Arg()).Scan(&status, &lastError)
@@ -411,7 +445,7 @@ func (q *Queue) operate(ctx context.Context, action string, scope catalog.Scope,
 		if err != nil {
 			return fmt.Errorf("lock image: %w", err)
 		}
-		if err := fn(tx, status, lastError); err != nil {
+		if err := fn(tx, ev, status, lastError); err != nil {
 			return err
 		}
 		img, err = catalog.GetImage(ctx, tx, scope, id)

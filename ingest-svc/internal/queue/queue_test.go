@@ -26,7 +26,7 @@ func addImage(t *testing.T, pool *pgxpool.Pool, maxAttempts int) string {
 			VALUES ($1, 'a.jpg', 10, 'uploaded', $2)`, id, maxAttempts); err != nil {
 			return err
 		}
-		return queue.RecordEvent(ctx, tx, id, catalog.StatusUploaded, 0, "test")
+		return queue.RecordEvent(ctx, tx, &queue.Events{}, id, catalog.StatusUploaded, 0, "test")
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -46,7 +46,7 @@ func count(t *testing.T, pool *pgxpool.Pool, sql string, args ...any) int {
 func TestClaimCompleteFencing(t *testing.T) {
 	ctx := context.Background()
 	pool := dbtest.NewPool(t)
-	q := queue.New(pool, queue.Config{})
+	q := queue.New(pool, queue.Config{}, nil)
 	id := addImage(t, pool, 3)
 
 	got, err := q.Claim(ctx, catalog.AllProjects, "w1", 5, time.Minute)
@@ -125,7 +125,7 @@ func TestClaimCompleteFencing(t *testing.T) {
 func TestFailRetryThenPermanent(t *testing.T) {
 	ctx := context.Background()
 	pool := dbtest.NewPool(t)
-	q := queue.New(pool, queue.Config{BackoffBase: time.Hour, BackoffMax: time.Hour})
+	q := queue.New(pool, queue.Config{BackoffBase: time.Hour, BackoffMax: time.Hour}, nil)
 	id := addImage(t, pool, 2)
 
 	c, err := q.Claim(ctx, catalog.AllProjects, "w", 1, time.Minute)
@@ -167,7 +167,7 @@ func TestFailRetryThenPermanent(t *testing.T) {
 func TestPermanentFailureNoRetry(t *testing.T) {
 	ctx := context.Background()
 	pool := dbtest.NewPool(t)
-	q := queue.New(pool, queue.Config{})
+	q := queue.New(pool, queue.Config{}, nil)
 	id := addImage(t, pool, 5)
 	c, err := q.Claim(ctx, catalog.AllProjects, "w", 1, time.Minute)
 	if err != nil || len(c) != 1 {
@@ -187,7 +187,7 @@ func TestPermanentFailureNoRetry(t *testing.T) {
 func TestReleaseDoesNotCountAttempt(t *testing.T) {
 	ctx := context.Background()
 	pool := dbtest.NewPool(t)
-	q := queue.New(pool, queue.Config{})
+	q := queue.New(pool, queue.Config{}, nil)
 	id := addImage(t, pool, 1)
 	for range 3 {
 		c, err := q.Claim(ctx, catalog.AllProjects, "w", 1, time.Minute)

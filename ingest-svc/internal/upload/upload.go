@@ -35,6 +35,7 @@ import (
 	"github.com/canopyag/canopy/platform/blob"
 	"github.com/canopyag/canopy/platform/catalog"
 	"github.com/canopyag/canopy/platform/exif"
+	"github.com/canopyag/canopy/platform/notify"
 )
 
 // Limits bounds what one upload may carry.
@@ -51,6 +52,7 @@ type Service struct {
 	blobs  blob.Store
 	limits Limits
 	log    *slog.Logger
+	ann    *notify.Announcer
 	// stored, duplicates and storedBytes are nil until RegisterMetrics.
 	stored, duplicates, storedBytes prometheus.Counter
 }
@@ -81,9 +83,9 @@ func (s *Service) count(img *canopyv1.Image, dup bool) {
 	}
 }
 
-// New returns the ingest service.
-func New(pool *pgxpool.Pool, blobs blob.Store, limits Limits, log *slog.Logger) *Service {
-	return &Service{pool: pool, blobs: blobs, limits: limits, log: log}
+// New returns the ingest service; ann announces each upload once recorded.
+func New(pool *pgxpool.Pool, blobs blob.Store, limits Limits, log *slog.Logger, ann *notify.Announcer) *Service {
+	return &Service{pool: pool, blobs: blobs, limits: limits, log: log, ann: ann}
 }
 
 // metadataPrefix is how much of a file's start is kept in memory for the
@@ -452,6 +454,7 @@ func (s *Service) record(ctx context.Context, project, id string, md *canopyv1.U
 	// it came from COMMIT, which the server may have carried out before the
 	// connection dropped (a database restart does that).
 	reachedCommit := false
+	ev := &queue.Events{}
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, `INSERT INTO images (id, batch_id, client_upload_id, filename, band_layout,
 				size_bytes, status, max_attempts, capture_time, analysis_options, project_id)
@@ -471,7 +474,7 @@ func (s *Service) record(ctx context.Context, project, id string, md *canopyv1.U
 		if err := insertGPS(ctx, tx, id, md.GetGps(), meta); err != nil {
 			return err
 		}
-		if err := queue.RecordEvent(ctx, tx, id, catalog.StatusUploaded, 0, fmt.Sprintf("%d file(s), %d bytes", len(files), total)+gpsNote(md.GetGps(), meta)); err != nil {
+		if err := queue.RecordEvent(ctx, tx, ev, id, catalog.StatusUploaded, 0, fmt.Sprintf("%d file(s), %d bytes", len(files), total)+gpsNote(md.GetGps(), meta)); err != nil {
 			return err
 		}
 		reachedCommit = true
@@ -501,6 +504,7 @@ func (s *Service) record(ctx context.Context, project, id string, md *canopyv1.U
 	if err != nil {
 		return nil, false, s.unavailable(ctx, "record upload", err)
 	}
+	s.ann.Announce(ev.Notes()...)
 	// The answer is built from what was just committed rather than read
 	// back: a read failing after the commit (say, the database restarting)
 	// must not turn a stored upload into an error.

@@ -22,9 +22,6 @@ import (
 	"github.com/canopyag/canopy/platform/notify"
 )
 
-// WorkChannel is the NOTIFY channel an uploaded (or re-queued) image is announced on.
-const WorkChannel = "canopy_work"
-
 // Queue is what the API needs from the work queue.
 type Queue interface {
 	Claim(ctx context.Context, scope catalog.Scope, worker string, n int, lease time.Duration) ([]queue.Claimed, error)
@@ -123,7 +120,7 @@ func (s *Server) ClaimWork(ctx context.Context, req *canopyv1.ClaimWorkRequest) 
 
 	// Subscribe before the first try, so an upload landing between the try
 	// and the wait still wakes us.
-	sub := s.wake.Subscribe(WorkChannel, "")
+	sub := s.wake.Subscribe(catalog.WorkChannel, "")
 	defer sub.Close()
 	deadline := time.Now().Add(wait)
 	for {

@@ -22,9 +22,8 @@ import (
 	"github.com/canopyag/canopy/platform/notify"
 )
 
-// EventsChannel carries "seq image_id project" for every event (see
-// migrations).
-const EventsChannel = "canopy_image_events"
+// EventsChannel carries "seq image_id project" for every event.
+const EventsChannel = catalog.EventsChannel
 
 // EventKeys routes an event notification to the watchers of its image and
 // to the watchers of its project (ProjectKey), and to no one else: a
