@@ -18,6 +18,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/canopyag/canopy/cli/client"
+	"github.com/canopyag/canopy/cli/sample"
 	canopyv1 "github.com/canopyag/canopy/gen/go/canopy/v1"
 )
 
@@ -269,6 +270,22 @@ func TestPanelCalibration(t *testing.T) {
 	}
 	if after := countBlobs(ctx, t, s); after != before {
 		t.Errorf("refused uploads left blobs: %d before, %d after", before, after)
+	}
+
+	// A capture the panel cannot calibrate (an RGN photo, no MicaSense
+	// band file) fails at once saying so, not in another mode.
+	paths, err := sample.Write(t.TempDir(), 64, 48)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := c.UploadFiles(ctxA, []client.File{{Path: paths[0]}}, client.UploadOptions{BandLayout: "RGN", Analysis: &canopyv1.AnalysisOptions{CalibrateWith: panelID}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	photo := finished(ctxA, resp.GetImageId())
+	t.Logf("RGN photo calibrated with the panel: %v after %d attempt(s): %s", photo.GetStatus(), photo.GetAttempts(), photo.GetLastError())
+	if photo.GetStatus() != canopyv1.ImageStatus_IMAGE_STATUS_FAILED || photo.GetAttempts() != 1 || !strings.Contains(photo.GetLastError(), "calibration panel") {
+		t.Errorf("RGN photo with calibrate_with: %v after %d attempts: %q; want failed at once", photo.GetStatus(), photo.GetAttempts(), photo.GetLastError())
 	}
 
 	// A flight whose panel's files are gone fails at once, naming the

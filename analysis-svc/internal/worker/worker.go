@@ -288,7 +288,12 @@ func (p *Pool) analyseImage(ctx context.Context, item *canopyv1.WorkItem) (*anal
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	opt.Panel = panel
+	if panel != nil {
+		// Asked for by name: a capture the panel cannot calibrate (not a
+		// MicaSense rig, a band the panel lacks) fails, saying why,
+		// instead of falling back to another mode.
+		opt.Panel, opt.Calibration = panel, analyze.CalibrationPanel
+	}
 
 	outDir := filepath.Join(dir, "out")
 	if err := os.Mkdir(outDir, 0o700); err != nil {
