@@ -34,6 +34,23 @@ type Panel struct {
 	// pixels (the bands of a panel capture are not aligned first, so each
 	// band has its own corners).
 	Corners map[index.Role]radiometry.Region
+	// Measured, when set, is the panel already measured (see Measure):
+	// Analyze then applies it without reading Files again, so a caller
+	// calibrating many captures with one panel measures it once.
+	Measured []PanelBand
+	// FlightID is the panel capture's flight id, set with Measured.
+	FlightID string
+}
+
+// Measure measures the panel (as MeasurePanel does) and returns it with
+// Measured and FlightID set.
+func (p Panel) Measure(ctx context.Context, maxPixels int64) (Panel, error) {
+	bands, flight, err := measurePanel(ctx, p, maxPixels)
+	if err != nil {
+		return Panel{}, err
+	}
+	p.Measured, p.FlightID = bands, flight
+	return p, nil
 }
 
 // PanelBand is one band's measurement of a panel.
@@ -91,12 +108,15 @@ func measurePanel(ctx context.Context, p Panel, maxPixels int64) ([]PanelBand, s
 	return out, capt.Metadata.FlightID, nil
 }
 
-// panelFactors measures the panel and returns the factor per role and the
-// panel capture's flight id.
+// panelFactors measures the panel (unless it was measured already) and
+// returns the factor per role and the panel capture's flight id.
 func panelFactors(ctx context.Context, p *Panel, maxPixels int64) (map[index.Role]float64, string, error) {
-	bands, flight, err := measurePanel(ctx, *p, maxPixels)
-	if err != nil {
-		return nil, "", err
+	bands, flight := p.Measured, p.FlightID
+	if bands == nil {
+		var err error
+		if bands, flight, err = measurePanel(ctx, *p, maxPixels); err != nil {
+			return nil, "", err
+		}
 	}
 	out := map[index.Role]float64{}
 	for _, b := range bands {

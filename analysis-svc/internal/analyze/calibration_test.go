@@ -478,3 +478,37 @@ func TestCalibrationModeErrors(t *testing.T) {
 		t.Errorf("Sequoia auto: %s, %q", res.CalibrationMode, res.Warnings)
 	}
 }
+
+// TestMeasuredPanelReused: a panel measured once (Panel.Measure, as the
+// worker caches it) calibrates a capture exactly as the panel measured
+// inside Analyze does, without reading the panel's files again.
+func TestMeasuredPanelReused(t *testing.T) {
+	d := sharedData(t)
+	ctx := context.Background()
+	panel := micaSensePanel(d)
+	measured, err := panel.Measure(ctx, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(measured.Measured) != 5 || measured.FlightID != "NtLNbVIdowuCaWYbg3ck" {
+		t.Fatalf("measured %d bands, flight %q", len(measured.Measured), measured.FlightID)
+	}
+	measured.Files = []File{{Path: filepath.Join(t.TempDir(), "gone.tif"), Filename: "gone.tif"}}
+	opt := Options{NoAlign: true, Indices: []string{"NDVI"}}
+	opt.Panel = panel
+	want, err := Analyze(ctx, micaSenseFlight(d), opt, Outputs{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	opt.Panel = &measured
+	got, err := Analyze(ctx, micaSenseFlight(d), opt, Outputs{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if g, w := indexResult(t, got, "NDVI").Stats, indexResult(t, want, "NDVI").Stats; g.Mean != w.Mean || g.Std != w.Std || g.Valid != w.Valid {
+		t.Errorf("NDVI with the measured panel: mean %v std %v n %d; measured inside Analyze: %v %v %d", g.Mean, g.Std, g.Valid, w.Mean, w.Std, w.Valid)
+	}
+	if got.CalibrationMode != CalibrationPanel || len(got.Calibration) != 5 {
+		t.Errorf("calibration %s, %d bands", got.CalibrationMode, len(got.Calibration))
+	}
+}

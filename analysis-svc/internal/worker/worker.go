@@ -51,6 +51,8 @@ type Pool struct {
 	log     *slog.Logger
 	// metrics is nil until RegisterMetrics.
 	metrics *metrics
+	// panels keeps the calibration panels measured so far.
+	panels panelCache
 }
 
 // New returns a pool; Run starts it.
@@ -125,7 +127,7 @@ func (p *Pool) process(ctx context.Context, worker string, item *canopyv1.WorkIt
 	defer cancel(nil)
 	go p.heartbeat(ctx, cancel, item, log)
 
-	result, keys, err := p.analyseImage(ctx, item)
+	result, keys, panel, err := p.analyseImage(ctx, item)
 	if err != nil {
 		if cause := context.Cause(ctx); cause != nil && errors.Is(cause, errLeaseLost) {
 			log.WarnContext(ctx, "lease lost mid-analysis; result dropped")
@@ -151,6 +153,7 @@ func (p *Pool) process(ctx context.Context, worker string, item *canopyv1.WorkIt
 	}
 	log.DebugContext(ctx, "analysis timings", timingAttrs(result)...)
 	a := toProto(img.GetId(), result, keys)
+	withPanel(a, panel)
 	a.Worker = worker
 	a.DurationSeconds = time.Since(start).Seconds()
 	a.CreatedAt = timestamppb.Now()
@@ -246,16 +249,8 @@ func (p *Pool) heartbeat(ctx context.Context, cancel context.CancelCauseFunc, it
 	}
 }
 
-// analyseImage downloads the files, analyses them and stores the outputs.
-// It returns the result and the blob key of each of result.Outputs.
-func (p *Pool) analyseImage(ctx context.Context, item *canopyv1.WorkItem) (*analyze.Result, []string, error) {
-	img := item.GetImage()
-	dir, err := os.MkdirTemp(p.cfg.TempDir, "canopy-"+img.GetId()+"-")
-	if err != nil {
-		return nil, nil, fmt.Errorf("make work dir: %w", err)
-	}
-	defer os.RemoveAll(dir)
-
+// fetch downloads an image's files into dir.
+func (p *Pool) fetch(ctx context.Context, img *canopyv1.Image, dir string) ([]analyze.File, error) {
 	var files []analyze.File
 	for i, f := range img.GetFiles() {
 		// GDAL picks drivers partly by extension, so keep the original one
@@ -266,15 +261,43 @@ func (p *Pool) analyseImage(ctx context.Context, item *canopyv1.WorkItem) (*anal
 		}
 		path := filepath.Join(dir, fmt.Sprintf("file%d%s", i, ext))
 		if err := p.download(ctx, f.GetBlobKey(), path); err != nil {
-			return nil, nil, err
+			return nil, err
 		}
 		files = append(files, analyze.File{Path: path, Filename: f.GetFilename(), Role: roleFromProto(f.GetBandRole())})
 	}
+	return files, nil
+}
+
+// analyseImage downloads the files, analyses them and stores the outputs.
+// It returns the result, the blob key of each of result.Outputs and the
+// calibration panel applied, if any.
+func (p *Pool) analyseImage(ctx context.Context, item *canopyv1.WorkItem) (*analyze.Result, []string, *usedPanel, error) {
+	img := item.GetImage()
+	dir, err := os.MkdirTemp(p.cfg.TempDir, "canopy-"+img.GetId()+"-")
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("make work dir: %w", err)
+	}
+	defer os.RemoveAll(dir)
+
+	files, err := p.fetch(ctx, img, dir)
+	if err != nil {
+		return nil, nil, nil, err
+	}
 	opt := withImageOptions(p.cfg.Options, img)
+	panel, used, err := p.panelFor(ctx, item, files, dir)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	if panel != nil {
+		// Asked for by name: a capture the panel cannot calibrate (not a
+		// MicaSense rig, a band the panel lacks) fails, saying why,
+		// instead of falling back to another mode.
+		opt.Panel, opt.Calibration = panel, analyze.CalibrationPanel
+	}
 
 	outDir := filepath.Join(dir, "out")
 	if err := os.Mkdir(outDir, 0o700); err != nil {
-		return nil, nil, fmt.Errorf("make output dir: %w", err)
+		return nil, nil, nil, fmt.Errorf("make output dir: %w", err)
 	}
 	// One colour map and one GeoTIFF per index go to outDir as files
 	// (map-ndvi.png, ndvi.tif), each written as soon as its index is
@@ -282,14 +305,14 @@ func (p *Pool) analyseImage(ctx context.Context, item *canopyv1.WorkItem) (*anal
 	thumbPath := filepath.Join(outDir, "thumbnail.png")
 	tf, err := os.Create(thumbPath)
 	if err != nil {
-		return nil, nil, fmt.Errorf("create thumbnail file: %w", err)
+		return nil, nil, nil, fmt.Errorf("create thumbnail file: %w", err)
 	}
 	res, err := p.analyze(ctx, files, opt, analyze.Outputs{Thumbnail: tf, MapDir: outDir, GeoTIFFDir: outDir})
 	if cerr := tf.Close(); err == nil && cerr != nil {
 		err = fmt.Errorf("write thumbnail: %w", cerr)
 	}
 	if err != nil {
-		return nil, nil, withFileNames(err, dir, files)
+		return nil, nil, nil, withFileNames(err, dir, files)
 	}
 	// The input files are no longer needed; free their disk space before
 	// the outputs are uploaded.
@@ -303,7 +326,7 @@ func (p *Pool) analyseImage(ctx context.Context, item *canopyv1.WorkItem) (*anal
 			paths[i] = thumbPath
 		}
 		if paths[i] == "" {
-			return nil, nil, fmt.Errorf("output %s %s has no file", o.Kind, o.Index)
+			return nil, nil, nil, fmt.Errorf("output %s %s has no file", o.Kind, o.Index)
 		}
 	}
 	keys := make([]string, len(res.Outputs))
@@ -317,11 +340,11 @@ func (p *Pool) analyseImage(ctx context.Context, item *canopyv1.WorkItem) (*anal
 				_ = p.blobs.Delete(dctx, k)
 			}
 			cancel()
-			return nil, nil, err
+			return nil, nil, nil, err
 		}
 		keys[i] = key
 	}
-	return res, keys, nil
+	return res, keys, used, nil
 }
 
 // outputKey names an output in the blob store next to the image's other
@@ -391,7 +414,7 @@ var errBlobMissing = errors.New("uploaded file missing")
 func isInputError(err error) bool {
 	return errors.Is(err, analyze.ErrUnsupported) || errors.Is(err, analyze.ErrCorrupt) ||
 		errors.Is(err, analyze.ErrTooLarge) || errors.Is(err, analyze.ErrMissingBands) ||
-		errors.Is(err, errBlobMissing)
+		errors.Is(err, errBlobMissing) || errors.Is(err, errPanel)
 }
 
 // withImageOptions applies what the upload asked for over the pool's

@@ -97,8 +97,14 @@ go up together as one image. Folders are searched for .jpg .jpeg .tif .tiff
 .png files.
 
 Analysis settings (--savi-l, --indices, --reflectance-scale,
---takeoff-altitude) apply to every image of the command; a bad value is
-refused by the server before any file is sent.
+--takeoff-altitude, --panel, --calibrate-with) apply to every image of the
+command; a bad value is refused by the server before any file is sent.
+
+Calibration panel: upload the panel capture with --panel panel.json (the
+panel's reflectance and corners in each band's pixels, as JSON:
+{"bands": [{"band": "NIR", "reflectance": 0.61, "corners": [{"x": 829,
+"y": 658}, {"x": 668, "y": 659}, {"x": 668, "y": 496}, {"x": 829, "y": 496}]},
+...]}), then the flight's captures with --calibrate-with PANEL_IMAGE_ID.
 
 Resuming: each image is sent with a client upload id made from the batch,
 the band layout, the analysis settings and the SHA-256 of its files' contents. Running the same
@@ -589,6 +595,8 @@ func humanBytes(n int64) string {
 type uploadAnalysis struct {
 	saviL, scale, takeoff *float64
 	indices               []string
+	panel                 *canopyv1.CalibrationPanel
+	calibrateWith         string
 }
 
 func analysisFlags(fs *flag.FlagSet) *uploadAnalysis {
@@ -614,12 +622,25 @@ func analysisFlags(fs *flag.FlagSet) *uploadAnalysis {
 		}
 		return nil
 	})
+	fs.Func("panel", "mark the capture as a calibration-panel capture: a JSON file of the panel's reflectance and corners per band (see the README)", func(path string) error {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		u.panel = &canopyv1.CalibrationPanel{}
+		if err := protojson.Unmarshal(b, u.panel); err != nil {
+			return fmt.Errorf("%s is not a panel declaration: %v", path, err)
+		}
+		return nil
+	})
+	fs.StringVar(&u.calibrateWith, "calibrate-with", "", "calibrate with this panel capture: the image id of an upload made with --panel (calibration mode panel)")
 	return u
 }
 
 // options is what the flags ask for, or nil when none was given.
 func (u *uploadAnalysis) options() *canopyv1.AnalysisOptions {
-	o := &canopyv1.AnalysisOptions{SaviL: u.saviL, ReflectanceScale: u.scale, TakeoffAltitudeM: u.takeoff, Indices: u.indices}
+	o := &canopyv1.AnalysisOptions{SaviL: u.saviL, ReflectanceScale: u.scale, TakeoffAltitudeM: u.takeoff, Indices: u.indices,
+		Panel: u.panel, CalibrateWith: u.calibrateWith}
 	if proto.Size(o) == 0 {
 		return nil
 	}

@@ -81,6 +81,9 @@ func (q *Queue) inTx(ctx context.Context, fn func(tx pgx.Tx, ev *Events) error) 
 type Claimed struct {
 	Image *canopyv1.Image
 	Token string
+	// Panel is the calibration-panel capture the image names in
+	// analysis_options.calibrate_with, nil if none (or no longer there).
+	Panel *canopyv1.Image
 }
 
 // Claim leases up to n claimable images to worker for lease: uploaded images
@@ -147,7 +150,11 @@ func (q *Queue) Claim(ctx context.Context, scope catalog.Scope, worker string, n
 			if err != nil {
 				return err
 			}
-			out = append(out, Claimed{Image: img, Token: c.token})
+			panel, err := calibrationPanel(ctx, tx, img)
+			if err != nil {
+				return err
+			}
+			out = append(out, Claimed{Image: img, Token: c.token, Panel: panel})
 		}
 		return nil
 	})

@@ -236,8 +236,9 @@ func metadata(get func(string) string) (*canopyv1.UploadMetadata, error) {
 	return md, nil
 }
 
-// analysisOptions reads savi_l, reflectance_scale, takeoff_altitude_m and
-// indices (comma separated); ingest-svc checks their values like those of a gRPC upload.
+// analysisOptions reads savi_l, reflectance_scale, takeoff_altitude_m,
+// indices (comma separated), panel (a CalibrationPanel in JSON) and
+// calibrate_with (an image id); ingest-svc checks their values like those of a gRPC upload.
 func analysisOptions(get func(string) string) (*canopyv1.AnalysisOptions, error) {
 	o := &canopyv1.AnalysisOptions{}
 	for _, f := range []struct {
@@ -255,6 +256,14 @@ func analysisOptions(get func(string) string) (*canopyv1.AnalysisOptions, error)
 	for _, n := range strings.Split(get("indices"), ",") {
 		if n = strings.TrimSpace(n); n != "" {
 			o.Indices = append(o.Indices, n)
+		}
+	}
+	o.CalibrateWith = strings.TrimSpace(get("calibrate_with"))
+	if v := get("panel"); v != "" {
+		// The declaration as JSON: {"bands": [{"band": "NIR", "reflectance": 0.61, "corners": [{"x": 829, "y": 658}, ...]}, ...]}.
+		o.Panel = &canopyv1.CalibrationPanel{}
+		if err := protojson.Unmarshal([]byte(v), o.Panel); err != nil {
+			return nil, status.Errorf(codes.InvalidArgument, "panel is not a panel declaration in JSON, like {\"bands\": [{\"band\": \"NIR\", \"reflectance\": 0.61, \"corners\": [{\"x\": 829, \"y\": 658}, ...]}]}: %v", err)
 		}
 	}
 	if proto.Size(o) == 0 { // nothing given

@@ -117,6 +117,9 @@ func (s *Service) UploadImage(stream grpc.ClientStreamingServer[canopyv1.UploadI
 	if err := s.validate(md); err != nil {
 		return err
 	}
+	if err := s.checkPanelRef(ctx, project, md.GetAnalysis()); err != nil {
+		return err
+	}
 	if md.GetClientUploadId() != "" {
 		if img, err := s.byClientID(ctx, project, md.GetClientUploadId()); err != nil {
 			return err
@@ -710,6 +713,9 @@ func checkAnalysisOptions(o *canopyv1.AnalysisOptions) error {
 			return apierror.BadField("metadata.analysis.takeoff_altitude_m", "%g m is out of range: -500..9000", a)
 		}
 	}
+	if err := checkCalibration(o); err != nil {
+		return err
+	}
 	if len(o.GetIndices()) > len(catalog.IndexNames) {
 		return apierror.BadField("metadata.analysis.indices", "names %d indices; there are %d", len(o.GetIndices()), len(catalog.IndexNames))
 	}
@@ -732,6 +738,7 @@ func analysisOptionsJSON(o *canopyv1.AnalysisOptions) []byte {
 	for i, n := range c.Indices {
 		c.Indices[i], _ = catalog.CanonicalIndexName(n)
 	}
+	canonicalCalibration(c)
 	b, err := protojson.Marshal(c)
 	if err != nil {
 		// Marshalling a checked message of plain fields cannot fail.

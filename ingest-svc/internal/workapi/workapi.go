@@ -135,7 +135,7 @@ func (s *Server) ClaimWork(ctx context.Context, req *canopyv1.ClaimWorkRequest) 
 				if s.pickup != nil && c.Image.GetAttempts() == 1 {
 					s.pickup.Observe(time.Since(c.Image.GetUploadedAt().AsTime()).Seconds())
 				}
-				resp.Items = append(resp.Items, &canopyv1.WorkItem{Image: c.Image, LeaseToken: c.Token, Lease: durationpb.New(lease)})
+				resp.Items = append(resp.Items, &canopyv1.WorkItem{Image: c.Image, LeaseToken: c.Token, Lease: durationpb.New(lease), CalibrationPanel: c.Panel})
 			}
 			return resp, nil
 		}

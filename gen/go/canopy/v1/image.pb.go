@@ -522,8 +522,22 @@ type AnalysisOptions struct {
 	// distance and the areas in m², for cameras that record no relative
 	// altitude. Unset: areas only from DJI RelativeAltitude or georeferencing.
 	TakeoffAltitudeM *float64 `protobuf:"fixed64,4,opt,name=takeoff_altitude_m,json=takeoffAltitudeM,proto3,oneof" json:"takeoff_altitude_m,omitempty"`
-	unknownFields    protoimpl.UnknownFields
-	sizeCache        protoimpl.SizeCache
+	// Declares this upload a capture of a calibration panel (a target of
+	// known reflectance, on the ground, shot on the same flight): what its
+	// calibration sheet says and where it lies in each band. The capture is
+	// then analysed in calibration_mode "panel" with its own factors, and its
+	// Analysis.band_calibration reports the measurement; flight captures name
+	// it in calibrate_with. Unset: an ordinary capture.
+	Panel *CalibrationPanel `protobuf:"bytes,5,opt,name=panel,proto3" json:"panel,omitempty"`
+	// Image id of a panel capture of the same project (one uploaded with
+	// panel set) whose measured radiance-to-reflectance factors calibrate
+	// this capture: calibration_mode "panel". The panel should be of the same
+	// flight (the light changes; a warning says when the flight ids differ).
+	// Not together with panel. Unset: the downwelling light sensor when every
+	// band file has its reading (mode "dls"), else "uncalibrated_dn".
+	CalibrateWith string `protobuf:"bytes,6,opt,name=calibrate_with,json=calibrateWith,proto3" json:"calibrate_with,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *AnalysisOptions) Reset() {
@@ -584,6 +598,191 @@ func (x *AnalysisOptions) GetTakeoffAltitudeM() float64 {
 	return 0
 }
 
+func (x *AnalysisOptions) GetPanel() *CalibrationPanel {
+	if x != nil {
+		return x.Panel
+	}
+	return nil
+}
+
+func (x *AnalysisOptions) GetCalibrateWith() string {
+	if x != nil {
+		return x.CalibrateWith
+	}
+	return ""
+}
+
+// CalibrationPanel is a calibration-panel capture's declaration: one entry
+// per band of the capture (every band file of the capture needs one).
+type CalibrationPanel struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Bands         []*PanelBand           `protobuf:"bytes,1,rep,name=bands,proto3" json:"bands,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CalibrationPanel) Reset() {
+	*x = CalibrationPanel{}
+	mi := &file_canopy_v1_image_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CalibrationPanel) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CalibrationPanel) ProtoMessage() {}
+
+func (x *CalibrationPanel) ProtoReflect() protoreflect.Message {
+	mi := &file_canopy_v1_image_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CalibrationPanel.ProtoReflect.Descriptor instead.
+func (*CalibrationPanel) Descriptor() ([]byte, []int) {
+	return file_canopy_v1_image_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *CalibrationPanel) GetBands() []*PanelBand {
+	if x != nil {
+		return x.Bands
+	}
+	return nil
+}
+
+// PanelBand is the panel as one band sees it.
+type PanelBand struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The band's role: "Blue", "Green", "Red", "RedEdge" (or "Red edge",
+	// "red_edge") or "NIR", any case; each at most once.
+	Band string `protobuf:"bytes,1,opt,name=band,proto3" json:"band,omitempty"`
+	// The panel's reflectance in this band from its calibration sheet, as a
+	// fraction in (0, 1] (MicaSense RP02 panels: about 0.6-0.7).
+	Reflectance float64 `protobuf:"fixed64,2,opt,name=reflectance,proto3" json:"reflectance,omitempty"`
+	// The panel's outline: exactly 4 corners, in any winding order, in this
+	// band's own pixels (the bands of a rig are not aligned with one
+	// another, so each band has its own). x is the column and y the row from
+	// the file's top-left corner, pixel centres at whole numbers; the mean
+	// radiance is over the pixels whose centres lie inside or on the outline.
+	// Keep them a few pixels inside the panel's edge.
+	Corners       []*PixelPoint `protobuf:"bytes,3,rep,name=corners,proto3" json:"corners,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PanelBand) Reset() {
+	*x = PanelBand{}
+	mi := &file_canopy_v1_image_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PanelBand) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PanelBand) ProtoMessage() {}
+
+func (x *PanelBand) ProtoReflect() protoreflect.Message {
+	mi := &file_canopy_v1_image_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PanelBand.ProtoReflect.Descriptor instead.
+func (*PanelBand) Descriptor() ([]byte, []int) {
+	return file_canopy_v1_image_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *PanelBand) GetBand() string {
+	if x != nil {
+		return x.Band
+	}
+	return ""
+}
+
+func (x *PanelBand) GetReflectance() float64 {
+	if x != nil {
+		return x.Reflectance
+	}
+	return 0
+}
+
+func (x *PanelBand) GetCorners() []*PixelPoint {
+	if x != nil {
+		return x.Corners
+	}
+	return nil
+}
+
+// PixelPoint is a position in an image's pixels: x the column, y the row,
+// from the top-left corner.
+type PixelPoint struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	X             float64                `protobuf:"fixed64,1,opt,name=x,proto3" json:"x,omitempty"`
+	Y             float64                `protobuf:"fixed64,2,opt,name=y,proto3" json:"y,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PixelPoint) Reset() {
+	*x = PixelPoint{}
+	mi := &file_canopy_v1_image_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PixelPoint) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PixelPoint) ProtoMessage() {}
+
+func (x *PixelPoint) ProtoReflect() protoreflect.Message {
+	mi := &file_canopy_v1_image_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PixelPoint.ProtoReflect.Descriptor instead.
+func (*PixelPoint) Descriptor() ([]byte, []int) {
+	return file_canopy_v1_image_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *PixelPoint) GetX() float64 {
+	if x != nil {
+		return x.X
+	}
+	return 0
+}
+
+func (x *PixelPoint) GetY() float64 {
+	if x != nil {
+		return x.Y
+	}
+	return 0
+}
+
 // ImageEvent is one entry of the append-only event log: a status transition.
 type ImageEvent struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -599,7 +798,7 @@ type ImageEvent struct {
 
 func (x *ImageEvent) Reset() {
 	*x = ImageEvent{}
-	mi := &file_canopy_v1_image_proto_msgTypes[4]
+	mi := &file_canopy_v1_image_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -611,7 +810,7 @@ func (x *ImageEvent) String() string {
 func (*ImageEvent) ProtoMessage() {}
 
 func (x *ImageEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_canopy_v1_image_proto_msgTypes[4]
+	mi := &file_canopy_v1_image_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -624,7 +823,7 @@ func (x *ImageEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ImageEvent.ProtoReflect.Descriptor instead.
 func (*ImageEvent) Descriptor() ([]byte, []int) {
-	return file_canopy_v1_image_proto_rawDescGZIP(), []int{4}
+	return file_canopy_v1_image_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *ImageEvent) GetSeq() int64 {
@@ -685,7 +884,7 @@ type Percentiles struct {
 
 func (x *Percentiles) Reset() {
 	*x = Percentiles{}
-	mi := &file_canopy_v1_image_proto_msgTypes[5]
+	mi := &file_canopy_v1_image_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -697,7 +896,7 @@ func (x *Percentiles) String() string {
 func (*Percentiles) ProtoMessage() {}
 
 func (x *Percentiles) ProtoReflect() protoreflect.Message {
-	mi := &file_canopy_v1_image_proto_msgTypes[5]
+	mi := &file_canopy_v1_image_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -710,7 +909,7 @@ func (x *Percentiles) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Percentiles.ProtoReflect.Descriptor instead.
 func (*Percentiles) Descriptor() ([]byte, []int) {
-	return file_canopy_v1_image_proto_rawDescGZIP(), []int{5}
+	return file_canopy_v1_image_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *Percentiles) GetP2() float64 {
@@ -799,7 +998,7 @@ type IndexResult struct {
 
 func (x *IndexResult) Reset() {
 	*x = IndexResult{}
-	mi := &file_canopy_v1_image_proto_msgTypes[6]
+	mi := &file_canopy_v1_image_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -811,7 +1010,7 @@ func (x *IndexResult) String() string {
 func (*IndexResult) ProtoMessage() {}
 
 func (x *IndexResult) ProtoReflect() protoreflect.Message {
-	mi := &file_canopy_v1_image_proto_msgTypes[6]
+	mi := &file_canopy_v1_image_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -824,7 +1023,7 @@ func (x *IndexResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use IndexResult.ProtoReflect.Descriptor instead.
 func (*IndexResult) Descriptor() ([]byte, []int) {
-	return file_canopy_v1_image_proto_rawDescGZIP(), []int{6}
+	return file_canopy_v1_image_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *IndexResult) GetName() string {
@@ -957,7 +1156,7 @@ type HealthClass struct {
 
 func (x *HealthClass) Reset() {
 	*x = HealthClass{}
-	mi := &file_canopy_v1_image_proto_msgTypes[7]
+	mi := &file_canopy_v1_image_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -969,7 +1168,7 @@ func (x *HealthClass) String() string {
 func (*HealthClass) ProtoMessage() {}
 
 func (x *HealthClass) ProtoReflect() protoreflect.Message {
-	mi := &file_canopy_v1_image_proto_msgTypes[7]
+	mi := &file_canopy_v1_image_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -982,7 +1181,7 @@ func (x *HealthClass) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HealthClass.ProtoReflect.Descriptor instead.
 func (*HealthClass) Descriptor() ([]byte, []int) {
-	return file_canopy_v1_image_proto_rawDescGZIP(), []int{7}
+	return file_canopy_v1_image_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *HealthClass) GetName() string {
@@ -1042,7 +1241,7 @@ type Histogram struct {
 
 func (x *Histogram) Reset() {
 	*x = Histogram{}
-	mi := &file_canopy_v1_image_proto_msgTypes[8]
+	mi := &file_canopy_v1_image_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1054,7 +1253,7 @@ func (x *Histogram) String() string {
 func (*Histogram) ProtoMessage() {}
 
 func (x *Histogram) ProtoReflect() protoreflect.Message {
-	mi := &file_canopy_v1_image_proto_msgTypes[8]
+	mi := &file_canopy_v1_image_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1067,7 +1266,7 @@ func (x *Histogram) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Histogram.ProtoReflect.Descriptor instead.
 func (*Histogram) Descriptor() ([]byte, []int) {
-	return file_canopy_v1_image_proto_rawDescGZIP(), []int{8}
+	return file_canopy_v1_image_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *Histogram) GetMin() float64 {
@@ -1117,7 +1316,7 @@ type ZonalGrid struct {
 
 func (x *ZonalGrid) Reset() {
 	*x = ZonalGrid{}
-	mi := &file_canopy_v1_image_proto_msgTypes[9]
+	mi := &file_canopy_v1_image_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1129,7 +1328,7 @@ func (x *ZonalGrid) String() string {
 func (*ZonalGrid) ProtoMessage() {}
 
 func (x *ZonalGrid) ProtoReflect() protoreflect.Message {
-	mi := &file_canopy_v1_image_proto_msgTypes[9]
+	mi := &file_canopy_v1_image_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1142,7 +1341,7 @@ func (x *ZonalGrid) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ZonalGrid.ProtoReflect.Descriptor instead.
 func (*ZonalGrid) Descriptor() ([]byte, []int) {
-	return file_canopy_v1_image_proto_rawDescGZIP(), []int{9}
+	return file_canopy_v1_image_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *ZonalGrid) GetRows() int32 {
@@ -1182,7 +1381,7 @@ type Zone struct {
 
 func (x *Zone) Reset() {
 	*x = Zone{}
-	mi := &file_canopy_v1_image_proto_msgTypes[10]
+	mi := &file_canopy_v1_image_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1194,7 +1393,7 @@ func (x *Zone) String() string {
 func (*Zone) ProtoMessage() {}
 
 func (x *Zone) ProtoReflect() protoreflect.Message {
-	mi := &file_canopy_v1_image_proto_msgTypes[10]
+	mi := &file_canopy_v1_image_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1207,7 +1406,7 @@ func (x *Zone) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Zone.ProtoReflect.Descriptor instead.
 func (*Zone) Descriptor() ([]byte, []int) {
-	return file_canopy_v1_image_proto_rawDescGZIP(), []int{10}
+	return file_canopy_v1_image_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *Zone) GetRow() int32 {
@@ -1265,7 +1464,7 @@ type Output struct {
 
 func (x *Output) Reset() {
 	*x = Output{}
-	mi := &file_canopy_v1_image_proto_msgTypes[11]
+	mi := &file_canopy_v1_image_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1277,7 +1476,7 @@ func (x *Output) String() string {
 func (*Output) ProtoMessage() {}
 
 func (x *Output) ProtoReflect() protoreflect.Message {
-	mi := &file_canopy_v1_image_proto_msgTypes[11]
+	mi := &file_canopy_v1_image_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1290,7 +1489,7 @@ func (x *Output) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Output.ProtoReflect.Descriptor instead.
 func (*Output) Descriptor() ([]byte, []int) {
-	return file_canopy_v1_image_proto_rawDescGZIP(), []int{11}
+	return file_canopy_v1_image_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *Output) GetKind() string {
@@ -1369,7 +1568,7 @@ type CaptureInfo struct {
 
 func (x *CaptureInfo) Reset() {
 	*x = CaptureInfo{}
-	mi := &file_canopy_v1_image_proto_msgTypes[12]
+	mi := &file_canopy_v1_image_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1381,7 +1580,7 @@ func (x *CaptureInfo) String() string {
 func (*CaptureInfo) ProtoMessage() {}
 
 func (x *CaptureInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_canopy_v1_image_proto_msgTypes[12]
+	mi := &file_canopy_v1_image_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1394,7 +1593,7 @@ func (x *CaptureInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CaptureInfo.ProtoReflect.Descriptor instead.
 func (*CaptureInfo) Descriptor() ([]byte, []int) {
-	return file_canopy_v1_image_proto_rawDescGZIP(), []int{12}
+	return file_canopy_v1_image_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *CaptureInfo) GetMake() string {
@@ -1478,7 +1677,7 @@ type BandAlignment struct {
 
 func (x *BandAlignment) Reset() {
 	*x = BandAlignment{}
-	mi := &file_canopy_v1_image_proto_msgTypes[13]
+	mi := &file_canopy_v1_image_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1490,7 +1689,7 @@ func (x *BandAlignment) String() string {
 func (*BandAlignment) ProtoMessage() {}
 
 func (x *BandAlignment) ProtoReflect() protoreflect.Message {
-	mi := &file_canopy_v1_image_proto_msgTypes[13]
+	mi := &file_canopy_v1_image_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1503,7 +1702,7 @@ func (x *BandAlignment) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BandAlignment.ProtoReflect.Descriptor instead.
 func (*BandAlignment) Descriptor() ([]byte, []int) {
-	return file_canopy_v1_image_proto_rawDescGZIP(), []int{13}
+	return file_canopy_v1_image_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *BandAlignment) GetBand() string {
@@ -1599,13 +1798,16 @@ type BandCalibration struct {
 	ReflectanceFactor float64 `protobuf:"fixed64,3,opt,name=reflectance_factor,json=reflectanceFactor,proto3" json:"reflectance_factor,omitempty"`
 	// The downwelling light sensor's irradiance in the file (W/m2/nm), 0 if absent.
 	DlsIrradiance float64 `protobuf:"fixed64,4,opt,name=dls_irradiance,json=dlsIrradiance,proto3" json:"dls_irradiance,omitempty"`
+	// For calibration_mode "panel": the measurement of the panel capture
+	// (Analysis.panel_image_id) in this band that gave reflectance_factor.
+	Panel         *PanelMeasurement `protobuf:"bytes,5,opt,name=panel,proto3" json:"panel,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *BandCalibration) Reset() {
 	*x = BandCalibration{}
-	mi := &file_canopy_v1_image_proto_msgTypes[14]
+	mi := &file_canopy_v1_image_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1617,7 +1819,7 @@ func (x *BandCalibration) String() string {
 func (*BandCalibration) ProtoMessage() {}
 
 func (x *BandCalibration) ProtoReflect() protoreflect.Message {
-	mi := &file_canopy_v1_image_proto_msgTypes[14]
+	mi := &file_canopy_v1_image_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1630,7 +1832,7 @@ func (x *BandCalibration) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BandCalibration.ProtoReflect.Descriptor instead.
 func (*BandCalibration) Descriptor() ([]byte, []int) {
-	return file_canopy_v1_image_proto_rawDescGZIP(), []int{14}
+	return file_canopy_v1_image_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *BandCalibration) GetBand() string {
@@ -1661,6 +1863,96 @@ func (x *BandCalibration) GetDlsIrradiance() float64 {
 	return 0
 }
 
+func (x *BandCalibration) GetPanel() *PanelMeasurement {
+	if x != nil {
+		return x.Panel
+	}
+	return nil
+}
+
+// PanelMeasurement is a calibration panel measured in one band.
+type PanelMeasurement struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The declared panel reflectance (0..1).
+	Reflectance float64 `protobuf:"fixed64,1,opt,name=reflectance,proto3" json:"reflectance,omitempty"`
+	// Mean radiance over the panel's pixels, in W/m2/sr/nm, and its
+	// population standard deviation (a large spread means the corners take
+	// in the panel's edge or the ground).
+	Radiance    float64 `protobuf:"fixed64,2,opt,name=radiance,proto3" json:"radiance,omitempty"`
+	RadianceStd float64 `protobuf:"fixed64,3,opt,name=radiance_std,json=radianceStd,proto3" json:"radiance_std,omitempty"`
+	// Pixels averaged: those whose centres lie inside or on the corners.
+	Pixels int64 `protobuf:"varint,4,opt,name=pixels,proto3" json:"pixels,omitempty"`
+	// The irradiance the panel implies, π x radiance / reflectance, in W/m2/nm.
+	Irradiance    float64 `protobuf:"fixed64,5,opt,name=irradiance,proto3" json:"irradiance,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PanelMeasurement) Reset() {
+	*x = PanelMeasurement{}
+	mi := &file_canopy_v1_image_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PanelMeasurement) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PanelMeasurement) ProtoMessage() {}
+
+func (x *PanelMeasurement) ProtoReflect() protoreflect.Message {
+	mi := &file_canopy_v1_image_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PanelMeasurement.ProtoReflect.Descriptor instead.
+func (*PanelMeasurement) Descriptor() ([]byte, []int) {
+	return file_canopy_v1_image_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *PanelMeasurement) GetReflectance() float64 {
+	if x != nil {
+		return x.Reflectance
+	}
+	return 0
+}
+
+func (x *PanelMeasurement) GetRadiance() float64 {
+	if x != nil {
+		return x.Radiance
+	}
+	return 0
+}
+
+func (x *PanelMeasurement) GetRadianceStd() float64 {
+	if x != nil {
+		return x.RadianceStd
+	}
+	return 0
+}
+
+func (x *PanelMeasurement) GetPixels() int64 {
+	if x != nil {
+		return x.Pixels
+	}
+	return 0
+}
+
+func (x *PanelMeasurement) GetIrradiance() float64 {
+	if x != nil {
+		return x.Irradiance
+	}
+	return 0
+}
+
 // PixelRect is a rectangle of pixels: its top-left corner and size.
 type PixelRect struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -1674,7 +1966,7 @@ type PixelRect struct {
 
 func (x *PixelRect) Reset() {
 	*x = PixelRect{}
-	mi := &file_canopy_v1_image_proto_msgTypes[15]
+	mi := &file_canopy_v1_image_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1686,7 +1978,7 @@ func (x *PixelRect) String() string {
 func (*PixelRect) ProtoMessage() {}
 
 func (x *PixelRect) ProtoReflect() protoreflect.Message {
-	mi := &file_canopy_v1_image_proto_msgTypes[15]
+	mi := &file_canopy_v1_image_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1699,7 +1991,7 @@ func (x *PixelRect) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PixelRect.ProtoReflect.Descriptor instead.
 func (*PixelRect) Descriptor() ([]byte, []int) {
-	return file_canopy_v1_image_proto_rawDescGZIP(), []int{15}
+	return file_canopy_v1_image_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *PixelRect) GetX() int32 {
@@ -1770,13 +2062,16 @@ type Analysis struct {
 	AlignedArea   *PixelRect       `protobuf:"bytes,21,opt,name=aligned_area,json=alignedArea,proto3" json:"aligned_area,omitempty"`
 	// Per band, the reflectance factor applied (calibration_mode panel or dls).
 	BandCalibration []*BandCalibration `protobuf:"bytes,22,rep,name=band_calibration,json=bandCalibration,proto3" json:"band_calibration,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// For calibration_mode "panel": the panel capture whose factors were
+	// applied (this image's own id when it is the panel capture).
+	PanelImageId  string `protobuf:"bytes,23,opt,name=panel_image_id,json=panelImageId,proto3" json:"panel_image_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Analysis) Reset() {
 	*x = Analysis{}
-	mi := &file_canopy_v1_image_proto_msgTypes[16]
+	mi := &file_canopy_v1_image_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1788,7 +2083,7 @@ func (x *Analysis) String() string {
 func (*Analysis) ProtoMessage() {}
 
 func (x *Analysis) ProtoReflect() protoreflect.Message {
-	mi := &file_canopy_v1_image_proto_msgTypes[16]
+	mi := &file_canopy_v1_image_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1801,7 +2096,7 @@ func (x *Analysis) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Analysis.ProtoReflect.Descriptor instead.
 func (*Analysis) Descriptor() ([]byte, []int) {
-	return file_canopy_v1_image_proto_rawDescGZIP(), []int{16}
+	return file_canopy_v1_image_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *Analysis) GetImageId() string {
@@ -1958,6 +2253,13 @@ func (x *Analysis) GetBandCalibration() []*BandCalibration {
 	return nil
 }
 
+func (x *Analysis) GetPanelImageId() string {
+	if x != nil {
+		return x.PanelImageId
+	}
+	return ""
+}
+
 var File_canopy_v1_image_proto protoreflect.FileDescriptor
 
 const file_canopy_v1_image_proto_rawDesc = "" +
@@ -2001,15 +2303,27 @@ const file_canopy_v1_image_proto_rawDesc = "" +
 	"\fprocessed_at\x18\x0e \x01(\v2\x1a.google.protobuf.TimestampR\vprocessedAt\x12=\n" +
 	"\fcapture_time\x18\x0f \x01(\v2\x1a.google.protobuf.TimestampR\vcaptureTime\x12$\n" +
 	"\x0elast_event_seq\x18\x10 \x01(\x03R\flastEventSeq\x12E\n" +
-	"\x10analysis_options\x18\x11 \x01(\v2\x1a.canopy.v1.AnalysisOptionsR\x0fanalysisOptions\"\xe4\x01\n" +
+	"\x10analysis_options\x18\x11 \x01(\v2\x1a.canopy.v1.AnalysisOptionsR\x0fanalysisOptions\"\xbe\x02\n" +
 	"\x0fAnalysisOptions\x12\x1a\n" +
 	"\x06savi_l\x18\x01 \x01(\x01H\x00R\x05saviL\x88\x01\x01\x12\x18\n" +
 	"\aindices\x18\x02 \x03(\tR\aindices\x120\n" +
 	"\x11reflectance_scale\x18\x03 \x01(\x01H\x01R\x10reflectanceScale\x88\x01\x01\x121\n" +
-	"\x12takeoff_altitude_m\x18\x04 \x01(\x01H\x02R\x10takeoffAltitudeM\x88\x01\x01B\t\n" +
+	"\x12takeoff_altitude_m\x18\x04 \x01(\x01H\x02R\x10takeoffAltitudeM\x88\x01\x01\x121\n" +
+	"\x05panel\x18\x05 \x01(\v2\x1b.canopy.v1.CalibrationPanelR\x05panel\x12%\n" +
+	"\x0ecalibrate_with\x18\x06 \x01(\tR\rcalibrateWithB\t\n" +
 	"\a_savi_lB\x14\n" +
 	"\x12_reflectance_scaleB\x15\n" +
-	"\x13_takeoff_altitude_m\"\xcd\x01\n" +
+	"\x13_takeoff_altitude_m\">\n" +
+	"\x10CalibrationPanel\x12*\n" +
+	"\x05bands\x18\x01 \x03(\v2\x14.canopy.v1.PanelBandR\x05bands\"r\n" +
+	"\tPanelBand\x12\x12\n" +
+	"\x04band\x18\x01 \x01(\tR\x04band\x12 \n" +
+	"\vreflectance\x18\x02 \x01(\x01R\vreflectance\x12/\n" +
+	"\acorners\x18\x03 \x03(\v2\x15.canopy.v1.PixelPointR\acorners\"(\n" +
+	"\n" +
+	"PixelPoint\x12\f\n" +
+	"\x01x\x18\x01 \x01(\x01R\x01x\x12\f\n" +
+	"\x01y\x18\x02 \x01(\x01R\x01y\"\xcd\x01\n" +
 	"\n" +
 	"ImageEvent\x12\x10\n" +
 	"\x03seq\x18\x01 \x01(\x03R\x03seq\x12\x19\n" +
@@ -2106,17 +2420,26 @@ const file_canopy_v1_image_proto_rawDesc = "" +
 	" \x01(\x01R\n" +
 	"residualPx\x12&\n" +
 	"\x0fresidual_max_px\x18\v \x01(\x01R\rresidualMaxPx\x12\x12\n" +
-	"\x04peak\x18\f \x01(\x01R\x04peak\"\x97\x01\n" +
+	"\x04peak\x18\f \x01(\x01R\x04peak\"\xca\x01\n" +
 	"\x0fBandCalibration\x12\x12\n" +
 	"\x04band\x18\x01 \x01(\tR\x04band\x12\x1a\n" +
 	"\bfilename\x18\x02 \x01(\tR\bfilename\x12-\n" +
 	"\x12reflectance_factor\x18\x03 \x01(\x01R\x11reflectanceFactor\x12%\n" +
-	"\x0edls_irradiance\x18\x04 \x01(\x01R\rdlsIrradiance\"U\n" +
+	"\x0edls_irradiance\x18\x04 \x01(\x01R\rdlsIrradiance\x121\n" +
+	"\x05panel\x18\x05 \x01(\v2\x1b.canopy.v1.PanelMeasurementR\x05panel\"\xab\x01\n" +
+	"\x10PanelMeasurement\x12 \n" +
+	"\vreflectance\x18\x01 \x01(\x01R\vreflectance\x12\x1a\n" +
+	"\bradiance\x18\x02 \x01(\x01R\bradiance\x12!\n" +
+	"\fradiance_std\x18\x03 \x01(\x01R\vradianceStd\x12\x16\n" +
+	"\x06pixels\x18\x04 \x01(\x03R\x06pixels\x12\x1e\n" +
+	"\n" +
+	"irradiance\x18\x05 \x01(\x01R\n" +
+	"irradiance\"U\n" +
 	"\tPixelRect\x12\f\n" +
 	"\x01x\x18\x01 \x01(\x05R\x01x\x12\f\n" +
 	"\x01y\x18\x02 \x01(\x05R\x01y\x12\x14\n" +
 	"\x05width\x18\x03 \x01(\x05R\x05width\x12\x16\n" +
-	"\x06height\x18\x04 \x01(\x05R\x06height\"\xfb\x06\n" +
+	"\x06height\x18\x04 \x01(\x05R\x06height\"\xa1\a\n" +
 	"\bAnalysis\x12\x19\n" +
 	"\bimage_id\x18\x01 \x01(\tR\aimageId\x12+\n" +
 	"\x11algorithm_version\x18\x02 \x01(\tR\x10algorithmVersion\x12\x14\n" +
@@ -2144,7 +2467,8 @@ const file_canopy_v1_image_proto_rawDesc = "" +
 	"\acapture\x18\x13 \x01(\v2\x16.canopy.v1.CaptureInfoR\acapture\x12?\n" +
 	"\x0eband_alignment\x18\x14 \x03(\v2\x18.canopy.v1.BandAlignmentR\rbandAlignment\x127\n" +
 	"\faligned_area\x18\x15 \x01(\v2\x14.canopy.v1.PixelRectR\valignedArea\x12E\n" +
-	"\x10band_calibration\x18\x16 \x03(\v2\x1a.canopy.v1.BandCalibrationR\x0fbandCalibrationB\b\n" +
+	"\x10band_calibration\x18\x16 \x03(\v2\x1a.canopy.v1.BandCalibrationR\x0fbandCalibration\x12$\n" +
+	"\x0epanel_image_id\x18\x17 \x01(\tR\fpanelImageIdB\b\n" +
 	"\x06_gsd_m*\x98\x01\n" +
 	"\vImageStatus\x12\x1c\n" +
 	"\x18IMAGE_STATUS_UNSPECIFIED\x10\x00\x12\x19\n" +
@@ -2175,7 +2499,7 @@ func file_canopy_v1_image_proto_rawDescGZIP() []byte {
 }
 
 var file_canopy_v1_image_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_canopy_v1_image_proto_msgTypes = make([]protoimpl.MessageInfo, 17)
+var file_canopy_v1_image_proto_msgTypes = make([]protoimpl.MessageInfo, 21)
 var file_canopy_v1_image_proto_goTypes = []any{
 	(ImageStatus)(0),              // 0: canopy.v1.ImageStatus
 	(BandRole)(0),                 // 1: canopy.v1.BandRole
@@ -2183,50 +2507,58 @@ var file_canopy_v1_image_proto_goTypes = []any{
 	(*ImageFile)(nil),             // 3: canopy.v1.ImageFile
 	(*Image)(nil),                 // 4: canopy.v1.Image
 	(*AnalysisOptions)(nil),       // 5: canopy.v1.AnalysisOptions
-	(*ImageEvent)(nil),            // 6: canopy.v1.ImageEvent
-	(*Percentiles)(nil),           // 7: canopy.v1.Percentiles
-	(*IndexResult)(nil),           // 8: canopy.v1.IndexResult
-	(*HealthClass)(nil),           // 9: canopy.v1.HealthClass
-	(*Histogram)(nil),             // 10: canopy.v1.Histogram
-	(*ZonalGrid)(nil),             // 11: canopy.v1.ZonalGrid
-	(*Zone)(nil),                  // 12: canopy.v1.Zone
-	(*Output)(nil),                // 13: canopy.v1.Output
-	(*CaptureInfo)(nil),           // 14: canopy.v1.CaptureInfo
-	(*BandAlignment)(nil),         // 15: canopy.v1.BandAlignment
-	(*BandCalibration)(nil),       // 16: canopy.v1.BandCalibration
-	(*PixelRect)(nil),             // 17: canopy.v1.PixelRect
-	(*Analysis)(nil),              // 18: canopy.v1.Analysis
-	(*timestamppb.Timestamp)(nil), // 19: google.protobuf.Timestamp
+	(*CalibrationPanel)(nil),      // 6: canopy.v1.CalibrationPanel
+	(*PanelBand)(nil),             // 7: canopy.v1.PanelBand
+	(*PixelPoint)(nil),            // 8: canopy.v1.PixelPoint
+	(*ImageEvent)(nil),            // 9: canopy.v1.ImageEvent
+	(*Percentiles)(nil),           // 10: canopy.v1.Percentiles
+	(*IndexResult)(nil),           // 11: canopy.v1.IndexResult
+	(*HealthClass)(nil),           // 12: canopy.v1.HealthClass
+	(*Histogram)(nil),             // 13: canopy.v1.Histogram
+	(*ZonalGrid)(nil),             // 14: canopy.v1.ZonalGrid
+	(*Zone)(nil),                  // 15: canopy.v1.Zone
+	(*Output)(nil),                // 16: canopy.v1.Output
+	(*CaptureInfo)(nil),           // 17: canopy.v1.CaptureInfo
+	(*BandAlignment)(nil),         // 18: canopy.v1.BandAlignment
+	(*BandCalibration)(nil),       // 19: canopy.v1.BandCalibration
+	(*PanelMeasurement)(nil),      // 20: canopy.v1.PanelMeasurement
+	(*PixelRect)(nil),             // 21: canopy.v1.PixelRect
+	(*Analysis)(nil),              // 22: canopy.v1.Analysis
+	(*timestamppb.Timestamp)(nil), // 23: google.protobuf.Timestamp
 }
 var file_canopy_v1_image_proto_depIdxs = []int32{
 	1,  // 0: canopy.v1.ImageFile.band_role:type_name -> canopy.v1.BandRole
 	0,  // 1: canopy.v1.Image.status:type_name -> canopy.v1.ImageStatus
 	3,  // 2: canopy.v1.Image.files:type_name -> canopy.v1.ImageFile
 	2,  // 3: canopy.v1.Image.gps:type_name -> canopy.v1.GPS
-	19, // 4: canopy.v1.Image.uploaded_at:type_name -> google.protobuf.Timestamp
-	19, // 5: canopy.v1.Image.processing_started_at:type_name -> google.protobuf.Timestamp
-	19, // 6: canopy.v1.Image.processed_at:type_name -> google.protobuf.Timestamp
-	19, // 7: canopy.v1.Image.capture_time:type_name -> google.protobuf.Timestamp
+	23, // 4: canopy.v1.Image.uploaded_at:type_name -> google.protobuf.Timestamp
+	23, // 5: canopy.v1.Image.processing_started_at:type_name -> google.protobuf.Timestamp
+	23, // 6: canopy.v1.Image.processed_at:type_name -> google.protobuf.Timestamp
+	23, // 7: canopy.v1.Image.capture_time:type_name -> google.protobuf.Timestamp
 	5,  // 8: canopy.v1.Image.analysis_options:type_name -> canopy.v1.AnalysisOptions
-	0,  // 9: canopy.v1.ImageEvent.status:type_name -> canopy.v1.ImageStatus
-	19, // 10: canopy.v1.ImageEvent.time:type_name -> google.protobuf.Timestamp
-	7,  // 11: canopy.v1.IndexResult.percentiles:type_name -> canopy.v1.Percentiles
-	9,  // 12: canopy.v1.IndexResult.health_classes:type_name -> canopy.v1.HealthClass
-	10, // 13: canopy.v1.IndexResult.histogram:type_name -> canopy.v1.Histogram
-	11, // 14: canopy.v1.IndexResult.zones:type_name -> canopy.v1.ZonalGrid
-	12, // 15: canopy.v1.ZonalGrid.cells:type_name -> canopy.v1.Zone
-	8,  // 16: canopy.v1.Analysis.indices:type_name -> canopy.v1.IndexResult
-	19, // 17: canopy.v1.Analysis.created_at:type_name -> google.protobuf.Timestamp
-	13, // 18: canopy.v1.Analysis.outputs:type_name -> canopy.v1.Output
-	14, // 19: canopy.v1.Analysis.capture:type_name -> canopy.v1.CaptureInfo
-	15, // 20: canopy.v1.Analysis.band_alignment:type_name -> canopy.v1.BandAlignment
-	17, // 21: canopy.v1.Analysis.aligned_area:type_name -> canopy.v1.PixelRect
-	16, // 22: canopy.v1.Analysis.band_calibration:type_name -> canopy.v1.BandCalibration
-	23, // [23:23] is the sub-list for method output_type
-	23, // [23:23] is the sub-list for method input_type
-	23, // [23:23] is the sub-list for extension type_name
-	23, // [23:23] is the sub-list for extension extendee
-	0,  // [0:23] is the sub-list for field type_name
+	6,  // 9: canopy.v1.AnalysisOptions.panel:type_name -> canopy.v1.CalibrationPanel
+	7,  // 10: canopy.v1.CalibrationPanel.bands:type_name -> canopy.v1.PanelBand
+	8,  // 11: canopy.v1.PanelBand.corners:type_name -> canopy.v1.PixelPoint
+	0,  // 12: canopy.v1.ImageEvent.status:type_name -> canopy.v1.ImageStatus
+	23, // 13: canopy.v1.ImageEvent.time:type_name -> google.protobuf.Timestamp
+	10, // 14: canopy.v1.IndexResult.percentiles:type_name -> canopy.v1.Percentiles
+	12, // 15: canopy.v1.IndexResult.health_classes:type_name -> canopy.v1.HealthClass
+	13, // 16: canopy.v1.IndexResult.histogram:type_name -> canopy.v1.Histogram
+	14, // 17: canopy.v1.IndexResult.zones:type_name -> canopy.v1.ZonalGrid
+	15, // 18: canopy.v1.ZonalGrid.cells:type_name -> canopy.v1.Zone
+	20, // 19: canopy.v1.BandCalibration.panel:type_name -> canopy.v1.PanelMeasurement
+	11, // 20: canopy.v1.Analysis.indices:type_name -> canopy.v1.IndexResult
+	23, // 21: canopy.v1.Analysis.created_at:type_name -> google.protobuf.Timestamp
+	16, // 22: canopy.v1.Analysis.outputs:type_name -> canopy.v1.Output
+	17, // 23: canopy.v1.Analysis.capture:type_name -> canopy.v1.CaptureInfo
+	18, // 24: canopy.v1.Analysis.band_alignment:type_name -> canopy.v1.BandAlignment
+	21, // 25: canopy.v1.Analysis.aligned_area:type_name -> canopy.v1.PixelRect
+	19, // 26: canopy.v1.Analysis.band_calibration:type_name -> canopy.v1.BandCalibration
+	27, // [27:27] is the sub-list for method output_type
+	27, // [27:27] is the sub-list for method input_type
+	27, // [27:27] is the sub-list for extension type_name
+	27, // [27:27] is the sub-list for extension extendee
+	0,  // [0:27] is the sub-list for field type_name
 }
 
 func init() { file_canopy_v1_image_proto_init() }
@@ -2236,16 +2568,16 @@ func file_canopy_v1_image_proto_init() {
 	}
 	file_canopy_v1_image_proto_msgTypes[0].OneofWrappers = []any{}
 	file_canopy_v1_image_proto_msgTypes[3].OneofWrappers = []any{}
-	file_canopy_v1_image_proto_msgTypes[7].OneofWrappers = []any{}
-	file_canopy_v1_image_proto_msgTypes[12].OneofWrappers = []any{}
-	file_canopy_v1_image_proto_msgTypes[16].OneofWrappers = []any{}
+	file_canopy_v1_image_proto_msgTypes[10].OneofWrappers = []any{}
+	file_canopy_v1_image_proto_msgTypes[15].OneofWrappers = []any{}
+	file_canopy_v1_image_proto_msgTypes[20].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_canopy_v1_image_proto_rawDesc), len(file_canopy_v1_image_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   17,
+			NumMessages:   21,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

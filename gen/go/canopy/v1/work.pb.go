@@ -99,10 +99,16 @@ type WorkItem struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	Image *Image                 `protobuf:"bytes,1,opt,name=image,proto3" json:"image,omitempty"`
 	// Proof of the lease: every later call for this image must carry it.
-	LeaseToken    string               `protobuf:"bytes,2,opt,name=lease_token,json=leaseToken,proto3" json:"lease_token,omitempty"`
-	Lease         *durationpb.Duration `protobuf:"bytes,3,opt,name=lease,proto3" json:"lease,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	LeaseToken string               `protobuf:"bytes,2,opt,name=lease_token,json=leaseToken,proto3" json:"lease_token,omitempty"`
+	Lease      *durationpb.Duration `protobuf:"bytes,3,opt,name=lease,proto3" json:"lease,omitempty"`
+	// For an image whose analysis_options.calibrate_with names a panel
+	// capture: that image as stored (its files, status and
+	// analysis_options.panel declaration), so the worker can fetch and
+	// measure the panel. Unset otherwise, and when the named image is no
+	// longer in the image's project.
+	CalibrationPanel *Image `protobuf:"bytes,4,opt,name=calibration_panel,json=calibrationPanel,proto3" json:"calibration_panel,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
 }
 
 func (x *WorkItem) Reset() {
@@ -152,6 +158,13 @@ func (x *WorkItem) GetLeaseToken() string {
 func (x *WorkItem) GetLease() *durationpb.Duration {
 	if x != nil {
 		return x.Lease
+	}
+	return nil
+}
+
+func (x *WorkItem) GetCalibrationPanel() *Image {
+	if x != nil {
+		return x.CalibrationPanel
 	}
 	return nil
 }
@@ -541,12 +554,13 @@ const file_canopy_v1_work_proto_rawDesc = "" +
 	"\tworker_id\x18\x01 \x01(\tR\bworkerId\x12\x1b\n" +
 	"\tmax_items\x18\x02 \x01(\x05R\bmaxItems\x12-\n" +
 	"\x04wait\x18\x03 \x01(\v2\x19.google.protobuf.DurationR\x04wait\x12/\n" +
-	"\x05lease\x18\x04 \x01(\v2\x19.google.protobuf.DurationR\x05lease\"\x84\x01\n" +
+	"\x05lease\x18\x04 \x01(\v2\x19.google.protobuf.DurationR\x05lease\"\xc3\x01\n" +
 	"\bWorkItem\x12&\n" +
 	"\x05image\x18\x01 \x01(\v2\x10.canopy.v1.ImageR\x05image\x12\x1f\n" +
 	"\vlease_token\x18\x02 \x01(\tR\n" +
 	"leaseToken\x12/\n" +
-	"\x05lease\x18\x03 \x01(\v2\x19.google.protobuf.DurationR\x05lease\">\n" +
+	"\x05lease\x18\x03 \x01(\v2\x19.google.protobuf.DurationR\x05lease\x12=\n" +
+	"\x11calibration_panel\x18\x04 \x01(\v2\x10.canopy.v1.ImageR\x10calibrationPanel\">\n" +
 	"\x11ClaimWorkResponse\x12)\n" +
 	"\x05items\x18\x01 \x03(\v2\x13.canopy.v1.WorkItemR\x05items\"\x80\x01\n" +
 	"\x11RenewLeaseRequest\x12\x19\n" +
@@ -611,25 +625,26 @@ var file_canopy_v1_work_proto_depIdxs = []int32{
 	9,  // 1: canopy.v1.ClaimWorkRequest.lease:type_name -> google.protobuf.Duration
 	10, // 2: canopy.v1.WorkItem.image:type_name -> canopy.v1.Image
 	9,  // 3: canopy.v1.WorkItem.lease:type_name -> google.protobuf.Duration
-	1,  // 4: canopy.v1.ClaimWorkResponse.items:type_name -> canopy.v1.WorkItem
-	9,  // 5: canopy.v1.RenewLeaseRequest.lease:type_name -> google.protobuf.Duration
-	9,  // 6: canopy.v1.RenewLeaseResponse.lease:type_name -> google.protobuf.Duration
-	11, // 7: canopy.v1.CompleteWorkRequest.analysis:type_name -> canopy.v1.Analysis
-	10, // 8: canopy.v1.CompleteWorkResponse.image:type_name -> canopy.v1.Image
-	10, // 9: canopy.v1.FailWorkResponse.image:type_name -> canopy.v1.Image
-	0,  // 10: canopy.v1.WorkService.ClaimWork:input_type -> canopy.v1.ClaimWorkRequest
-	3,  // 11: canopy.v1.WorkService.RenewLease:input_type -> canopy.v1.RenewLeaseRequest
-	5,  // 12: canopy.v1.WorkService.CompleteWork:input_type -> canopy.v1.CompleteWorkRequest
-	7,  // 13: canopy.v1.WorkService.FailWork:input_type -> canopy.v1.FailWorkRequest
-	2,  // 14: canopy.v1.WorkService.ClaimWork:output_type -> canopy.v1.ClaimWorkResponse
-	4,  // 15: canopy.v1.WorkService.RenewLease:output_type -> canopy.v1.RenewLeaseResponse
-	6,  // 16: canopy.v1.WorkService.CompleteWork:output_type -> canopy.v1.CompleteWorkResponse
-	8,  // 17: canopy.v1.WorkService.FailWork:output_type -> canopy.v1.FailWorkResponse
-	14, // [14:18] is the sub-list for method output_type
-	10, // [10:14] is the sub-list for method input_type
-	10, // [10:10] is the sub-list for extension type_name
-	10, // [10:10] is the sub-list for extension extendee
-	0,  // [0:10] is the sub-list for field type_name
+	10, // 4: canopy.v1.WorkItem.calibration_panel:type_name -> canopy.v1.Image
+	1,  // 5: canopy.v1.ClaimWorkResponse.items:type_name -> canopy.v1.WorkItem
+	9,  // 6: canopy.v1.RenewLeaseRequest.lease:type_name -> google.protobuf.Duration
+	9,  // 7: canopy.v1.RenewLeaseResponse.lease:type_name -> google.protobuf.Duration
+	11, // 8: canopy.v1.CompleteWorkRequest.analysis:type_name -> canopy.v1.Analysis
+	10, // 9: canopy.v1.CompleteWorkResponse.image:type_name -> canopy.v1.Image
+	10, // 10: canopy.v1.FailWorkResponse.image:type_name -> canopy.v1.Image
+	0,  // 11: canopy.v1.WorkService.ClaimWork:input_type -> canopy.v1.ClaimWorkRequest
+	3,  // 12: canopy.v1.WorkService.RenewLease:input_type -> canopy.v1.RenewLeaseRequest
+	5,  // 13: canopy.v1.WorkService.CompleteWork:input_type -> canopy.v1.CompleteWorkRequest
+	7,  // 14: canopy.v1.WorkService.FailWork:input_type -> canopy.v1.FailWorkRequest
+	2,  // 15: canopy.v1.WorkService.ClaimWork:output_type -> canopy.v1.ClaimWorkResponse
+	4,  // 16: canopy.v1.WorkService.RenewLease:output_type -> canopy.v1.RenewLeaseResponse
+	6,  // 17: canopy.v1.WorkService.CompleteWork:output_type -> canopy.v1.CompleteWorkResponse
+	8,  // 18: canopy.v1.WorkService.FailWork:output_type -> canopy.v1.FailWorkResponse
+	15, // [15:19] is the sub-list for method output_type
+	11, // [11:15] is the sub-list for method input_type
+	11, // [11:11] is the sub-list for extension type_name
+	11, // [11:11] is the sub-list for extension extendee
+	0,  // [0:11] is the sub-list for field type_name
 }
 
 func init() { file_canopy_v1_work_proto_init() }

@@ -12,7 +12,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file canopy/v1/image.proto.
  */
 export const file_canopy_v1_image: GenFile = /*@__PURE__*/
-  fileDesc("ChVjYW5vcHkvdjEvaW1hZ2UucHJvdG8SCWNhbm9weS52MSJ+CgNHUFMSEAoIbGF0aXR1ZGUYASABKAESEQoJbG9uZ2l0dWRlGAIgASgBEhUKCGFsdGl0dWRlGAMgASgBSACIAQESDgoGc291cmNlGAQgASgJEg0KBXZhbGlkGAUgASgIEg8KB3dhcm5pbmcYBiABKAlCCwoJX2FsdGl0dWRlIpEBCglJbWFnZUZpbGUSEAoIZmlsZW5hbWUYASABKAkSFAoMY29udGVudF90eXBlGAIgASgJEhIKCnNpemVfYnl0ZXMYAyABKAMSDgoGc2hhMjU2GAQgASgJEiYKCWJhbmRfcm9sZRgFIAEoDjITLmNhbm9weS52MS5CYW5kUm9sZRIQCghibG9iX2tleRgGIAEoCSKoBAoFSW1hZ2USCgoCaWQYASABKAkSJgoGc3RhdHVzGAIgASgOMhYuY2Fub3B5LnYxLkltYWdlU3RhdHVzEhAKCGJhdGNoX2lkGAMgASgJEhgKEGNsaWVudF91cGxvYWRfaWQYBCABKAkSEAoIZmlsZW5hbWUYBSABKAkSEgoKc2l6ZV9ieXRlcxgGIAEoAxIjCgVmaWxlcxgHIAMoCzIULmNhbm9weS52MS5JbWFnZUZpbGUSEwoLYmFuZF9sYXlvdXQYCCABKAkSGwoDZ3BzGAkgASgLMg4uY2Fub3B5LnYxLkdQUxIQCghhdHRlbXB0cxgKIAEoBRISCgpsYXN0X2Vycm9yGAsgASgJEi8KC3VwbG9hZGVkX2F0GAwgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBI5ChVwcm9jZXNzaW5nX3N0YXJ0ZWRfYXQYDSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjAKDHByb2Nlc3NlZF9hdBgOIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASMAoMY2FwdHVyZV90aW1lGA8gASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIWCg5sYXN0X2V2ZW50X3NlcRgQIAEoAxI0ChBhbmFseXNpc19vcHRpb25zGBEgASgLMhouY2Fub3B5LnYxLkFuYWx5c2lzT3B0aW9ucyKwAQoPQW5hbHlzaXNPcHRpb25zEhMKBnNhdmlfbBgBIAEoAUgAiAEBEg8KB2luZGljZXMYAiADKAkSHgoRcmVmbGVjdGFuY2Vfc2NhbGUYAyABKAFIAYgBARIfChJ0YWtlb2ZmX2FsdGl0dWRlX20YBCABKAFIAogBAUIJCgdfc2F2aV9sQhQKEl9yZWZsZWN0YW5jZV9zY2FsZUIVChNfdGFrZW9mZl9hbHRpdHVkZV9tIp8BCgpJbWFnZUV2ZW50EgsKA3NlcRgBIAEoAxIQCghpbWFnZV9pZBgCIAEoCRImCgZzdGF0dXMYAyABKA4yFi5jYW5vcHkudjEuSW1hZ2VTdGF0dXMSDwoHYXR0ZW1wdBgEIAEoBRIPCgdtZXNzYWdlGAUgASgJEigKBHRpbWUYBiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wImYKC1BlcmNlbnRpbGVzEgoKAnAyGAEgASgBEgoKAnA1GAIgASgBEgsKA3AyNRgDIAEoARILCgNwNTAYBCABKAESCwoDcDc1GAUgASgBEgsKA3A5NRgGIAEoARILCgNwOTgYByABKAEimgMKC0luZGV4UmVzdWx0EgwKBG5hbWUYASABKAkSEQoJYXZhaWxhYmxlGAIgASgIEg4KBnJlYXNvbhgDIAEoCRIUCgx2YWxpZF9waXhlbHMYBCABKAMSFQoNbm9kYXRhX3BpeGVscxgFIAEoAxIMCgRtZWFuGAYgASgBEgsKA3N0ZBgHIAEoARILCgNtaW4YCCABKAESCwoDbWF4GAkgASgBEisKC3BlcmNlbnRpbGVzGAogASgLMhYuY2Fub3B5LnYxLlBlcmNlbnRpbGVzEhsKE3ZlZ2V0YXRpb25fZnJhY3Rpb24YCyABKAESHAoUdmVnZXRhdGlvbl90aHJlc2hvbGQYDCABKAESEgoKdW5yZWxpYWJsZRgNIAEoCBIuCg5oZWFsdGhfY2xhc3NlcxgOIAMoCzIWLmNhbm9weS52MS5IZWFsdGhDbGFzcxInCgloaXN0b2dyYW0YDyABKAsyFC5jYW5vcHkudjEuSGlzdG9ncmFtEiMKBXpvbmVzGBAgASgLMhQuY2Fub3B5LnYxLlpvbmFsR3JpZCJ5CgtIZWFsdGhDbGFzcxIMCgRuYW1lGAEgASgJEgsKA21pbhgCIAEoARILCgNtYXgYAyABKAESDgoGcGl4ZWxzGAQgASgDEhAKCGZyYWN0aW9uGAUgASgBEhQKB2FyZWFfbTIYBiABKAFIAIgBAUIKCghfYXJlYV9tMiJTCglIaXN0b2dyYW0SCwoDbWluGAEgASgBEgsKA21heBgCIAEoARIOCgZjb3VudHMYAyADKAMSDQoFYmVsb3cYBCABKAMSDQoFYWJvdmUYBSABKAMiRwoJWm9uYWxHcmlkEgwKBHJvd3MYASABKAUSDAoEY29scxgCIAEoBRIeCgVjZWxscxgDIAMoCzIPLmNhbm9weS52MS5ab25lIlMKBFpvbmUSCwoDcm93GAEgASgFEgsKA2NvbBgCIAEoBRIUCgx2YWxpZF9waXhlbHMYAyABKAMSDAoEbWVhbhgEIAEoARINCgVjbGFzcxgFIAEoCSKGAQoGT3V0cHV0EgwKBGtpbmQYASABKAkSDQoFaW5kZXgYAiABKAkSEAoIYmxvYl9rZXkYAyABKAkSFAoMY29udGVudF90eXBlGAQgASgJEg0KBXdpZHRoGAUgASgFEg4KBmhlaWdodBgGIAEoBRILCgNtaW4YByABKAESCwoDbWF4GAggASgBIucBCgtDYXB0dXJlSW5mbxIMCgRtYWtlGAEgASgJEg0KBW1vZGVsGAIgASgJEhIKCmNhcHR1cmVfaWQYAyABKAkSHgoRcmVsYXRpdmVfYWx0aXR1ZGUYBCABKAFIAIgBARIZCgxnaW1iYWxfcGl0Y2gYBSABKAFIAYgBARITCgtvcmllbnRhdGlvbhgGIAEoBRIcCg9mb2NhbF9sZW5ndGhfbW0YByABKAFIAogBAUIUChJfcmVsYXRpdmVfYWx0aXR1ZGVCDwoNX2dpbWJhbF9waXRjaEISChBfZm9jYWxfbGVuZ3RoX21tIvsBCg1CYW5kQWxpZ25tZW50EgwKBGJhbmQYASABKAkSEAoIZmlsZW5hbWUYAiABKAkSEQoJcmVmZXJlbmNlGAMgASgIEhgKEGluaXRpYWxfb2Zmc2V0X3gYBCABKAESGAoQaW5pdGlhbF9vZmZzZXRfeRgFIAEoARIQCghvZmZzZXRfeBgGIAEoARIQCghvZmZzZXRfeRgHIAEoARINCgVzY2FsZRgIIAEoARIUCgxyb3RhdGlvbl9kZWcYCSABKAESEwoLcmVzaWR1YWxfcHgYCiABKAESFwoPcmVzaWR1YWxfbWF4X3B4GAsgASgBEgwKBHBlYWsYDCABKAEiZQoPQmFuZENhbGlicmF0aW9uEgwKBGJhbmQYASABKAkSEAoIZmlsZW5hbWUYAiABKAkSGgoScmVmbGVjdGFuY2VfZmFjdG9yGAMgASgBEhYKDmRsc19pcnJhZGlhbmNlGAQgASgBIkAKCVBpeGVsUmVjdBIJCgF4GAEgASgFEgkKAXkYAiABKAUSDQoFd2lkdGgYAyABKAUSDgoGaGVpZ2h0GAQgASgFIoAFCghBbmFseXNpcxIQCghpbWFnZV9pZBgBIAEoCRIZChFhbGdvcml0aG1fdmVyc2lvbhgCIAEoCRINCgV3aWR0aBgDIAEoBRIOCgZoZWlnaHQYBCABKAUSGAoQY2FsaWJyYXRpb25fbW9kZRgFIAEoCRInCgdpbmRpY2VzGAYgAygLMhYuY2Fub3B5LnYxLkluZGV4UmVzdWx0EhEKCW1hcF9pbmRleBgHIAEoCRIUCgxtYXBfYmxvYl9rZXkYCCABKAkSEgoKYmFuZF9yb2xlcxgJIAMoCRIZChFiYW5kX3JvbGVzX3NvdXJjZRgKIAEoCRIOCgZzYXZpX2wYCyABKAESEAoId2FybmluZ3MYDCADKAkSLgoKY3JlYXRlZF9hdBgNIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASDgoGd29ya2VyGA4gASgJEhgKEGR1cmF0aW9uX3NlY29uZHMYDyABKAESEgoFZ3NkX20YECABKAFIAIgBARISCgpnc2Rfc291cmNlGBEgASgJEiIKB291dHB1dHMYEiADKAsyES5jYW5vcHkudjEuT3V0cHV0EicKB2NhcHR1cmUYEyABKAsyFi5jYW5vcHkudjEuQ2FwdHVyZUluZm8SMAoOYmFuZF9hbGlnbm1lbnQYFCADKAsyGC5jYW5vcHkudjEuQmFuZEFsaWdubWVudBIqCgxhbGlnbmVkX2FyZWEYFSABKAsyFC5jYW5vcHkudjEuUGl4ZWxSZWN0EjQKEGJhbmRfY2FsaWJyYXRpb24YFiADKAsyGi5jYW5vcHkudjEuQmFuZENhbGlicmF0aW9uQggKBl9nc2RfbSqYAQoLSW1hZ2VTdGF0dXMSHAoYSU1BR0VfU1RBVFVTX1VOU1BFQ0lGSUVEEAASGQoVSU1BR0VfU1RBVFVTX1VQTE9BREVEEAESGwoXSU1BR0VfU1RBVFVTX1BST0NFU1NJTkcQAhIaChZJTUFHRV9TVEFUVVNfQ09NUExFVEVEEAMSFwoTSU1BR0VfU1RBVFVTX0ZBSUxFRBAEKrYBCghCYW5kUm9sZRIZChVCQU5EX1JPTEVfVU5TUEVDSUZJRUQQABISCg5CQU5EX1JPTEVfQkxVRRABEhMKD0JBTkRfUk9MRV9HUkVFThACEhEKDUJBTkRfUk9MRV9SRUQQAxIWChJCQU5EX1JPTEVfUkVEX0VER0UQBBIRCg1CQU5EX1JPTEVfTklSEAUSEwoPQkFORF9ST0xFX0FMUEhBEAYSEwoPQkFORF9ST0xFX09USEVSEAdCNlo0Z2l0aHViLmNvbS9jYW5vcHlhZy9jYW5vcHkvZ2VuL2dvL2Nhbm9weS92MTtjYW5vcHl2MWIGcHJvdG8z", [file_google_protobuf_timestamp]);
+  fileDesc("ChVjYW5vcHkvdjEvaW1hZ2UucHJvdG8SCWNhbm9weS52MSJ+CgNHUFMSEAoIbGF0aXR1ZGUYASABKAESEQoJbG9uZ2l0dWRlGAIgASgBEhUKCGFsdGl0dWRlGAMgASgBSACIAQESDgoGc291cmNlGAQgASgJEg0KBXZhbGlkGAUgASgIEg8KB3dhcm5pbmcYBiABKAlCCwoJX2FsdGl0dWRlIpEBCglJbWFnZUZpbGUSEAoIZmlsZW5hbWUYASABKAkSFAoMY29udGVudF90eXBlGAIgASgJEhIKCnNpemVfYnl0ZXMYAyABKAMSDgoGc2hhMjU2GAQgASgJEiYKCWJhbmRfcm9sZRgFIAEoDjITLmNhbm9weS52MS5CYW5kUm9sZRIQCghibG9iX2tleRgGIAEoCSKoBAoFSW1hZ2USCgoCaWQYASABKAkSJgoGc3RhdHVzGAIgASgOMhYuY2Fub3B5LnYxLkltYWdlU3RhdHVzEhAKCGJhdGNoX2lkGAMgASgJEhgKEGNsaWVudF91cGxvYWRfaWQYBCABKAkSEAoIZmlsZW5hbWUYBSABKAkSEgoKc2l6ZV9ieXRlcxgGIAEoAxIjCgVmaWxlcxgHIAMoCzIULmNhbm9weS52MS5JbWFnZUZpbGUSEwoLYmFuZF9sYXlvdXQYCCABKAkSGwoDZ3BzGAkgASgLMg4uY2Fub3B5LnYxLkdQUxIQCghhdHRlbXB0cxgKIAEoBRISCgpsYXN0X2Vycm9yGAsgASgJEi8KC3VwbG9hZGVkX2F0GAwgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBI5ChVwcm9jZXNzaW5nX3N0YXJ0ZWRfYXQYDSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjAKDHByb2Nlc3NlZF9hdBgOIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASMAoMY2FwdHVyZV90aW1lGA8gASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIWCg5sYXN0X2V2ZW50X3NlcRgQIAEoAxI0ChBhbmFseXNpc19vcHRpb25zGBEgASgLMhouY2Fub3B5LnYxLkFuYWx5c2lzT3B0aW9ucyL0AQoPQW5hbHlzaXNPcHRpb25zEhMKBnNhdmlfbBgBIAEoAUgAiAEBEg8KB2luZGljZXMYAiADKAkSHgoRcmVmbGVjdGFuY2Vfc2NhbGUYAyABKAFIAYgBARIfChJ0YWtlb2ZmX2FsdGl0dWRlX20YBCABKAFIAogBARIqCgVwYW5lbBgFIAEoCzIbLmNhbm9weS52MS5DYWxpYnJhdGlvblBhbmVsEhYKDmNhbGlicmF0ZV93aXRoGAYgASgJQgkKB19zYXZpX2xCFAoSX3JlZmxlY3RhbmNlX3NjYWxlQhUKE190YWtlb2ZmX2FsdGl0dWRlX20iNwoQQ2FsaWJyYXRpb25QYW5lbBIjCgViYW5kcxgBIAMoCzIULmNhbm9weS52MS5QYW5lbEJhbmQiVgoJUGFuZWxCYW5kEgwKBGJhbmQYASABKAkSEwoLcmVmbGVjdGFuY2UYAiABKAESJgoHY29ybmVycxgDIAMoCzIVLmNhbm9weS52MS5QaXhlbFBvaW50IiIKClBpeGVsUG9pbnQSCQoBeBgBIAEoARIJCgF5GAIgASgBIp8BCgpJbWFnZUV2ZW50EgsKA3NlcRgBIAEoAxIQCghpbWFnZV9pZBgCIAEoCRImCgZzdGF0dXMYAyABKA4yFi5jYW5vcHkudjEuSW1hZ2VTdGF0dXMSDwoHYXR0ZW1wdBgEIAEoBRIPCgdtZXNzYWdlGAUgASgJEigKBHRpbWUYBiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wImYKC1BlcmNlbnRpbGVzEgoKAnAyGAEgASgBEgoKAnA1GAIgASgBEgsKA3AyNRgDIAEoARILCgNwNTAYBCABKAESCwoDcDc1GAUgASgBEgsKA3A5NRgGIAEoARILCgNwOTgYByABKAEimgMKC0luZGV4UmVzdWx0EgwKBG5hbWUYASABKAkSEQoJYXZhaWxhYmxlGAIgASgIEg4KBnJlYXNvbhgDIAEoCRIUCgx2YWxpZF9waXhlbHMYBCABKAMSFQoNbm9kYXRhX3BpeGVscxgFIAEoAxIMCgRtZWFuGAYgASgBEgsKA3N0ZBgHIAEoARILCgNtaW4YCCABKAESCwoDbWF4GAkgASgBEisKC3BlcmNlbnRpbGVzGAogASgLMhYuY2Fub3B5LnYxLlBlcmNlbnRpbGVzEhsKE3ZlZ2V0YXRpb25fZnJhY3Rpb24YCyABKAESHAoUdmVnZXRhdGlvbl90aHJlc2hvbGQYDCABKAESEgoKdW5yZWxpYWJsZRgNIAEoCBIuCg5oZWFsdGhfY2xhc3NlcxgOIAMoCzIWLmNhbm9weS52MS5IZWFsdGhDbGFzcxInCgloaXN0b2dyYW0YDyABKAsyFC5jYW5vcHkudjEuSGlzdG9ncmFtEiMKBXpvbmVzGBAgASgLMhQuY2Fub3B5LnYxLlpvbmFsR3JpZCJ5CgtIZWFsdGhDbGFzcxIMCgRuYW1lGAEgASgJEgsKA21pbhgCIAEoARILCgNtYXgYAyABKAESDgoGcGl4ZWxzGAQgASgDEhAKCGZyYWN0aW9uGAUgASgBEhQKB2FyZWFfbTIYBiABKAFIAIgBAUIKCghfYXJlYV9tMiJTCglIaXN0b2dyYW0SCwoDbWluGAEgASgBEgsKA21heBgCIAEoARIOCgZjb3VudHMYAyADKAMSDQoFYmVsb3cYBCABKAMSDQoFYWJvdmUYBSABKAMiRwoJWm9uYWxHcmlkEgwKBHJvd3MYASABKAUSDAoEY29scxgCIAEoBRIeCgVjZWxscxgDIAMoCzIPLmNhbm9weS52MS5ab25lIlMKBFpvbmUSCwoDcm93GAEgASgFEgsKA2NvbBgCIAEoBRIUCgx2YWxpZF9waXhlbHMYAyABKAMSDAoEbWVhbhgEIAEoARINCgVjbGFzcxgFIAEoCSKGAQoGT3V0cHV0EgwKBGtpbmQYASABKAkSDQoFaW5kZXgYAiABKAkSEAoIYmxvYl9rZXkYAyABKAkSFAoMY29udGVudF90eXBlGAQgASgJEg0KBXdpZHRoGAUgASgFEg4KBmhlaWdodBgGIAEoBRILCgNtaW4YByABKAESCwoDbWF4GAggASgBIucBCgtDYXB0dXJlSW5mbxIMCgRtYWtlGAEgASgJEg0KBW1vZGVsGAIgASgJEhIKCmNhcHR1cmVfaWQYAyABKAkSHgoRcmVsYXRpdmVfYWx0aXR1ZGUYBCABKAFIAIgBARIZCgxnaW1iYWxfcGl0Y2gYBSABKAFIAYgBARITCgtvcmllbnRhdGlvbhgGIAEoBRIcCg9mb2NhbF9sZW5ndGhfbW0YByABKAFIAogBAUIUChJfcmVsYXRpdmVfYWx0aXR1ZGVCDwoNX2dpbWJhbF9waXRjaEISChBfZm9jYWxfbGVuZ3RoX21tIvsBCg1CYW5kQWxpZ25tZW50EgwKBGJhbmQYASABKAkSEAoIZmlsZW5hbWUYAiABKAkSEQoJcmVmZXJlbmNlGAMgASgIEhgKEGluaXRpYWxfb2Zmc2V0X3gYBCABKAESGAoQaW5pdGlhbF9vZmZzZXRfeRgFIAEoARIQCghvZmZzZXRfeBgGIAEoARIQCghvZmZzZXRfeRgHIAEoARINCgVzY2FsZRgIIAEoARIUCgxyb3RhdGlvbl9kZWcYCSABKAESEwoLcmVzaWR1YWxfcHgYCiABKAESFwoPcmVzaWR1YWxfbWF4X3B4GAsgASgBEgwKBHBlYWsYDCABKAEikQEKD0JhbmRDYWxpYnJhdGlvbhIMCgRiYW5kGAEgASgJEhAKCGZpbGVuYW1lGAIgASgJEhoKEnJlZmxlY3RhbmNlX2ZhY3RvchgDIAEoARIWCg5kbHNfaXJyYWRpYW5jZRgEIAEoARIqCgVwYW5lbBgFIAEoCzIbLmNhbm9weS52MS5QYW5lbE1lYXN1cmVtZW50InMKEFBhbmVsTWVhc3VyZW1lbnQSEwoLcmVmbGVjdGFuY2UYASABKAESEAoIcmFkaWFuY2UYAiABKAESFAoMcmFkaWFuY2Vfc3RkGAMgASgBEg4KBnBpeGVscxgEIAEoAxISCgppcnJhZGlhbmNlGAUgASgBIkAKCVBpeGVsUmVjdBIJCgF4GAEgASgFEgkKAXkYAiABKAUSDQoFd2lkdGgYAyABKAUSDgoGaGVpZ2h0GAQgASgFIpgFCghBbmFseXNpcxIQCghpbWFnZV9pZBgBIAEoCRIZChFhbGdvcml0aG1fdmVyc2lvbhgCIAEoCRINCgV3aWR0aBgDIAEoBRIOCgZoZWlnaHQYBCABKAUSGAoQY2FsaWJyYXRpb25fbW9kZRgFIAEoCRInCgdpbmRpY2VzGAYgAygLMhYuY2Fub3B5LnYxLkluZGV4UmVzdWx0EhEKCW1hcF9pbmRleBgHIAEoCRIUCgxtYXBfYmxvYl9rZXkYCCABKAkSEgoKYmFuZF9yb2xlcxgJIAMoCRIZChFiYW5kX3JvbGVzX3NvdXJjZRgKIAEoCRIOCgZzYXZpX2wYCyABKAESEAoId2FybmluZ3MYDCADKAkSLgoKY3JlYXRlZF9hdBgNIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASDgoGd29ya2VyGA4gASgJEhgKEGR1cmF0aW9uX3NlY29uZHMYDyABKAESEgoFZ3NkX20YECABKAFIAIgBARISCgpnc2Rfc291cmNlGBEgASgJEiIKB291dHB1dHMYEiADKAsyES5jYW5vcHkudjEuT3V0cHV0EicKB2NhcHR1cmUYEyABKAsyFi5jYW5vcHkudjEuQ2FwdHVyZUluZm8SMAoOYmFuZF9hbGlnbm1lbnQYFCADKAsyGC5jYW5vcHkudjEuQmFuZEFsaWdubWVudBIqCgxhbGlnbmVkX2FyZWEYFSABKAsyFC5jYW5vcHkudjEuUGl4ZWxSZWN0EjQKEGJhbmRfY2FsaWJyYXRpb24YFiADKAsyGi5jYW5vcHkudjEuQmFuZENhbGlicmF0aW9uEhYKDnBhbmVsX2ltYWdlX2lkGBcgASgJQggKBl9nc2RfbSqYAQoLSW1hZ2VTdGF0dXMSHAoYSU1BR0VfU1RBVFVTX1VOU1BFQ0lGSUVEEAASGQoVSU1BR0VfU1RBVFVTX1VQTE9BREVEEAESGwoXSU1BR0VfU1RBVFVTX1BST0NFU1NJTkcQAhIaChZJTUFHRV9TVEFUVVNfQ09NUExFVEVEEAMSFwoTSU1BR0VfU1RBVFVTX0ZBSUxFRBAEKrYBCghCYW5kUm9sZRIZChVCQU5EX1JPTEVfVU5TUEVDSUZJRUQQABISCg5CQU5EX1JPTEVfQkxVRRABEhMKD0JBTkRfUk9MRV9HUkVFThACEhEKDUJBTkRfUk9MRV9SRUQQAxIWChJCQU5EX1JPTEVfUkVEX0VER0UQBBIRCg1CQU5EX1JPTEVfTklSEAUSEwoPQkFORF9ST0xFX0FMUEhBEAYSEwoPQkFORF9ST0xFX09USEVSEAdCNlo0Z2l0aHViLmNvbS9jYW5vcHlhZy9jYW5vcHkvZ2VuL2dvL2Nhbm9weS92MTtjYW5vcHl2MWIGcHJvdG8z", [file_google_protobuf_timestamp]);
 
 /**
  * GPS is a position, from the file's EXIF or from the client's override.
@@ -458,6 +458,30 @@ export type AnalysisOptions = Message<"canopy.v1.AnalysisOptions"> & {
    * @generated from field: optional double takeoff_altitude_m = 4;
    */
   takeoffAltitudeM?: number | undefined;
+
+  /**
+   * Declares this upload a capture of a calibration panel (a target of
+   * known reflectance, on the ground, shot on the same flight): what its
+   * calibration sheet says and where it lies in each band. The capture is
+   * then analysed in calibration_mode "panel" with its own factors, and its
+   * Analysis.band_calibration reports the measurement; flight captures name
+   * it in calibrate_with. Unset: an ordinary capture.
+   *
+   * @generated from field: canopy.v1.CalibrationPanel panel = 5;
+   */
+  panel?: CalibrationPanel | undefined;
+
+  /**
+   * Image id of a panel capture of the same project (one uploaded with
+   * panel set) whose measured radiance-to-reflectance factors calibrate
+   * this capture: calibration_mode "panel". The panel should be of the same
+   * flight (the light changes; a warning says when the flight ids differ).
+   * Not together with panel. Unset: the downwelling light sensor when every
+   * band file has its reading (mode "dls"), else "uncalibrated_dn".
+   *
+   * @generated from field: string calibrate_with = 6;
+   */
+  calibrateWith: string;
 };
 
 /**
@@ -501,6 +525,30 @@ export type AnalysisOptionsJson = {
    * @generated from field: optional double takeoff_altitude_m = 4;
    */
   takeoffAltitudeM?: number | "NaN" | "Infinity" | "-Infinity";
+
+  /**
+   * Declares this upload a capture of a calibration panel (a target of
+   * known reflectance, on the ground, shot on the same flight): what its
+   * calibration sheet says and where it lies in each band. The capture is
+   * then analysed in calibration_mode "panel" with its own factors, and its
+   * Analysis.band_calibration reports the measurement; flight captures name
+   * it in calibrate_with. Unset: an ordinary capture.
+   *
+   * @generated from field: canopy.v1.CalibrationPanel panel = 5;
+   */
+  panel?: CalibrationPanelJson;
+
+  /**
+   * Image id of a panel capture of the same project (one uploaded with
+   * panel set) whose measured radiance-to-reflectance factors calibrate
+   * this capture: calibration_mode "panel". The panel should be of the same
+   * flight (the light changes; a warning says when the flight ids differ).
+   * Not together with panel. Unset: the downwelling light sensor when every
+   * band file has its reading (mode "dls"), else "uncalibrated_dn".
+   *
+   * @generated from field: string calibrate_with = 6;
+   */
+  calibrateWith?: string;
 };
 
 /**
@@ -509,6 +557,159 @@ export type AnalysisOptionsJson = {
  */
 export const AnalysisOptionsSchema: GenMessage<AnalysisOptions, {jsonType: AnalysisOptionsJson}> = /*@__PURE__*/
   messageDesc(file_canopy_v1_image, 3);
+
+/**
+ * CalibrationPanel is a calibration-panel capture's declaration: one entry
+ * per band of the capture (every band file of the capture needs one).
+ *
+ * @generated from message canopy.v1.CalibrationPanel
+ */
+export type CalibrationPanel = Message<"canopy.v1.CalibrationPanel"> & {
+  /**
+   * @generated from field: repeated canopy.v1.PanelBand bands = 1;
+   */
+  bands: PanelBand[];
+};
+
+/**
+ * CalibrationPanel is a calibration-panel capture's declaration: one entry
+ * per band of the capture (every band file of the capture needs one).
+ *
+ * @generated from message canopy.v1.CalibrationPanel
+ */
+export type CalibrationPanelJson = {
+  /**
+   * @generated from field: repeated canopy.v1.PanelBand bands = 1;
+   */
+  bands?: PanelBandJson[];
+};
+
+/**
+ * Describes the message canopy.v1.CalibrationPanel.
+ * Use `create(CalibrationPanelSchema)` to create a new message.
+ */
+export const CalibrationPanelSchema: GenMessage<CalibrationPanel, {jsonType: CalibrationPanelJson}> = /*@__PURE__*/
+  messageDesc(file_canopy_v1_image, 4);
+
+/**
+ * PanelBand is the panel as one band sees it.
+ *
+ * @generated from message canopy.v1.PanelBand
+ */
+export type PanelBand = Message<"canopy.v1.PanelBand"> & {
+  /**
+   * The band's role: "Blue", "Green", "Red", "RedEdge" (or "Red edge",
+   * "red_edge") or "NIR", any case; each at most once.
+   *
+   * @generated from field: string band = 1;
+   */
+  band: string;
+
+  /**
+   * The panel's reflectance in this band from its calibration sheet, as a
+   * fraction in (0, 1] (MicaSense RP02 panels: about 0.6-0.7).
+   *
+   * @generated from field: double reflectance = 2;
+   */
+  reflectance: number;
+
+  /**
+   * The panel's outline: exactly 4 corners, in any winding order, in this
+   * band's own pixels (the bands of a rig are not aligned with one
+   * another, so each band has its own). x is the column and y the row from
+   * the file's top-left corner, pixel centres at whole numbers; the mean
+   * radiance is over the pixels whose centres lie inside or on the outline.
+   * Keep them a few pixels inside the panel's edge.
+   *
+   * @generated from field: repeated canopy.v1.PixelPoint corners = 3;
+   */
+  corners: PixelPoint[];
+};
+
+/**
+ * PanelBand is the panel as one band sees it.
+ *
+ * @generated from message canopy.v1.PanelBand
+ */
+export type PanelBandJson = {
+  /**
+   * The band's role: "Blue", "Green", "Red", "RedEdge" (or "Red edge",
+   * "red_edge") or "NIR", any case; each at most once.
+   *
+   * @generated from field: string band = 1;
+   */
+  band?: string;
+
+  /**
+   * The panel's reflectance in this band from its calibration sheet, as a
+   * fraction in (0, 1] (MicaSense RP02 panels: about 0.6-0.7).
+   *
+   * @generated from field: double reflectance = 2;
+   */
+  reflectance?: number | "NaN" | "Infinity" | "-Infinity";
+
+  /**
+   * The panel's outline: exactly 4 corners, in any winding order, in this
+   * band's own pixels (the bands of a rig are not aligned with one
+   * another, so each band has its own). x is the column and y the row from
+   * the file's top-left corner, pixel centres at whole numbers; the mean
+   * radiance is over the pixels whose centres lie inside or on the outline.
+   * Keep them a few pixels inside the panel's edge.
+   *
+   * @generated from field: repeated canopy.v1.PixelPoint corners = 3;
+   */
+  corners?: PixelPointJson[];
+};
+
+/**
+ * Describes the message canopy.v1.PanelBand.
+ * Use `create(PanelBandSchema)` to create a new message.
+ */
+export const PanelBandSchema: GenMessage<PanelBand, {jsonType: PanelBandJson}> = /*@__PURE__*/
+  messageDesc(file_canopy_v1_image, 5);
+
+/**
+ * PixelPoint is a position in an image's pixels: x the column, y the row,
+ * from the top-left corner.
+ *
+ * @generated from message canopy.v1.PixelPoint
+ */
+export type PixelPoint = Message<"canopy.v1.PixelPoint"> & {
+  /**
+   * @generated from field: double x = 1;
+   */
+  x: number;
+
+  /**
+   * @generated from field: double y = 2;
+   */
+  y: number;
+};
+
+/**
+ * PixelPoint is a position in an image's pixels: x the column, y the row,
+ * from the top-left corner.
+ *
+ * @generated from message canopy.v1.PixelPoint
+ */
+export type PixelPointJson = {
+  /**
+   * @generated from field: double x = 1;
+   */
+  x?: number | "NaN" | "Infinity" | "-Infinity";
+
+  /**
+   * @generated from field: double y = 2;
+   */
+  y?: number | "NaN" | "Infinity" | "-Infinity";
+};
+
+/**
+ * Describes the message canopy.v1.PixelPoint.
+ * Use `create(PixelPointSchema)` to create a new message.
+ */
+export const PixelPointSchema: GenMessage<PixelPoint, {jsonType: PixelPointJson}> = /*@__PURE__*/
+  messageDesc(file_canopy_v1_image, 6);
 
 /**
  * ImageEvent is one entry of the append-only event log: a status transition.
@@ -589,7 +790,7 @@ export type ImageEventJson = {
  * Use `create(ImageEventSchema)` to create a new message.
  */
 export const ImageEventSchema: GenMessage<ImageEvent, {jsonType: ImageEventJson}> = /*@__PURE__*/
-  messageDesc(file_canopy_v1_image, 4);
+  messageDesc(file_canopy_v1_image, 7);
 
 /**
  * Percentiles of the valid pixels of one index.
@@ -680,7 +881,7 @@ export type PercentilesJson = {
  * Use `create(PercentilesSchema)` to create a new message.
  */
 export const PercentilesSchema: GenMessage<Percentiles, {jsonType: PercentilesJson}> = /*@__PURE__*/
-  messageDesc(file_canopy_v1_image, 5);
+  messageDesc(file_canopy_v1_image, 8);
 
 /**
  * IndexResult is one vegetation index computed over an image.
@@ -899,7 +1100,7 @@ export type IndexResultJson = {
  * Use `create(IndexResultSchema)` to create a new message.
  */
 export const IndexResultSchema: GenMessage<IndexResult, {jsonType: IndexResultJson}> = /*@__PURE__*/
-  messageDesc(file_canopy_v1_image, 6);
+  messageDesc(file_canopy_v1_image, 9);
 
 /**
  * HealthClass is one band of index values: [min, max).
@@ -992,7 +1193,7 @@ export type HealthClassJson = {
  * Use `create(HealthClassSchema)` to create a new message.
  */
 export const HealthClassSchema: GenMessage<HealthClass, {jsonType: HealthClassJson}> = /*@__PURE__*/
-  messageDesc(file_canopy_v1_image, 7);
+  messageDesc(file_canopy_v1_image, 10);
 
 /**
  * Histogram counts valid values in equal bins over [min, max].
@@ -1067,7 +1268,7 @@ export type HistogramJson = {
  * Use `create(HistogramSchema)` to create a new message.
  */
 export const HistogramSchema: GenMessage<Histogram, {jsonType: HistogramJson}> = /*@__PURE__*/
-  messageDesc(file_canopy_v1_image, 8);
+  messageDesc(file_canopy_v1_image, 11);
 
 /**
  * ZonalGrid is rows x cols cells, row-major from the image's top left.
@@ -1118,7 +1319,7 @@ export type ZonalGridJson = {
  * Use `create(ZonalGridSchema)` to create a new message.
  */
 export const ZonalGridSchema: GenMessage<ZonalGrid, {jsonType: ZonalGridJson}> = /*@__PURE__*/
-  messageDesc(file_canopy_v1_image, 9);
+  messageDesc(file_canopy_v1_image, 12);
 
 /**
  * @generated from message canopy.v1.Zone
@@ -1195,7 +1396,7 @@ export type ZoneJson = {
  * Use `create(ZoneSchema)` to create a new message.
  */
 export const ZoneSchema: GenMessage<Zone, {jsonType: ZoneJson}> = /*@__PURE__*/
-  messageDesc(file_canopy_v1_image, 10);
+  messageDesc(file_canopy_v1_image, 13);
 
 /**
  * Output is one file the analysis wrote to the blob store.
@@ -1308,7 +1509,7 @@ export type OutputJson = {
  * Use `create(OutputSchema)` to create a new message.
  */
 export const OutputSchema: GenMessage<Output, {jsonType: OutputJson}> = /*@__PURE__*/
-  messageDesc(file_canopy_v1_image, 11);
+  messageDesc(file_canopy_v1_image, 14);
 
 /**
  * CaptureInfo is what the file says about how it was taken.
@@ -1413,7 +1614,7 @@ export type CaptureInfoJson = {
  * Use `create(CaptureInfoSchema)` to create a new message.
  */
 export const CaptureInfoSchema: GenMessage<CaptureInfo, {jsonType: CaptureInfoJson}> = /*@__PURE__*/
-  messageDesc(file_canopy_v1_image, 12);
+  messageDesc(file_canopy_v1_image, 15);
 
 /**
  * BandAlignment is how one band of a multi-camera rig capture was
@@ -1588,7 +1789,7 @@ export type BandAlignmentJson = {
  * Use `create(BandAlignmentSchema)` to create a new message.
  */
 export const BandAlignmentSchema: GenMessage<BandAlignment, {jsonType: BandAlignmentJson}> = /*@__PURE__*/
-  messageDesc(file_canopy_v1_image, 13);
+  messageDesc(file_canopy_v1_image, 16);
 
 /**
  * BandCalibration is the radiance-to-reflectance factor applied to one band.
@@ -1619,6 +1820,14 @@ export type BandCalibration = Message<"canopy.v1.BandCalibration"> & {
    * @generated from field: double dls_irradiance = 4;
    */
   dlsIrradiance: number;
+
+  /**
+   * For calibration_mode "panel": the measurement of the panel capture
+   * (Analysis.panel_image_id) in this band that gave reflectance_factor.
+   *
+   * @generated from field: canopy.v1.PanelMeasurement panel = 5;
+   */
+  panel?: PanelMeasurement | undefined;
 };
 
 /**
@@ -1650,6 +1859,14 @@ export type BandCalibrationJson = {
    * @generated from field: double dls_irradiance = 4;
    */
   dlsIrradiance?: number | "NaN" | "Infinity" | "-Infinity";
+
+  /**
+   * For calibration_mode "panel": the measurement of the panel capture
+   * (Analysis.panel_image_id) in this band that gave reflectance_factor.
+   *
+   * @generated from field: canopy.v1.PanelMeasurement panel = 5;
+   */
+  panel?: PanelMeasurementJson;
 };
 
 /**
@@ -1657,7 +1874,98 @@ export type BandCalibrationJson = {
  * Use `create(BandCalibrationSchema)` to create a new message.
  */
 export const BandCalibrationSchema: GenMessage<BandCalibration, {jsonType: BandCalibrationJson}> = /*@__PURE__*/
-  messageDesc(file_canopy_v1_image, 14);
+  messageDesc(file_canopy_v1_image, 17);
+
+/**
+ * PanelMeasurement is a calibration panel measured in one band.
+ *
+ * @generated from message canopy.v1.PanelMeasurement
+ */
+export type PanelMeasurement = Message<"canopy.v1.PanelMeasurement"> & {
+  /**
+   * The declared panel reflectance (0..1).
+   *
+   * @generated from field: double reflectance = 1;
+   */
+  reflectance: number;
+
+  /**
+   * Mean radiance over the panel's pixels, in W/m2/sr/nm, and its
+   * population standard deviation (a large spread means the corners take
+   * in the panel's edge or the ground).
+   *
+   * @generated from field: double radiance = 2;
+   */
+  radiance: number;
+
+  /**
+   * @generated from field: double radiance_std = 3;
+   */
+  radianceStd: number;
+
+  /**
+   * Pixels averaged: those whose centres lie inside or on the corners.
+   *
+   * @generated from field: int64 pixels = 4;
+   */
+  pixels: bigint;
+
+  /**
+   * The irradiance the panel implies, π x radiance / reflectance, in W/m2/nm.
+   *
+   * @generated from field: double irradiance = 5;
+   */
+  irradiance: number;
+};
+
+/**
+ * PanelMeasurement is a calibration panel measured in one band.
+ *
+ * @generated from message canopy.v1.PanelMeasurement
+ */
+export type PanelMeasurementJson = {
+  /**
+   * The declared panel reflectance (0..1).
+   *
+   * @generated from field: double reflectance = 1;
+   */
+  reflectance?: number | "NaN" | "Infinity" | "-Infinity";
+
+  /**
+   * Mean radiance over the panel's pixels, in W/m2/sr/nm, and its
+   * population standard deviation (a large spread means the corners take
+   * in the panel's edge or the ground).
+   *
+   * @generated from field: double radiance = 2;
+   */
+  radiance?: number | "NaN" | "Infinity" | "-Infinity";
+
+  /**
+   * @generated from field: double radiance_std = 3;
+   */
+  radianceStd?: number | "NaN" | "Infinity" | "-Infinity";
+
+  /**
+   * Pixels averaged: those whose centres lie inside or on the corners.
+   *
+   * @generated from field: int64 pixels = 4;
+   */
+  pixels?: string;
+
+  /**
+   * The irradiance the panel implies, π x radiance / reflectance, in W/m2/nm.
+   *
+   * @generated from field: double irradiance = 5;
+   */
+  irradiance?: number | "NaN" | "Infinity" | "-Infinity";
+};
+
+/**
+ * Describes the message canopy.v1.PanelMeasurement.
+ * Use `create(PanelMeasurementSchema)` to create a new message.
+ */
+export const PanelMeasurementSchema: GenMessage<PanelMeasurement, {jsonType: PanelMeasurementJson}> = /*@__PURE__*/
+  messageDesc(file_canopy_v1_image, 18);
 
 /**
  * PixelRect is a rectangle of pixels: its top-left corner and size.
@@ -1718,7 +2026,7 @@ export type PixelRectJson = {
  * Use `create(PixelRectSchema)` to create a new message.
  */
 export const PixelRectSchema: GenMessage<PixelRect, {jsonType: PixelRectJson}> = /*@__PURE__*/
-  messageDesc(file_canopy_v1_image, 15);
+  messageDesc(file_canopy_v1_image, 19);
 
 /**
  * @generated from message canopy.v1.Analysis
@@ -1859,6 +2167,14 @@ export type Analysis = Message<"canopy.v1.Analysis"> & {
    * @generated from field: repeated canopy.v1.BandCalibration band_calibration = 22;
    */
   bandCalibration: BandCalibration[];
+
+  /**
+   * For calibration_mode "panel": the panel capture whose factors were
+   * applied (this image's own id when it is the panel capture).
+   *
+   * @generated from field: string panel_image_id = 23;
+   */
+  panelImageId: string;
 };
 
 /**
@@ -2000,6 +2316,14 @@ export type AnalysisJson = {
    * @generated from field: repeated canopy.v1.BandCalibration band_calibration = 22;
    */
   bandCalibration?: BandCalibrationJson[];
+
+  /**
+   * For calibration_mode "panel": the panel capture whose factors were
+   * applied (this image's own id when it is the panel capture).
+   *
+   * @generated from field: string panel_image_id = 23;
+   */
+  panelImageId?: string;
 };
 
 /**
@@ -2007,7 +2331,7 @@ export type AnalysisJson = {
  * Use `create(AnalysisSchema)` to create a new message.
  */
 export const AnalysisSchema: GenMessage<Analysis, {jsonType: AnalysisJson}> = /*@__PURE__*/
-  messageDesc(file_canopy_v1_image, 16);
+  messageDesc(file_canopy_v1_image, 20);
 
 /**
  * ImageStatus is where an image is in the pipeline. The only transitions are
