@@ -98,7 +98,11 @@ func (l *Local) put(ctx context.Context, key string, r io.Reader) (int64, error)
 		}
 	}()
 
-	n, err := io.Copy(f, &ctxReader{ctx: ctx, r: r})
+	// One read per upload chunk (the CLI sends 256 KiB), not io.Copy's
+	// 32 KiB: an upload hands its chunks over a synchronous pipe, so each
+	// small read here was one more write the sender waited for, and
+	// receiving never overlapped with writing.
+	n, err := io.CopyBuffer(&flushingWriter{f: f}, &ctxReader{ctx: ctx, r: r}, make([]byte, copyBufferSize))
 	if err != nil {
 		return 0, fmt.Errorf("write: %w", err)
 	}
@@ -128,6 +132,32 @@ func (l *Local) put(ctx context.Context, key string, r io.Reader) (int64, error)
 		return 0, err
 	}
 	return n, nil
+}
+
+// copyBufferSize is the largest write Put makes to a file.
+const copyBufferSize = 1 << 20
+
+// flushingWriter writes to f and starts the disk writes of every
+// flushEvery bytes as soon as they are written, so the fsync at the end
+// of a large object has little left to do: the disk works while the rest
+// arrives instead of after it. It also hides *os.File's ReaderFrom, which
+// would copy 32 KiB at a time whatever buffer io.CopyBuffer is given.
+type flushingWriter struct {
+	f            *os.File
+	off, pending int64
+}
+
+const flushEvery = 8 << 20
+
+func (w *flushingWriter) Write(p []byte) (int, error) {
+	n, err := w.f.Write(p)
+	w.off += int64(n)
+	w.pending += int64(n)
+	if w.pending >= flushEvery {
+		startWriteback(w.f, w.off-w.pending, w.pending)
+		w.pending = 0
+	}
+	return n, err
 }
 
 // mkdirs is os.MkdirAll that also syncs the parent of every directory it

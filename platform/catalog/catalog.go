@@ -9,6 +9,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -48,6 +49,7 @@ type Querier interface {
 	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
 	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
 	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
+	SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults
 }
 
 // Status names as stored in the images.status column.
@@ -217,21 +219,81 @@ func ts(t *time.Time) *timestamppb.Timestamp {
 // project is ErrNotFound, exactly like a missing one, so ids of other
 // tenants' images cannot be confirmed by probing.
 func GetImage(ctx context.Context, q Querier, scope Scope, id string) (*canopyv1.Image, error) {
-	id, err := ParseID(id)
+	imgs, err := GetImages(ctx, q, scope, []string{id})
 	if err != nil {
 		return nil, err
 	}
-	img, err := scanImage(q.QueryRow(ctx, `SELECT `+imageColumns+` `+imageFrom+` WHERE i.id = $1 AND `+scopeClause(2), id, scope.Arg()))
-	if errors.Is(err, pgx.ErrNoRows) {
-		return nil, fmt.Errorf("image %s: %w", id, ErrNotFound)
+	return imgs[0], nil
+}
+
+// GetImages returns the images with ids, in that order; an id that is not
+// an image of scope is ErrNotFound. The rows and their files are read in one
+// round trip.
+func GetImages(ctx context.Context, q Querier, scope Scope, ids []string) ([]*canopyv1.Image, error) {
+	ids = slices.Clone(ids)
+	for i, id := range ids {
+		var err error
+		if ids[i], err = ParseID(id); err != nil {
+			return nil, err
+		}
 	}
+	b := &pgx.Batch{}
+	b.Queue(`SELECT `+imageColumns+` `+imageFrom+` WHERE i.id = ANY($1::uuid[]) AND `+scopeClause(2), ids, scope.Arg())
+	b.Queue(filesSQL, ids)
+	br := q.SendBatch(ctx, b)
+	defer br.Close()
+	rows, err := br.Query()
 	if err != nil {
-		return nil, fmt.Errorf("get image %s: %w", id, err)
+		return nil, fmt.Errorf("get images: %w", err)
 	}
-	if err := attachFiles(ctx, q, []*canopyv1.Image{img}); err != nil {
+	byID := make(map[string]*canopyv1.Image, len(ids))
+	for rows.Next() {
+		img, err := scanImage(rows)
+		if err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("get images: %w", err)
+		}
+		byID[img.Id] = img
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("get images: %w", err)
+	}
+	if err := scanFiles(br, byID); err != nil {
 		return nil, err
 	}
-	return img, nil
+	out := make([]*canopyv1.Image, len(ids))
+	for i, id := range ids {
+		if out[i] = byID[id]; out[i] == nil {
+			return nil, fmt.Errorf("image %s: %w", id, ErrNotFound)
+		}
+	}
+	return out, nil
+}
+
+const filesSQL = `SELECT image_id::text, filename, content_type, band_role, blob_key, size_bytes, sha256
+		FROM image_files WHERE image_id = ANY($1::uuid[]) ORDER BY image_id, file_index`
+
+// scanFiles attaches the files read by filesSQL, the next result of br, to
+// their images in byID (files of images not there are skipped).
+func scanFiles(br pgx.BatchResults, byID map[string]*canopyv1.Image) error {
+	rows, err := br.Query()
+	if err != nil {
+		return fmt.Errorf("load image files: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id, role string
+		f := &canopyv1.ImageFile{}
+		if err := rows.Scan(&id, &f.Filename, &f.ContentType, &role, &f.BlobKey, &f.SizeBytes, &f.Sha256); err != nil {
+			return fmt.Errorf("scan image file: %w", err)
+		}
+		f.BandRole = BandRoleFromName(role)
+		if img := byID[id]; img != nil {
+			img.Files = append(img.Files, f)
+		}
+	}
+	return rows.Err()
 }
 
 func attachFiles(ctx context.Context, q Querier, imgs []*canopyv1.Image) error {
@@ -244,22 +306,11 @@ func attachFiles(ctx context.Context, q Querier, imgs []*canopyv1.Image) error {
 		ids[i] = img.Id
 		byID[img.Id] = img
 	}
-	rows, err := q.Query(ctx, `SELECT image_id::text, filename, content_type, band_role, blob_key, size_bytes, sha256
-		FROM image_files WHERE image_id = ANY($1::uuid[]) ORDER BY image_id, file_index`, ids)
-	if err != nil {
-		return fmt.Errorf("load image files: %w", err)
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var id, role string
-		f := &canopyv1.ImageFile{}
-		if err := rows.Scan(&id, &f.Filename, &f.ContentType, &role, &f.BlobKey, &f.SizeBytes, &f.Sha256); err != nil {
-			return fmt.Errorf("scan image file: %w", err)
-		}
-		f.BandRole = BandRoleFromName(role)
-		byID[id].Files = append(byID[id].Files, f)
-	}
-	return rows.Err()
+	b := &pgx.Batch{}
+	b.Queue(filesSQL, ids)
+	br := q.SendBatch(ctx, b)
+	defer br.Close()
+	return scanFiles(br, byID)
 }
 
 // ListFilter selects images for ListImages. Paging is keyed on

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -237,5 +238,96 @@ func TestQueueScopes(t *testing.T) {
 	}
 	if _, err := q.Cancel(ctx, catalog.Project("default"), id, "done"); err != nil {
 		t.Errorf("cancel in the image's project: %v", err)
+	}
+}
+
+// A batched claim fails the exhausted image, leases the others and records
+// one event per image, and a completion records its own; every image's
+// last_event_seq is its newest event, and exactly those events are
+// announced, each with its own seq.
+func TestClaimAndCompleteRecordAndAnnounceEveryEvent(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	pool := dbtest.NewPool(t)
+	var ids []string
+	for range 3 {
+		ids = append(ids, addImage(t, pool, 3))
+	}
+	exhausted := addImage(t, pool, 2)
+	if _, err := pool.Exec(ctx, `UPDATE images SET status = 'processing', attempts = 2, lease_owner = 'dead',
+		lease_token = gen_random_uuid(), lease_expires_at = now() - interval '1 hour' WHERE id = $1`, exhausted); err != nil {
+		t.Fatal(err)
+	}
+	conn, err := pgx.Connect(ctx, pool.Config().ConnString())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	if _, err := conn.Exec(ctx, `LISTEN canopy_image_events`); err != nil {
+		t.Fatal(err)
+	}
+	ann := notify.NewAnnouncer(pool.Config().ConnString(), slog.New(slog.DiscardHandler))
+	actx, stop := context.WithCancel(ctx)
+	defer stop()
+	go func() { _ = ann.Run(actx) }()
+	q := queue.New(pool, queue.Config{}, ann)
+
+	claimed, err := q.Claim(ctx, catalog.AllProjects, "w1", 10, time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(claimed) != 3 {
+		t.Fatalf("claimed %d images, want the 3 uploaded ones", len(claimed))
+	}
+	for i, c := range claimed {
+		// Oldest first, each with its files' row and its own lease.
+		if c.Image.GetId() != ids[i] || c.Image.GetStatus() != canopyv1.ImageStatus_IMAGE_STATUS_PROCESSING || c.Token == "" {
+			t.Errorf("claim %d: %s %v token %q, want %s processing with a token", i, c.Image.GetId(), c.Image.GetStatus(), c.Token, ids[i])
+		}
+	}
+	if _, err := q.Complete(ctx, claimed[0].Image.GetId(), claimed[0].Token, &canopyv1.Analysis{AlgorithmVersion: "test"}); err != nil {
+		t.Fatal(err)
+	}
+
+	// What the database holds after the "uploaded" events of the setup.
+	rows, err := pool.Query(ctx, `SELECT e.seq, e.image_id::text, e.status, e.message FROM image_events e
+		WHERE e.status <> 'uploaded' ORDER BY e.seq`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]bool{}
+	var got []string
+	for rows.Next() {
+		var (
+			seq             int64
+			id, st, message string
+		)
+		if err := rows.Scan(&seq, &id, &st, &message); err != nil {
+			t.Fatal(err)
+		}
+		want[fmt.Sprintf("%d %s default", seq, id)] = true
+		got = append(got, st+": "+message)
+	}
+	rows.Close()
+	wantEvents := []string{"failed: lease of dead expired on the last of 2 attempts",
+		"processing: claimed by w1", "processing: claimed by w1", "processing: claimed by w1", "completed: analysis stored"}
+	if !slices.Equal(got, wantEvents) {
+		t.Errorf("events %q, want %q", got, wantEvents)
+	}
+	if n := count(t, pool, `SELECT count(*) FROM images i WHERE last_event_seq <> (SELECT max(seq) FROM image_events e WHERE e.image_id = i.id)`); n != 0 {
+		t.Errorf("%d images whose last_event_seq is not their newest event", n)
+	}
+	if n := count(t, pool, `SELECT count(*) FROM analyses WHERE image_id = $1`, claimed[0].Image.GetId()); n != 1 {
+		t.Errorf("%d analyses stored, want 1", n)
+	}
+	for len(want) > 0 {
+		n, err := conn.WaitForNotification(ctx)
+		if err != nil {
+			t.Fatalf("still waiting for %v: %v", want, err)
+		}
+		if !want[n.Payload] {
+			t.Fatalf("unexpected notification %q", n.Payload)
+		}
+		delete(want, n.Payload)
 	}
 }

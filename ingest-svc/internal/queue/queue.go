@@ -96,65 +96,64 @@ func (q *Queue) Claim(ctx context.Context, scope catalog.Scope, worker string, n
 	var out []Claimed
 	err := q.inTx(ctx, func(tx pgx.Tx, ev *Events) error {
 		out = out[:0]
-		if err := failExhausted(ctx, tx, ev); err != nil {
-			return err
+		// Both statements in one round trip: a claim is a handful of them,
+		// and at a thousand claims a second round trips are the cost.
+		b := &pgx.Batch{}
+		b.Queue(failExhaustedSQL)
+		b.Queue(claimSQL, n, worker, lease.Seconds(), scope.Arg())
+		br := tx.SendBatch(ctx, b)
+		failed, err := scanEvents(br, catalog.StatusFailed)
+		if err != nil {
+			br.Close()
+			return fmt.Errorf("fail exhausted images: %w", err)
 		}
-		rows, err := tx.Query(ctx, `
-			WITH next AS (
-				SELECT id, status AS old_status, lease_owner AS old_owner FROM images
-				WHERE ((status = 'uploaded' AND run_after <= now())
-				   OR (status = 'processing' AND lease_expires_at < now()))
-				  AND ($4::text IS NULL OR project_id = $4::text)
-				ORDER BY uploaded_at, id
-				LIMIT $1
-				FOR UPDATE SKIP LOCKED)
-			UPDATE images i SET
-				status = 'processing',
-				attempts = i.attempts + 1,
-				lease_owner = $2,
-				lease_token = gen_random_uuid(),
-				lease_expires_at = now() + make_interval(secs => $3),
-				processing_started_at = now()
-			FROM next WHERE i.id = next.id
-			RETURNING i.id::text, i.lease_token::text, i.attempts, next.old_status, coalesce(next.old_owner, '')`,
-			n, worker, lease.Seconds(), scope.Arg())
+		type claimed struct {
+			id, token string
+		}
+		var cs []claimed
+		rows, err := br.Query()
+		if err == nil {
+			for rows.Next() {
+				var (
+					c       claimed
+					seq     int64
+					project string
+				)
+				if err = rows.Scan(&c.id, &c.token, &seq, &project); err != nil {
+					break
+				}
+				cs = append(cs, c)
+				ev.notes = append(ev.notes, catalog.EventNotes(seq, c.id, project, catalog.StatusProcessing)...)
+			}
+			rows.Close()
+			if err == nil {
+				err = rows.Err()
+			}
+		}
+		if cerr := br.Close(); err == nil {
+			err = cerr
+		}
 		if err != nil {
 			return fmt.Errorf("lease images: %w", err)
 		}
-		type claimed struct {
-			id, token, oldStatus, oldOwner string
-			attempt                        int
+		ev.notes = append(ev.notes, failed...)
+		if len(cs) == 0 {
+			return nil
 		}
-		var cs []claimed
-		for rows.Next() {
-			var c claimed
-			if err := rows.Scan(&c.id, &c.token, &c.attempt, &c.oldStatus, &c.oldOwner); err != nil {
-				rows.Close()
-				return fmt.Errorf("scan claim: %w", err)
-			}
-			cs = append(cs, c)
+		ids := make([]string, len(cs))
+		for i, c := range cs {
+			ids[i] = c.id
 		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return fmt.Errorf("lease images: %w", err)
+		imgs, err := catalog.GetImages(ctx, tx, catalog.AllProjects, ids)
+		if err != nil {
+			return err
 		}
-		for _, c := range cs {
-			msg := "claimed by " + worker
-			if c.oldStatus == catalog.StatusProcessing {
-				msg = fmt.Sprintf("lease of %s expired; reclaimed by %s", c.oldOwner, worker)
-			}
-			if err := RecordEvent(ctx, tx, ev, c.id, catalog.StatusProcessing, c.attempt, msg); err != nil {
-				return err
-			}
-			img, err := catalog.GetImage(ctx, tx, catalog.AllProjects, c.id)
+		for i, c := range cs {
+			panel, err := calibrationPanel(ctx, tx, imgs[i])
 			if err != nil {
 				return err
 			}
-			panel, err := calibrationPanel(ctx, tx, img)
-			if err != nil {
-				return err
-			}
-			out = append(out, Claimed{Image: img, Token: c.token, Panel: panel})
+			out = append(out, Claimed{Image: imgs[i], Token: c.token, Panel: panel})
 		}
 		return nil
 	})
@@ -164,10 +163,45 @@ func (q *Queue) Claim(ctx context.Context, scope catalog.Scope, worker string, n
 	return out, nil
 }
 
-// failExhausted fails images whose lease expired on their last attempt: a
-// worker died on them every time, so another try is unlikely to help.
-func failExhausted(ctx context.Context, tx pgx.Tx, ev *Events) error {
-	rows, err := tx.Query(ctx, `
+// claimSQL leases up to $1 images to worker $2 for $3 seconds and records
+// each one's "processing" event, in one statement. The event trigger's
+// update of images.last_event_seq runs after the statement, so it sees
+// the leased rows.
+const claimSQL = `
+	WITH next AS (
+		SELECT id, status AS old_status, lease_owner AS old_owner FROM images
+		WHERE ((status = 'uploaded' AND run_after <= now())
+		   OR (status = 'processing' AND lease_expires_at < now()))
+		  AND ($4::text IS NULL OR project_id = $4::text)
+		ORDER BY uploaded_at, id
+		LIMIT $1
+		FOR UPDATE SKIP LOCKED),
+	leased AS (
+		UPDATE images i SET
+			status = 'processing',
+			attempts = i.attempts + 1,
+			lease_owner = $2,
+			lease_token = gen_random_uuid(),
+			lease_expires_at = now() + make_interval(secs => $3),
+			processing_started_at = now()
+		FROM next WHERE i.id = next.id
+		RETURNING i.id, i.lease_token, i.attempts, i.project_id, i.uploaded_at, next.old_status, next.old_owner),
+	ev AS (
+		INSERT INTO image_events (image_id, status, attempt, message)
+		SELECT id, 'processing', attempts, CASE WHEN old_status = 'processing'
+			THEN 'lease of ' || coalesce(old_owner, '?') || ' expired; reclaimed by ' || $2
+			ELSE 'claimed by ' || $2 END
+		FROM leased
+		RETURNING seq, image_id)
+	SELECT l.id::text, l.lease_token::text, ev.seq, l.project_id
+	FROM leased l JOIN ev ON ev.image_id = l.id
+	ORDER BY l.uploaded_at, l.id`
+
+// failExhaustedSQL fails images whose lease expired on their last attempt
+// (a worker died on them every time, so another try is unlikely to help)
+// and records their events; it returns seq, image id and project.
+const failExhaustedSQL = `
+	WITH f AS (
 		UPDATE images SET status = 'failed', processed_at = now(),
 			last_error = 'lease of ' || coalesce(lease_owner, '?') || ' expired on the last of ' || max_attempts || ' attempts',
 			lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL
@@ -175,33 +209,33 @@ func failExhausted(ctx context.Context, tx pgx.Tx, ev *Events) error {
 			SELECT id FROM images
 			WHERE status = 'processing' AND lease_expires_at < now() AND attempts >= max_attempts
 			FOR UPDATE SKIP LOCKED)
-		RETURNING id::text, attempts, last_error`)
+		RETURNING id, attempts, last_error, project_id),
+	ev AS (
+		INSERT INTO image_events (image_id, status, attempt, message)
+		SELECT id, 'failed', attempts, last_error FROM f
+		RETURNING seq, image_id)
+	SELECT ev.seq, f.id::text, f.project_id FROM f JOIN ev ON ev.image_id = f.id`
+
+// scanEvents reads the next result of br as (seq, image id, project) rows
+// of events of status, as their notifications.
+func scanEvents(br pgx.BatchResults, status string) ([]notify.Note, error) {
+	rows, err := br.Query()
 	if err != nil {
-		return fmt.Errorf("fail exhausted images: %w", err)
+		return nil, err
 	}
-	type failed struct {
-		id, msg string
-		attempt int
-	}
-	var fs []failed
+	defer rows.Close()
+	var notes []notify.Note
 	for rows.Next() {
-		var f failed
-		if err := rows.Scan(&f.id, &f.attempt, &f.msg); err != nil {
-			rows.Close()
-			return fmt.Errorf("scan exhausted: %w", err)
+		var (
+			seq         int64
+			id, project string
+		)
+		if err := rows.Scan(&seq, &id, &project); err != nil {
+			return nil, err
 		}
-		fs = append(fs, f)
+		notes = append(notes, catalog.EventNotes(seq, id, project, status)...)
 	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return fmt.Errorf("fail exhausted images: %w", err)
-	}
-	for _, f := range fs {
-		if err := RecordEvent(ctx, tx, ev, f.id, catalog.StatusFailed, f.attempt, f.msg); err != nil {
-			return err
-		}
-	}
-	return nil
+	return notes, rows.Err()
 }
 
 // NextDue is when the next image becomes claimable without a new upload:
@@ -257,32 +291,43 @@ func (q *Queue) InScope(ctx context.Context, scope catalog.Scope, id string) (bo
 }
 
 // Complete records the analysis and marks the image completed, if token is
-// still the image's lease.
+// still the image's lease: the lease check, the analysis, the status and
+// its event are one statement.
 func (q *Queue) Complete(ctx context.Context, id, token string, a *canopyv1.Analysis) (*canopyv1.Image, error) {
 	result, err := protojson.Marshal(a)
 	if err != nil {
 		return nil, fmt.Errorf("encode analysis: %w", err)
 	}
 	return q.inLease(ctx, "complete", id, func(tx pgx.Tx, ev *Events) (bool, error) {
-		var attempt int
-		err := tx.QueryRow(ctx, `UPDATE images SET status = 'completed', processed_at = now(), last_error = '',
-				lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL
-			WHERE id = $1 AND status = 'processing' AND lease_token = $2
-			RETURNING attempts`, id, token).Scan(&attempt)
+		var (
+			seq     int64
+			project string
+		)
+		err := tx.QueryRow(ctx, `
+			WITH done AS (
+				UPDATE images SET status = 'completed', processed_at = now(), last_error = '',
+					lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL
+				WHERE id = $1 AND status = 'processing' AND lease_token = $2
+				RETURNING id, attempts, project_id),
+			stored AS (
+				INSERT INTO analyses
+					(image_id, algorithm_version, calibration_mode, width, height, map_index, map_blob_key, worker, result)
+				SELECT id, $3, $4, $5, $6, $7, $8, $9, $10 FROM done),
+			ev AS (
+				INSERT INTO image_events (image_id, status, attempt, message)
+				SELECT id, 'completed', attempts, 'analysis stored' FROM done
+				RETURNING seq)
+			SELECT ev.seq, done.project_id FROM done, ev`,
+			id, token, a.GetAlgorithmVersion(), a.GetCalibrationMode(), a.GetWidth(), a.GetHeight(),
+			a.GetMapIndex(), a.GetMapBlobKey(), a.GetWorker(), result).Scan(&seq, &project)
 		if errors.Is(err, pgx.ErrNoRows) {
 			return false, nil
 		}
 		if err != nil {
-			return false, fmt.Errorf("mark completed: %w", err)
+			return false, fmt.Errorf("mark completed and store analysis: %w", err)
 		}
-		if _, err := tx.Exec(ctx, `INSERT INTO analyses
-			(image_id, algorithm_version, calibration_mode, width, height, map_index, map_blob_key, worker, result)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
-			id, a.GetAlgorithmVersion(), a.GetCalibrationMode(), a.GetWidth(), a.GetHeight(),
-			a.GetMapIndex(), a.GetMapBlobKey(), a.GetWorker(), result); err != nil {
-			return false, fmt.Errorf("store analysis: %w", err)
-		}
-		return true, RecordEvent(ctx, tx, ev, id, catalog.StatusCompleted, attempt, "analysis stored")
+		ev.notes = append(ev.notes, catalog.EventNotes(seq, id, project, catalog.StatusCompleted)...)
+		return true, nil
 	})
 }
 
