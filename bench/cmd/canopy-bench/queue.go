@@ -186,15 +186,19 @@ func rpcWorkers(ctx context.Context, ingest *grpc.ClientConn, workers, batch int
 // The raw-SQL reference runs the statements that change data in the
 // service's claim and completion (queue.Claim and queue.Complete), in the
 // same transactions, without the reads that build the RPC answers
-// (catalog.GetImage) or the exhausted-lease sweep.
+// (catalog.GetImages) or the exhausted-lease sweep.
 const rawClaim = `
-	WITH next AS (
-		SELECT id FROM images
-		WHERE (status = 'uploaded' AND run_after <= now())
-		   OR (status = 'processing' AND lease_expires_at < now())
-		ORDER BY uploaded_at, id
-		LIMIT $1
-		FOR UPDATE SKIP LOCKED)
+	WITH queued AS (
+		SELECT id, uploaded_at FROM images
+		WHERE status = 'uploaded' AND run_after <= now()
+		ORDER BY uploaded_at, id LIMIT $1 FOR UPDATE SKIP LOCKED),
+	expired AS (
+		SELECT id, uploaded_at FROM images
+		WHERE status = 'processing' AND lease_expires_at < now() AND attempts < max_attempts
+		ORDER BY uploaded_at, id LIMIT $1 FOR UPDATE SKIP LOCKED),
+	next AS (
+		SELECT id FROM (SELECT * FROM queued UNION ALL SELECT * FROM expired) c
+		ORDER BY uploaded_at, id LIMIT $1)
 	UPDATE images i SET status = 'processing', attempts = i.attempts + 1, lease_owner = $2,
 		lease_token = gen_random_uuid(), lease_expires_at = now() + make_interval(secs => 60),
 		processing_started_at = now()

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -40,6 +41,22 @@ type Queue struct {
 	pool *pgxpool.Pool
 	cfg  Config
 	ann  *notify.Announcer
+	// lastSweep is when a claim last failed the exhausted images (unix ns).
+	lastSweep atomic.Int64
+}
+
+// sweepEvery is how often claims fail images whose lease expired on their
+// last attempt. Claims never take such an image, so a sweep is only about
+// how soon it is reported failed; doing it on every claim cost a fifth of
+// a claim's time under load.
+const sweepEvery = time.Second
+
+// sweepDue reports whether this claim should sweep, and if so takes the
+// turn, so that concurrent claims do not all sweep at once.
+func (q *Queue) sweepDue() bool {
+	now := time.Now().UnixNano()
+	last := q.lastSweep.Load()
+	return now-last >= int64(sweepEvery) && q.lastSweep.CompareAndSwap(last, now)
 }
 
 // New returns a queue over pool that announces its transitions with ann
@@ -88,7 +105,8 @@ type Claimed struct {
 
 // Claim leases up to n claimable images to worker for lease: uploaded images
 // whose backoff has passed, and processing images whose lease has expired
-// (their worker died). Images whose attempts are used up are failed instead.
+// (their worker died). Images whose lease expired on their last attempt are
+// failed instead, by the claims of every sweepEvery.
 //
 // scope limits the claim to one project's images, for a worker key bound
 // to a project; an all-projects worker key claims from every project.
@@ -99,13 +117,19 @@ func (q *Queue) Claim(ctx context.Context, scope catalog.Scope, worker string, n
 		// Both statements in one round trip: a claim is a handful of them,
 		// and at a thousand claims a second round trips are the cost.
 		b := &pgx.Batch{}
-		b.Queue(failExhaustedSQL)
+		sweep := q.sweepDue()
+		if sweep {
+			b.Queue(failExhaustedSQL)
+		}
 		b.Queue(claimSQL, n, worker, lease.Seconds(), scope.Arg())
 		br := tx.SendBatch(ctx, b)
-		failed, err := scanEvents(br, catalog.StatusFailed)
-		if err != nil {
-			br.Close()
-			return fmt.Errorf("fail exhausted images: %w", err)
+		var failed []notify.Note
+		if sweep {
+			var err error
+			if failed, err = scanEvents(br, catalog.StatusFailed); err != nil {
+				br.Close()
+				return fmt.Errorf("fail exhausted images: %w", err)
+			}
 		}
 		type claimed struct {
 			id, token string
@@ -167,15 +191,33 @@ func (q *Queue) Claim(ctx context.Context, scope catalog.Scope, worker string, n
 // each one's "processing" event, in one statement. The event trigger's
 // update of images.last_event_seq runs after the statement, so it sees
 // the leased rows.
+//
+// Queued and expired images are looked for separately, each in index
+// order (images_status_uploaded_at), so a claim reads a few index entries
+// however long the queue is; one query with an OR of the two made the
+// planner fetch and sort every claimable image on every claim. Each part
+// locks what it takes, skipping rows that other claims hold, and the
+// oldest $1 of both are leased. An expired lease on the last attempt is
+// never reclaimed: failExhaustedSQL fails it.
 const claimSQL = `
-	WITH next AS (
-		SELECT id, status AS old_status, lease_owner AS old_owner FROM images
-		WHERE ((status = 'uploaded' AND run_after <= now())
-		   OR (status = 'processing' AND lease_expires_at < now()))
+	WITH queued AS (
+		SELECT id, status AS old_status, lease_owner AS old_owner, uploaded_at FROM images
+		WHERE status = 'uploaded' AND run_after <= now()
 		  AND ($4::text IS NULL OR project_id = $4::text)
 		ORDER BY uploaded_at, id
 		LIMIT $1
 		FOR UPDATE SKIP LOCKED),
+	expired AS (
+		SELECT id, status AS old_status, lease_owner AS old_owner, uploaded_at FROM images
+		WHERE status = 'processing' AND lease_expires_at < now() AND attempts < max_attempts
+		  AND ($4::text IS NULL OR project_id = $4::text)
+		ORDER BY uploaded_at, id
+		LIMIT $1
+		FOR UPDATE SKIP LOCKED),
+	next AS (
+		SELECT id, old_status, old_owner FROM (SELECT * FROM queued UNION ALL SELECT * FROM expired) c
+		ORDER BY uploaded_at, id
+		LIMIT $1),
 	leased AS (
 		UPDATE images i SET
 			status = 'processing',
