@@ -331,3 +331,42 @@ func TestClaimAndCompleteRecordAndAnnounceEveryEvent(t *testing.T) {
 		delete(want, n.Payload)
 	}
 }
+
+// An image whose lease expired on its last attempt is never reclaimed, and
+// a claim that comes just after a sweep leaves it to the next one: waiting
+// claims are told to wake for that sweep, not at the expired lease (which
+// is in the past, so they would spin), and the next sweep fails it.
+func TestExhaustedLeaseWaitsForTheNextSweep(t *testing.T) {
+	ctx := context.Background()
+	pool := dbtest.NewPool(t)
+	q := queue.New(pool, queue.Config{}, nil)
+	if c, err := q.Claim(ctx, catalog.AllProjects, "w1", 1, time.Minute); err != nil || len(c) != 0 {
+		t.Fatalf("claim of an empty queue: %v %v", c, err) // and the sweep has just run
+	}
+	id := addImage(t, pool, 1)
+	if _, err := pool.Exec(ctx, `UPDATE images SET status = 'processing', attempts = 1, lease_owner = 'dead',
+		lease_token = gen_random_uuid(), lease_expires_at = now() - interval '1 minute' WHERE id = $1`, id); err != nil {
+		t.Fatal(err)
+	}
+	if c, err := q.Claim(ctx, catalog.AllProjects, "w1", 1, time.Minute); err != nil || len(c) != 0 {
+		t.Fatalf("claimed %v (%v): an exhausted image must not be reclaimed", c, err)
+	}
+	due, ok, err := q.NextDue(ctx)
+	if err != nil || !ok {
+		t.Fatalf("next due: %v %v", ok, err)
+	}
+	if !due.After(time.Now()) {
+		t.Fatalf("next due %v is not in the future: waiting claims would spin until the sweep", due)
+	}
+	time.Sleep(time.Until(due))
+	if _, err := q.Claim(ctx, catalog.AllProjects, "w1", 1, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	var st, msg string
+	if err := pool.QueryRow(ctx, `SELECT status, last_error FROM images WHERE id = $1`, id).Scan(&st, &msg); err != nil {
+		t.Fatal(err)
+	}
+	if st != "failed" || !strings.Contains(msg, "expired on the last of 1 attempts") {
+		t.Errorf("after the sweep: %s %q, want failed with the expired-lease reason", st, msg)
+	}
+}

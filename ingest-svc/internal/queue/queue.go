@@ -280,20 +280,32 @@ func scanEvents(br pgx.BatchResults, status string) ([]notify.Note, error) {
 	return notes, rows.Err()
 }
 
-// NextDue is when the next image becomes claimable without a new upload:
-// a backoff ending or a lease expiring. ok is false when nothing is pending.
+// NextDue is when the next image becomes claimable without a new upload
+// (a backoff ending or a lease expiring), or the next sweep is due to fail
+// an image whose last lease expired. ok is false when nothing is pending.
 func (q *Queue) NextDue(ctx context.Context) (due time.Time, ok bool, err error) {
-	var t *time.Time
+	var claimable, exhausted *time.Time
 	err = q.pool.QueryRow(ctx, `SELECT least(
-		(SELECT min(run_after) FROM images WHERE status = 'uploaded'),
-		(SELECT min(lease_expires_at) FROM images WHERE status = 'processing'))`).Scan(&t)
+			(SELECT min(run_after) FROM images WHERE status = 'uploaded'),
+			(SELECT min(lease_expires_at) FROM images WHERE status = 'processing' AND attempts < max_attempts)),
+		(SELECT min(lease_expires_at) FROM images WHERE status = 'processing' AND attempts >= max_attempts)`).Scan(&claimable, &exhausted)
 	if err != nil {
 		return time.Time{}, false, fmt.Errorf("next due work: %w", err)
 	}
-	if t == nil {
+	if exhausted != nil {
+		// Not before the next sweep may run: waking earlier finds nothing.
+		sweep := time.Unix(0, q.lastSweep.Load()).Add(sweepEvery)
+		if sweep.After(*exhausted) {
+			exhausted = &sweep
+		}
+		if claimable == nil || exhausted.Before(*claimable) {
+			claimable = exhausted
+		}
+	}
+	if claimable == nil {
 		return time.Time{}, false, nil
 	}
-	return *t, true, nil
+	return *claimable, true, nil
 }
 
 // Renew extends the lease held with token.
