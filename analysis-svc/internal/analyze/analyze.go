@@ -83,8 +83,9 @@ type Options struct {
 	// index.DefaultGridRows / DefaultGridCols (8 x 8).
 	GridRows, GridCols int
 	// Calibration is how a multispectral rig capture's DN become values:
-	// "" (automatic), "panel", "dls", "uncalibrated_dn" (see
-	// CalibrationPanel...). An explicit mode the capture cannot have
+	// "" (automatic), "panel", "dls" (MicaSense), "sunshine" (Sequoia),
+	// "uncalibrated_dn" (see CalibrationPanel...). An explicit mode the
+	// capture cannot have
 	// fails the analysis with ErrUnsupported.
 	Calibration string
 	// Panel, when set, is a calibration-panel capture of the same flight:
@@ -186,7 +187,9 @@ type Metadata = raster.Metadata
 type Result struct {
 	Width, Height int
 	// CalibrationMode is "panel", "dls" (reflectance from a panel or the
-	// downwelling light sensor), "reflectance" (a float raster already in
+	// downwelling light sensor), "sunshine" (a Sequoia's values
+	// proportional to reflectance, from Parrot's sensor model and sunshine
+	// sensor; not reflectance), "reflectance" (a float raster already in
 	// 0..1), "radiance" or "uncalibrated_dn".
 	CalibrationMode string
 	// SAVIL is the soil factor SAVI was computed with.

@@ -13,11 +13,13 @@ import (
 
 // Calibration modes, as reported in Result.CalibrationMode and accepted by
 // Options.Calibration ("" is automatic: panel when Options.Panel is set,
-// else the downwelling light sensor when every band file has a reading,
-// else uncalibrated_dn).
+// else the downwelling light sensor (MicaSense, dls) or the sunshine sensor
+// (Sequoia, sunshine) when every band file has a reading, else
+// uncalibrated_dn).
 const (
 	CalibrationPanel          = raster.CalibrationPanel
 	CalibrationDLS            = raster.CalibrationDLS
+	CalibrationSunshine       = raster.CalibrationSunshine
 	CalibrationUncalibratedDN = raster.CalibrationUncalibratedDN
 	CalibrationReflectance    = raster.CalibrationReflectance
 	CalibrationRadiance       = raster.CalibrationRadiance
@@ -129,8 +131,11 @@ func panelFactors(ctx context.Context, p *Panel, maxPixels int64) (map[index.Rol
 // BandCalibration is the reflectance factor applied to one band.
 type BandCalibration struct {
 	Role, File string
-	// Factor turns radiance into reflectance (0: not applied); Irradiance
-	// is the downwelling light sensor's reading in the file, 0 if absent.
+	// Factor turns radiance into reflectance (0: not applied; in sunshine
+	// mode into a value proportional to it); Irradiance is the downwelling
+	// light sensor's reading in the file (W/m²/nm), or a Sequoia sunshine
+	// sensor's (counts per ms at gain index 1, arbitrary units), 0 if
+	// absent.
 	Factor, Irradiance float64
 }
 

@@ -462,20 +462,16 @@ func TestCalibrationModeErrors(t *testing.T) {
 	if !errors.Is(err, ErrUnsupported) {
 		t.Errorf("unknown mode: %v", err)
 	}
-	// Sequoia: the sensor model is there, the irradiance is not decoded.
+	// Sequoia: dls is MicaSense's mode; a Sequoia's is sunshine.
 	dir := filepath.Join(d, "parrot-sequoia/0077")
 	seq := files(dir, "IMG_180413_080658_0000_NIR.TIF", "IMG_180413_080658_0000_RED.TIF")
 	_, err = Analyze(ctx, seq, Options{Calibration: "dls"}, Outputs{})
-	if !errors.Is(err, ErrUnsupported) || !strings.Contains(err.Error(), "has sensor model") || !strings.Contains(err.Error(), "IrradianceList") {
+	if !errors.Is(err, ErrUnsupported) || !strings.Contains(err.Error(), "its calibration mode is sunshine") {
 		t.Errorf("Sequoia dls: %v", err)
 	}
-	// Automatic mode falls back to uncalibrated_dn and says why.
-	res, err := Analyze(ctx, seq, Options{NoAlign: true}, Outputs{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if res.CalibrationMode != "uncalibrated_dn" || !strings.Contains(strings.Join(res.Warnings, "\n"), "no reflectance calibration: IMG_180413_080658_0000_NIR.TIF: Parrot Sequoia has sensor model") {
-		t.Errorf("Sequoia auto: %s, %q", res.CalibrationMode, res.Warnings)
+	_, err = Analyze(ctx, micaSenseFlight(d), Options{Calibration: "sunshine", NoAlign: true}, Outputs{})
+	if !errors.Is(err, ErrUnsupported) || !strings.Contains(err.Error(), "sunshine calibration is for Parrot Sequoia") {
+		t.Errorf("MicaSense sunshine: %v", err)
 	}
 }
 

@@ -201,10 +201,12 @@ func TestSequoiaNDVI(t *testing.T) {
 	d := sharedData(t)
 	dir := filepath.Join(d, "parrot-sequoia/0077")
 	res := run(t, files(dir, "IMG_180413_080658_0000_GRE.TIF", "IMG_180413_080658_0000_RED.TIF",
-		"IMG_180413_080658_0000_REG.TIF", "IMG_180413_080658_0000_NIR.TIF"), Options{NoAlign: true})
+		"IMG_180413_080658_0000_REG.TIF", "IMG_180413_080658_0000_NIR.TIF"), Options{NoAlign: true, Calibration: CalibrationUncalibratedDN})
 	// ref.py "Sequoia NDVI": NIR and RED files, saturation at 65472. An
 	// indoor shot with gains 3.25 (red) and 6.21 (NIR): the NDVI is low, as
-	// the same normalisation in numpy says.
+	// the same normalisation in numpy says. This is the uncalibrated_dn
+	// path, asked for explicitly (automatic mode is sunshine, see
+	// TestSequoiaSunshine).
 	checkStats(t, indexResult(t, res, "NDVI"), reference{
 		n: 1212299, mean: -0.22172954003911033, std: 0.4579561256882058, min: -1.0, max: 1.0,
 		p2: -0.8881012450974778, p5: -0.8065824218080557, p25: -0.5597765908747783, p50: -0.39090442615785176,

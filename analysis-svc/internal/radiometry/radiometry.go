@@ -17,6 +17,10 @@
 // Reflectance is π L / E for a downwelling irradiance E (W/m²/nm): E comes
 // from a calibration panel of known reflectance ρ (E = π L̄ / ρ, L̄ the mean
 // radiance over the panel) or from the downwelling light sensor.
+//
+// Parrot Sequoia (sequoia.go): Parrot's sensor model gives radiance, and the
+// sunshine sensor irradiance, both in arbitrary units, so L / E is only
+// proportional to reflectance.
 package radiometry
 
 import (
@@ -27,6 +31,14 @@ import (
 
 // ErrMetadata is wrapped when a file lacks a coefficient the model needs.
 var ErrMetadata = errors.New("radiometric metadata missing or invalid")
+
+// Model is a band image's radiometric model: it converts that image's raw
+// DN to radiance and knows the downwelling irradiance recorded with it (0
+// when none).
+type Model interface {
+	Radiance(v []float32, width, height int) error
+	SensorIrradiance() float64
+}
 
 // MicaSense is the radiometric model of one MicaSense band image, from that
 // image's own metadata.
@@ -69,6 +81,9 @@ func (m MicaSense) Validate() error {
 	}
 	return nil
 }
+
+// SensorIrradiance is the DLS reading recorded with the image (W/m²/nm).
+func (m MicaSense) SensorIrradiance() float64 { return m.Irradiance }
 
 // Radiance converts raw DN to radiance in place. NaN input stays NaN, and
 // saturated pixels become NaN. Arithmetic is float64 per pixel.

@@ -28,12 +28,19 @@ const (
 	// CalibrationDLS: radiance into reflectance with the downwelling light
 	// sensor's irradiance recorded in each band file.
 	CalibrationDLS = "dls"
-	// CalibrationRadiance: radiance (W/m²/sr/nm) and no reflectance; asked
-	// for when measuring a panel capture.
+	// CalibrationSunshine: a Parrot Sequoia's DN turned into radiance with
+	// Parrot's sensor model, divided by the sunshine sensor's irradiance
+	// for the band. Both are in Parrot's arbitrary units, so the values are
+	// proportional to reflectance with an unknown constant per band: not
+	// reflectance, unlike dls (whose DLS reads W/m²/nm).
+	CalibrationSunshine = "sunshine"
+	// CalibrationRadiance: radiance (W/m²/sr/nm; Parrot's relative units
+	// for a Sequoia) and no reflectance; asked for when measuring a panel
+	// capture.
 	CalibrationRadiance = "radiance"
 	// CalibrationAuto (Options.Calibration only): panel when factors are
-	// given, else DLS when every band file has an irradiance, else
-	// uncalibrated_dn.
+	// given, else DLS (MicaSense) or sunshine (Sequoia) when every band
+	// file has an irradiance, else uncalibrated_dn.
 	CalibrationAuto = ""
 )
 
@@ -52,9 +59,10 @@ type Options struct {
 	// MaxPixels caps width*height*bands of each file and of the whole
 	// capture; 0 means no limit.
 	MaxPixels int64
-	// Calibration is the calibration to apply to a MicaSense rig capture:
-	// CalibrationAuto, CalibrationPanel, CalibrationDLS,
-	// CalibrationRadiance or CalibrationUncalibratedDN. Any but auto and
+	// Calibration is the calibration to apply to a MicaSense or Sequoia
+	// rig capture: CalibrationAuto, CalibrationPanel, CalibrationDLS
+	// (MicaSense), CalibrationSunshine (Sequoia), CalibrationRadiance or
+	// CalibrationUncalibratedDN. Any but auto and
 	// uncalibrated_dn fail when the capture cannot have it.
 	Calibration string
 	// PanelFactors are radiance-to-reflectance factors per band role,
@@ -72,8 +80,10 @@ type CaptureBand struct {
 	// Data holds Width*Height values after Read: NaN for no data; nil for
 	// an alpha band (already applied as a mask) and before Read.
 	Data []float32
-	// Factor is the radiance-to-reflectance factor applied (panel or
-	// DLS), 0 when none; Irradiance the DLS reading (W/m²/nm), 0 if absent.
+	// Factor is the radiance-to-reflectance factor applied (panel, DLS or
+	// sunshine), 0 when none; Irradiance the DLS reading (W/m²/nm) or the
+	// Sequoia sunshine sensor's (counts per ms at gain index 1), 0 if
+	// absent.
 	Factor, Irradiance float64
 	// PrincipalPoint (pixels, column and row) and Focal (pixels) describe
 	// the band's lens, zero when the metadata does not say.
@@ -103,6 +113,9 @@ type Capture struct {
 	files []*File
 	// bandFile[i] is the index in files of Bands[i].
 	bandFile []int
+	// sunshine holds the Sequoia sunshine readings found by
+	// chooseCalibration.
+	sunshine []sunshineReading
 }
 
 // OpenCapture opens every input, reads headers and metadata and works out the
@@ -116,9 +129,9 @@ func OpenCapture(inputs []Input, opt Options) (_ *Capture, err error) {
 	}
 	c := &Capture{opt: opt}
 	switch opt.Calibration {
-	case CalibrationAuto, CalibrationUncalibratedDN, CalibrationPanel, CalibrationDLS, CalibrationRadiance:
+	case CalibrationAuto, CalibrationUncalibratedDN, CalibrationPanel, CalibrationDLS, CalibrationSunshine, CalibrationRadiance:
 	default:
-		return nil, fmt.Errorf("open capture: %w: calibration %q (want panel, dls, uncalibrated_dn, radiance or empty for automatic)", ErrUnsupported, opt.Calibration)
+		return nil, fmt.Errorf("open capture: %w: calibration %q (want panel, dls, sunshine, uncalibrated_dn, radiance or empty for automatic)", ErrUnsupported, opt.Calibration)
 	}
 	defer func() {
 		if err != nil {
@@ -272,7 +285,8 @@ func (c *Capture) Close() error {
 // Read decodes every file and prepares its bands: nodata and alpha become
 // NaN; any GDAL scale and offset are applied; for a MicaSense or Sequoia
 // single-band file, saturated pixels become NaN and raw DN become either
-// reflectance (panel or DLS calibration, see Options.Calibration) or, without
+// reflectance (panel or DLS calibration, see Options.Calibration), values
+// proportional to it (Sequoia sunshine calibration) or, without
 // calibration, (DN - black level) / (exposure x gain). It sets
 // CalibrationMode and adds warnings. Files are closed as soon as they are
 // read.
@@ -377,10 +391,10 @@ func (c *Capture) Read(ctx context.Context) error {
 
 // chooseCalibration decides, from the headers, how the rig's DN become
 // values. It returns the radiometric model of every file when they are to
-// become radiance (modes panel, dls, radiance), nil models for the
+// become radiance (modes panel, dls, sunshine, radiance), nil models for the
 // uncalibrated path. A mode that was asked for but is impossible is an error
 // that says what is missing; automatic mode falls back with a warning.
-func (c *Capture) chooseCalibration() (string, []radiometry.MicaSense, error) {
+func (c *Capture) chooseCalibration() (string, []radiometry.Model, error) {
 	want := c.opt.Calibration
 	if want == CalibrationUncalibratedDN {
 		return want, nil, nil
@@ -388,33 +402,56 @@ func (c *Capture) chooseCalibration() (string, []radiometry.MicaSense, error) {
 	if want == CalibrationAuto && !c.isRig() {
 		return "", nil, nil
 	}
-	fail := func(why string) (string, []radiometry.MicaSense, error) {
+	fail := func(why string) (string, []radiometry.Model, error) {
 		if want == CalibrationAuto {
 			c.Warnings = append(c.Warnings, "no reflectance calibration: "+why)
 			return "", nil, nil
 		}
 		return "", nil, fmt.Errorf("calibration %s: %w: %s", want, ErrUnsupported, why)
 	}
-	models := make([]radiometry.MicaSense, len(c.files))
+	models := make([]radiometry.Model, len(c.files))
+	// noIrradiance[i] says why file i has no downwelling reading ("" if it
+	// has one).
+	noIrradiance := make([]string, len(c.files))
+	sequoia := false
 	for i, f := range c.files {
 		rig := rigSensor(f)
-		if rig == nil {
+		switch {
+		case rig == nil:
 			return fail(fmt.Sprintf("%s is not a MicaSense or Parrot Sequoia band file", f.Name))
+		case rig.name == "MicaSense":
+			m, err := micaSenseModel(f, rig.saturation)
+			if err != nil {
+				return fail(err.Error())
+			}
+			if !(m.Irradiance > 0) {
+				noIrradiance[i] = fmt.Sprintf("%s has no downwelling light sensor irradiance (XMP Camera:Irradiance)", f.Name)
+			}
+			models[i] = m
+		default:
+			sequoia = true
+			m, err := sequoiaModel(f, rig.saturation)
+			if err != nil {
+				return fail(err.Error())
+			}
+			if s, err := sunshineIrradiance(f); err == nil {
+				m.Irradiance = s.Irradiance
+				c.sunshine = append(c.sunshine, sunshineReading{file: f.Name, Sunshine: s})
+			} else {
+				noIrradiance[i] = err.Error()
+			}
+			models[i] = m
 		}
-		if rig.name != "MicaSense" {
-			return fail(sequoiaMissing(f))
-		}
-		m, err := micaSenseModel(f, rig.saturation)
-		if err != nil {
-			return fail(err.Error())
-		}
-		models[i] = m
 	}
 	mode := want
 	if mode == CalibrationAuto {
-		mode = CalibrationDLS
-		if len(c.opt.PanelFactors) > 0 {
+		switch {
+		case len(c.opt.PanelFactors) > 0:
 			mode = CalibrationPanel
+		case sequoia:
+			mode = CalibrationSunshine
+		default:
+			mode = CalibrationDLS
 		}
 	}
 	switch mode {
@@ -424,15 +461,31 @@ func (c *Capture) chooseCalibration() (string, []radiometry.MicaSense, error) {
 				return "", nil, fmt.Errorf("calibration panel: %w: no panel factor for the %s band (%s)", ErrUnsupported, b.Role, b.File)
 			}
 		}
-	case CalibrationDLS:
-		for i, m := range models {
-			if !(m.Irradiance > 0) {
-				return fail(fmt.Sprintf("%s has no downwelling light sensor irradiance (XMP Camera:Irradiance) and no panel was given", c.files[i].Name))
+	case CalibrationDLS, CalibrationSunshine:
+		if sequoia != (mode == CalibrationSunshine) {
+			if sequoia {
+				return fail("a Parrot Sequoia has a sunshine sensor, not a downwelling light sensor: its calibration mode is sunshine")
+			}
+			return fail("sunshine calibration is for Parrot Sequoia captures; this is a MicaSense capture (its mode is dls)")
+		}
+		for _, why := range noIrradiance {
+			if why != "" {
+				return fail(why + " and no panel was given")
 			}
 		}
 	}
 	return mode, models, nil
 }
+
+// sunshineReading is the sunshine-sensor reading used for one Sequoia file.
+type sunshineReading struct {
+	file string
+	radiometry.Sunshine
+}
+
+// minSunshineCount is the CH0 count below which a sunshine reading's
+// quantisation (one count) is worse than 1%.
+const minSunshineCount = 100
 
 // isRig says whether every file is a MicaSense or Sequoia band file.
 func (c *Capture) isRig() bool {
@@ -444,17 +497,17 @@ func (c *Capture) isRig() bool {
 	return true
 }
 
-// toReflectance applies the panel or DLS factor to every radiance band. The
-// DLS reading is first corrected for the sensor's tilt towards or away from
-// the sun where the file gives the sensor's orientation, the time and the
-// position.
-func (c *Capture) toReflectance(mode string, models []radiometry.MicaSense) error {
+// toReflectance applies the panel, DLS or sunshine factor to every radiance
+// band. The DLS reading is first corrected for the sensor's tilt towards or
+// away from the sun where the file gives the sensor's orientation, the time
+// and the position.
+func (c *Capture) toReflectance(mode string, models []radiometry.Model) error {
 	var sunFactors []float64
 	var noSun string
 	for i := range c.Bands {
 		b := &c.Bands[i]
 		m := models[c.bandFile[i]]
-		b.Irradiance = m.Irradiance
+		b.Irradiance = m.SensorIrradiance()
 		if b.Data == nil {
 			continue
 		}
@@ -462,7 +515,7 @@ func (c *Capture) toReflectance(mode string, models []radiometry.MicaSense) erro
 		case CalibrationPanel:
 			b.Factor = c.opt.PanelFactors[b.Role]
 		case CalibrationDLS:
-			e := m.Irradiance
+			e := b.Irradiance
 			if k, why := sunCorrection(c.files[c.bandFile[i]], c.Metadata); why == "" {
 				e *= k
 				sunFactors = append(sunFactors, k)
@@ -470,6 +523,12 @@ func (c *Capture) toReflectance(mode string, models []radiometry.MicaSense) erro
 				noSun = why
 			}
 			f, err := radiometry.DLSFactor(e)
+			if err != nil {
+				return fmt.Errorf("read capture: %s: %w", b.File, err)
+			}
+			b.Factor = f
+		case CalibrationSunshine:
+			f, err := radiometry.SunshineFactor(b.Irradiance)
 			if err != nil {
 				return fmt.Errorf("read capture: %s: %w", b.File, err)
 			}
@@ -485,8 +544,19 @@ func (c *Capture) toReflectance(mode string, models []radiometry.MicaSense) erro
 		c.Warnings = append(c.Warnings, fmt.Sprintf("reflectance from the downwelling light sensor, its readings corrected for the sensor's tilt to the sun (factor %.3f..%.3f, clear sky assumed); the diffuser's angular response is not modelled, and on MicaSense's sample panel capture the corrected irradiance still differs from the panel's by -23%% to +18%% per band, so absolute reflectance is rough (a panel capture of the same flight is more accurate)", lo, hi))
 	case mode == CalibrationDLS:
 		c.Warnings = append(c.Warnings, "reflectance from the downwelling light sensor's readings as recorded, not corrected for the sensor's tilt to the sun ("+noSun+"), so absolute reflectance is rough (a panel capture of the same flight is more accurate)")
+	case mode == CalibrationSunshine:
+		c.Warnings = append(c.Warnings, "values are proportional to reflectance, not reflectance: Parrot's sensor-model radiance (exposure, ISO, f-number and vignetting applied) over the sunshine sensor's irradiance, both in Parrot's arbitrary units, so each band carries an unknown constant factor that only a calibration panel gives; the sunshine reading is not corrected for the sensor's tilt to the sun")
+		var low []string
+		for _, r := range c.sunshine {
+			if r.Record.CH0 < minSunshineCount {
+				low = append(low, fmt.Sprintf("%s %d", r.file, r.Record.CH0))
+			}
+		}
+		if len(low) > 0 {
+			c.Warnings = append(c.Warnings, fmt.Sprintf("sunshine sensor counts are low (CH0 %s; one count is over 1%%), so the irradiance is coarse (dim light)", strings.Join(low, ", ")))
+		}
 	case mode == CalibrationRadiance:
-		c.Warnings = append(c.Warnings, "values are radiance (W/m²/sr/nm), not reflectance")
+		c.Warnings = append(c.Warnings, "values are radiance (W/m²/sr/nm; Parrot's relative units for a Sequoia), not reflectance")
 	}
 	return nil
 }

@@ -2,6 +2,7 @@ package raster
 
 import (
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 	"time"
@@ -110,36 +111,93 @@ func lensGeometry(f *File) (pp [2]float64, focal float64) {
 	return pp, focal
 }
 
-// sequoiaMissing says what stands between a Parrot Sequoia band file and
-// reflectance. Parrot's published model (application note SEQ-AN-01) gives
-// radiance in arbitrary but band-consistent units as
-// L = f² (DN - B) / (A t γ + C) from XMP Camera:SensorModel (A, B, C), the
-// f-number, exposure t and ISO γ, and reflectance needs the sunshine
-// sensor's irradiance from the same instant, which Sequoia stores only in
-// the binary, undocumented XMP Camera:IrradianceList.
-func sequoiaMissing(f *File) string {
-	var have, lack []string
-	check := func(ok bool, what string) {
-		if ok {
-			have = append(have, what)
-		} else {
-			lack = append(lack, what)
+// sequoiaModel reads Parrot's radiometric model of a Sequoia band file
+// (see package radiometry): XMP Camera:SensorModel, the EXIF f-number,
+// exposure and ISO, and the 2-D vignetting polynomial. The error names the
+// missing tags. The sunshine sensor's irradiance is read separately
+// (sunshineIrradiance), since panel calibration does without it.
+func sequoiaModel(f *File, saturation float32) (radiometry.Sequoia, error) {
+	m := radiometry.Sequoia{Saturation: saturation}
+	var missing []string
+	if sm, ok := xmpFloats(f.xmp, "Camera:SensorModel"); ok && len(sm) == 3 {
+		m.A, m.B, m.C = sm[0], sm[1], sm[2]
+	} else {
+		missing = append(missing, "XMP Camera:SensorModel (A,B,C; firmware 1.2.1 or later writes it)")
+	}
+	if v, ok := exifNumber(f.EXIF["EXIF_FNumber"]); ok {
+		m.FNumber = v
+	} else {
+		missing = append(missing, "EXIF FNumber")
+	}
+	if exposure, gain, ok := exposureGain(f.EXIF); ok {
+		m.Exposure, m.ISO = exposure, gain*100
+	} else {
+		missing = append(missing, "EXIF ExposureTime/ISO")
+	}
+	powers, okP := xmpFloats(f.xmp, "Camera:VignettingPolynomial2DName")
+	coefs, okC := xmpFloats(f.xmp, "Camera:VignettingPolynomial2D")
+	if okP && okC {
+		terms, err := radiometry.VignetteTerms(powers, coefs)
+		if err != nil {
+			return m, fmt.Errorf("%s: %w", f.Name, err)
+		}
+		m.Vignette = terms
+	} else {
+		missing = append(missing, "XMP Camera:VignettingPolynomial2D/Camera:VignettingPolynomial2DName")
+	}
+	if len(missing) > 0 {
+		return m, fmt.Errorf("%s: Parrot Sequoia: %w: no %s", f.Name, radiometry.ErrMetadata, strings.Join(missing, ", "))
+	}
+	if err := m.Validate(); err != nil {
+		return m, fmt.Errorf("%s: %w", f.Name, err)
+	}
+	return m, nil
+}
+
+// sunshineIrradiance decodes the sunshine sensor's reading for a Sequoia
+// band file from XMP Camera:IrradianceList and
+// Camera:IrradianceCalibrationMeasurement, taking the reading nearest the
+// exposure: EXIF DateTimeDigitized (CreateDate) counts time since the camera
+// started, as the list's timestamps do (IMG_180413_080658_0000: created at
+// 00:02:30.128607, last reading at 149.990744 s).
+func sunshineIrradiance(f *File) (radiometry.Sunshine, error) {
+	list := f.xmp.first("Camera:IrradianceList")
+	if list == "" {
+		return radiometry.Sunshine{}, fmt.Errorf("%s: %w: no XMP Camera:IrradianceList (sunshine sensor)", f.Name, radiometry.ErrMetadata)
+	}
+	recs, err := radiometry.DecodeIrradianceList(list)
+	if err != nil {
+		return radiometry.Sunshine{}, fmt.Errorf("%s: %w", f.Name, err)
+	}
+	var gains map[uint16]float64
+	if cal, ok := xmpFloats(f.xmp, "Camera:IrradianceCalibrationMeasurement"); ok {
+		if gains, err = radiometry.SunshineGains(cal); err != nil {
+			return radiometry.Sunshine{}, fmt.Errorf("%s: %w", f.Name, err)
 		}
 	}
-	sm, ok := xmpFloats(f.xmp, "Camera:SensorModel")
-	check(ok && len(sm) == 3, "sensor model (Camera:SensorModel A,B,C)")
-	_, _, ok = exposureGain(f.EXIF)
-	check(ok, "exposure and ISO")
-	_, ok = exifNumber(f.EXIF["EXIF_FNumber"])
-	check(ok, "f-number")
-	_, ok = xmpFloats(f.xmp, "Camera:VignettingPolynomial2D")
-	check(ok, "vignetting polynomial (Camera:VignettingPolynomial2D)")
-	lack = append(lack, "a decoded sunshine-sensor irradiance (Camera:IrradianceList is a binary record this version does not decode) or a panel calibration for Sequoia")
-	msg := fmt.Sprintf("%s: Parrot Sequoia", f.Name)
-	if len(have) > 0 {
-		msg += " has " + strings.Join(have, ", ")
+	s, err := radiometry.SunshineIrradiance(recs, gains, sinceStart(f.EXIF))
+	if err != nil {
+		return s, fmt.Errorf("%s: %w", f.Name, err)
 	}
-	return msg + "; missing " + strings.Join(lack, "; ") + "; values are DN normalised for black level, exposure and ISO"
+	return s, nil
+}
+
+// sinceStart reads EXIF DateTimeDigitized plus SubSecTimeDigitized as
+// microseconds since 1970-01-01 00:00:00, which on a Sequoia is the time
+// since the camera started; 0 when absent or not within the first day.
+func sinceStart(exif map[string]string) uint64 {
+	t, err := time.Parse("2006:01:02 15:04:05", strings.TrimSpace(exif["EXIF_DateTimeDigitized"]))
+	if err != nil || t.Year() != 1970 || t.YearDay() != 1 {
+		return 0
+	}
+	us := uint64(t.Unix()) * 1_000_000
+	// GDAL 3.6 names the tag EXIF_SubSecTime_Digitized.
+	if sub := strings.TrimSpace(exif["EXIF_SubSecTime_Digitized"] + exif["EXIF_SubSecTimeDigitized"]); sub != "" {
+		if v, err := strconv.ParseFloat("0."+sub, 64); err == nil {
+			us += uint64(math.Round(v * 1e6))
+		}
+	}
+	return us
 }
 
 // dlsPose reads the downwelling light sensor's attitude (XMP DLS:Yaw,

@@ -534,7 +534,8 @@ type AnalysisOptions struct {
 	// this capture: calibration_mode "panel". The panel should be of the same
 	// flight (the light changes; a warning says when the flight ids differ).
 	// Not together with panel. Unset: the downwelling light sensor when every
-	// band file has its reading (mode "dls"), else "uncalibrated_dn".
+	// band file has its reading (mode "dls"; "sunshine" for a Parrot
+	// Sequoia), else "uncalibrated_dn".
 	CalibrateWith string `protobuf:"bytes,6,opt,name=calibrate_with,json=calibrateWith,proto3" json:"calibrate_with,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1796,7 +1797,9 @@ type BandCalibration struct {
 	Filename string                 `protobuf:"bytes,2,opt,name=filename,proto3" json:"filename,omitempty"`
 	// Reflectance = factor x radiance (W/m2/sr/nm); 0 when none was applied.
 	ReflectanceFactor float64 `protobuf:"fixed64,3,opt,name=reflectance_factor,json=reflectanceFactor,proto3" json:"reflectance_factor,omitempty"`
-	// The downwelling light sensor's irradiance in the file (W/m2/nm), 0 if absent.
+	// The downwelling light sensor's irradiance in the file (W/m2/nm), or for
+	// calibration_mode "sunshine" the Sequoia sunshine sensor's (counts per ms
+	// at gain index 1, arbitrary units); 0 if absent.
 	DlsIrradiance float64 `protobuf:"fixed64,4,opt,name=dls_irradiance,json=dlsIrradiance,proto3" json:"dls_irradiance,omitempty"`
 	// For calibration_mode "panel": the measurement of the panel capture
 	// (Analysis.panel_image_id) in this band that gave reflectance_factor.
@@ -2031,8 +2034,10 @@ type Analysis struct {
 	Width  int32 `protobuf:"varint,3,opt,name=width,proto3" json:"width,omitempty"`
 	Height int32 `protobuf:"varint,4,opt,name=height,proto3" json:"height,omitempty"`
 	// "panel" or "dls" (rig DN turned into reflectance with a calibration
-	// panel or the downwelling light sensor), "reflectance" (a float raster
-	// or declared scale already in 0..1), "radiance", "uncalibrated_dn".
+	// panel or the downwelling light sensor), "sunshine" (a Parrot Sequoia's
+	// DN turned into values proportional to reflectance with Parrot's sensor
+	// model and sunshine sensor; not reflectance), "reflectance" (a float
+	// raster or declared scale already in 0..1), "radiance", "uncalibrated_dn".
 	CalibrationMode string         `protobuf:"bytes,5,opt,name=calibration_mode,json=calibrationMode,proto3" json:"calibration_mode,omitempty"`
 	Indices         []*IndexResult `protobuf:"bytes,6,rep,name=indices,proto3" json:"indices,omitempty"`
 	// The index the colour map shows, and the map's key in the blob store.
@@ -2060,7 +2065,8 @@ type Analysis struct {
 	// output covers. Empty when the bands were not aligned (a warning says why).
 	BandAlignment []*BandAlignment `protobuf:"bytes,20,rep,name=band_alignment,json=bandAlignment,proto3" json:"band_alignment,omitempty"`
 	AlignedArea   *PixelRect       `protobuf:"bytes,21,opt,name=aligned_area,json=alignedArea,proto3" json:"aligned_area,omitempty"`
-	// Per band, the reflectance factor applied (calibration_mode panel or dls).
+	// Per band, the reflectance factor applied (calibration_mode panel, dls or
+	// sunshine).
 	BandCalibration []*BandCalibration `protobuf:"bytes,22,rep,name=band_calibration,json=bandCalibration,proto3" json:"band_calibration,omitempty"`
 	// For calibration_mode "panel": the panel capture whose factors were
 	// applied (this image's own id when it is the panel capture).

@@ -477,7 +477,8 @@ export type AnalysisOptions = Message<"canopy.v1.AnalysisOptions"> & {
    * this capture: calibration_mode "panel". The panel should be of the same
    * flight (the light changes; a warning says when the flight ids differ).
    * Not together with panel. Unset: the downwelling light sensor when every
-   * band file has its reading (mode "dls"), else "uncalibrated_dn".
+   * band file has its reading (mode "dls"; "sunshine" for a Parrot
+   * Sequoia), else "uncalibrated_dn".
    *
    * @generated from field: string calibrate_with = 6;
    */
@@ -544,7 +545,8 @@ export type AnalysisOptionsJson = {
    * this capture: calibration_mode "panel". The panel should be of the same
    * flight (the light changes; a warning says when the flight ids differ).
    * Not together with panel. Unset: the downwelling light sensor when every
-   * band file has its reading (mode "dls"), else "uncalibrated_dn".
+   * band file has its reading (mode "dls"; "sunshine" for a Parrot
+   * Sequoia), else "uncalibrated_dn".
    *
    * @generated from field: string calibrate_with = 6;
    */
@@ -1815,7 +1817,9 @@ export type BandCalibration = Message<"canopy.v1.BandCalibration"> & {
   reflectanceFactor: number;
 
   /**
-   * The downwelling light sensor's irradiance in the file (W/m2/nm), 0 if absent.
+   * The downwelling light sensor's irradiance in the file (W/m2/nm), or for
+   * calibration_mode "sunshine" the Sequoia sunshine sensor's (counts per ms
+   * at gain index 1, arbitrary units); 0 if absent.
    *
    * @generated from field: double dls_irradiance = 4;
    */
@@ -1854,7 +1858,9 @@ export type BandCalibrationJson = {
   reflectanceFactor?: number | "NaN" | "Infinity" | "-Infinity";
 
   /**
-   * The downwelling light sensor's irradiance in the file (W/m2/nm), 0 if absent.
+   * The downwelling light sensor's irradiance in the file (W/m2/nm), or for
+   * calibration_mode "sunshine" the Sequoia sunshine sensor's (counts per ms
+   * at gain index 1, arbitrary units); 0 if absent.
    *
    * @generated from field: double dls_irradiance = 4;
    */
@@ -2057,8 +2063,10 @@ export type Analysis = Message<"canopy.v1.Analysis"> & {
 
   /**
    * "panel" or "dls" (rig DN turned into reflectance with a calibration
-   * panel or the downwelling light sensor), "reflectance" (a float raster
-   * or declared scale already in 0..1), "radiance", "uncalibrated_dn".
+   * panel or the downwelling light sensor), "sunshine" (a Parrot Sequoia's
+   * DN turned into values proportional to reflectance with Parrot's sensor
+   * model and sunshine sensor; not reflectance), "reflectance" (a float
+   * raster or declared scale already in 0..1), "radiance", "uncalibrated_dn".
    *
    * @generated from field: string calibration_mode = 5;
    */
@@ -2162,7 +2170,8 @@ export type Analysis = Message<"canopy.v1.Analysis"> & {
   alignedArea?: PixelRect | undefined;
 
   /**
-   * Per band, the reflectance factor applied (calibration_mode panel or dls).
+   * Per band, the reflectance factor applied (calibration_mode panel, dls or
+   * sunshine).
    *
    * @generated from field: repeated canopy.v1.BandCalibration band_calibration = 22;
    */
@@ -2206,8 +2215,10 @@ export type AnalysisJson = {
 
   /**
    * "panel" or "dls" (rig DN turned into reflectance with a calibration
-   * panel or the downwelling light sensor), "reflectance" (a float raster
-   * or declared scale already in 0..1), "radiance", "uncalibrated_dn".
+   * panel or the downwelling light sensor), "sunshine" (a Parrot Sequoia's
+   * DN turned into values proportional to reflectance with Parrot's sensor
+   * model and sunshine sensor; not reflectance), "reflectance" (a float
+   * raster or declared scale already in 0..1), "radiance", "uncalibrated_dn".
    *
    * @generated from field: string calibration_mode = 5;
    */
@@ -2311,7 +2322,8 @@ export type AnalysisJson = {
   alignedArea?: PixelRectJson;
 
   /**
-   * Per band, the reflectance factor applied (calibration_mode panel or dls).
+   * Per band, the reflectance factor applied (calibration_mode panel, dls or
+   * sunshine).
    *
    * @generated from field: repeated canopy.v1.BandCalibration band_calibration = 22;
    */
