@@ -7,20 +7,22 @@ import "time"
 // become visible at commit, so seq 11 can be visible before seq 10. When a
 // read shows such a hole, the missing seqs are remembered and read again
 // until they appear or gapWait passes (a rolled-back insert never fills its
-// hole).
+// hole). A hole is given up only after a read that still misses it: a
+// watcher that fell behind, and read again only after gapWait, must not
+// give up holes that have long been filled.
 type gapTracker struct {
 	wait  time.Duration
 	holes map[int64]time.Time // missing seq -> when it was first noticed
 	sent  map[int64]bool      // seqs above the oldest hole already delivered
+	now   func() time.Time
 }
 
 func newGapTracker(wait time.Duration) *gapTracker {
-	return &gapTracker{wait: wait, holes: map[int64]time.Time{}, sent: map[int64]bool{}}
+	return &gapTracker{wait: wait, holes: map[int64]time.Time{}, sent: map[int64]bool{}, now: time.Now}
 }
 
 // readFrom is the seq to read after: below the oldest open hole.
 func (g *gapTracker) readFrom(last int64) int64 {
-	g.expire()
 	from := last
 	for seq := range g.holes {
 		from = min(from, seq-1)
@@ -43,7 +45,7 @@ func (g *gapTracker) deliver(seq, last int64) bool {
 	if g.sent[seq] {
 		return false
 	}
-	now := time.Now()
+	now := g.now()
 	for missing := last + 1; missing < seq && len(g.holes) < 10000; missing++ {
 		if !g.sent[missing] {
 			g.holes[missing] = now
@@ -57,8 +59,10 @@ func (g *gapTracker) deliver(seq, last int64) bool {
 
 func (g *gapTracker) open() bool { return len(g.holes) > 0 }
 
+// expire gives up the holes older than wait; call it after a read has been
+// delivered, so that every hole it gives up was missing from that read.
 func (g *gapTracker) expire() {
-	now := time.Now()
+	now := g.now()
 	for seq, at := range g.holes {
 		if now.Sub(at) > g.wait {
 			delete(g.holes, seq)

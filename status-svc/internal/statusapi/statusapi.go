@@ -273,6 +273,7 @@ func (s *Server) WatchImages(req *canopyv1.WatchImagesRequest, stream grpc.Serve
 			}
 			last = max(last, se.Seq)
 		}
+		gaps.expire()
 		var timeout <-chan time.Time
 		if gaps.open() {
 			// Re-read while a hole is open even without a notification, so

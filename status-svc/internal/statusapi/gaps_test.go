@@ -1,0 +1,47 @@
+package statusapi
+
+import (
+	"testing"
+	"time"
+)
+
+// A watcher reads seqs 1, 3 (2 is a hole: taken, not yet committed), then
+// falls behind and reads again only after more than gapWait: seq 2 has
+// committed meanwhile and must still be delivered. A hole still missing
+// from a read made after gapWait is given up.
+func TestGapTrackerKeepsHolesUntilAReadMissesThem(t *testing.T) {
+	clock := time.Unix(0, 0)
+	g := newGapTracker(10 * time.Second)
+	g.now = func() time.Time { return clock }
+	var last int64
+	read := func(seqs ...int64) (delivered []int64) {
+		for _, s := range seqs {
+			if g.deliver(s, last) {
+				delivered = append(delivered, s)
+			}
+			last = max(last, s)
+		}
+		g.expire()
+		return delivered
+	}
+	if got := read(1, 3); len(got) != 2 {
+		t.Fatalf("first read delivered %v", got)
+	}
+	if from := g.readFrom(last); from != 1 {
+		t.Fatalf("read from %d, want 1 (below the hole at 2)", from)
+	}
+	clock = clock.Add(11 * time.Second) // behind: the next read comes late
+	if from := g.readFrom(last); from != 1 {
+		t.Fatalf("a late read starts from %d, want 1: the hole must not be given up unread", from)
+	}
+	if got := read(2, 3, 4); len(got) != 2 || got[0] != 2 || got[1] != 4 {
+		t.Fatalf("late read delivered %v, want [2 4] (3 was sent already)", got)
+	}
+	// A new hole at 5, missing from a read made after gapWait: given up.
+	read(6)
+	clock = clock.Add(11 * time.Second)
+	read(6)
+	if from := g.readFrom(last); from != 6 {
+		t.Errorf("read from %d after the hole at 5 was missing for 11 s, want 6", from)
+	}
+}
