@@ -18,6 +18,7 @@ import (
 	"sync"
 	"time"
 
+	"golang.org/x/sync/errgroup"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/durationpb"
@@ -331,18 +332,25 @@ func (p *Pool) analyseImage(ctx context.Context, item *canopyv1.WorkItem) (*anal
 	}
 	keys := make([]string, len(res.Outputs))
 	for i, o := range res.Outputs {
-		path, key := paths[i], outputKey(img.GetId(), o)
-		if err := p.store(ctx, key, path); err != nil {
-			// Best effort: a retry writes the same keys again, but an
-			// image that fails for good should not leave half its outputs.
-			dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-			for _, k := range keys[:i] {
-				_ = p.blobs.Delete(dctx, k)
-			}
-			cancel()
-			return nil, nil, nil, err
+		keys[i] = outputKey(img.GetId(), o)
+	}
+	// Several at once: each object is made durable on its own (a local
+	// store syncs the file and its folder, S3 answers each PUT), so storing
+	// a dozen outputs one after the other was mostly waiting.
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(storeConcurrency)
+	for i := range keys {
+		g.Go(func() error { return p.store(gctx, keys[i], paths[i]) })
+	}
+	if err := g.Wait(); err != nil {
+		// Best effort: a retry writes the same keys again, but an image
+		// that fails for good should not leave half its outputs.
+		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		for _, k := range keys {
+			_ = p.blobs.Delete(dctx, k)
 		}
-		keys[i] = key
+		cancel()
+		return nil, nil, nil, err
 	}
 	return res, keys, used, nil
 }
@@ -369,6 +377,9 @@ func outputKey(imageID string, o analyze.Output) string {
 // store uploads one output file and removes the local copy, so the work
 // dir never holds every output twice over (GeoTIFFs of a large image are
 // tens of MB each).
+// storeConcurrency bounds the outputs of one image stored at once.
+const storeConcurrency = 8
+
 func (p *Pool) store(ctx context.Context, key, path string) error {
 	f, err := os.Open(path)
 	if err != nil {
