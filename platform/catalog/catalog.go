@@ -452,6 +452,16 @@ func EventsWithSeqs(ctx context.Context, q Querier, f EventFilter) ([]SeqEvent, 
 }
 
 func events(ctx context.Context, q Querier, f EventFilter, withForeign bool) ([]SeqEvent, error) {
+	sql, args := eventsQuery(f, withForeign)
+	rows, err := q.Query(ctx, sql, args...)
+	if err != nil {
+		return nil, fmt.Errorf("read events: %w", err)
+	}
+	return scanEvents(rows)
+}
+
+// eventsQuery is the statement events runs.
+func eventsQuery(f EventFilter, withForeign bool) (string, []any) {
 	if f.Limit <= 0 {
 		f.Limit = 1000
 	}
@@ -481,12 +491,12 @@ func events(ctx context.Context, q Querier, f EventFilter, withForeign bool) ([]
 	if !withForeign {
 		where += " AND " + scope
 	}
-	rows, err := q.Query(ctx, `SELECT `+fmt.Sprintf(cols, scope)+`
+	return `SELECT ` + fmt.Sprintf(cols, scope) + `
 		FROM image_events e JOIN images i ON i.id = e.image_id
-		WHERE `+where+` ORDER BY e.seq LIMIT $2`, args...)
-	if err != nil {
-		return nil, fmt.Errorf("read events: %w", err)
-	}
+		WHERE ` + where + ` ORDER BY e.seq LIMIT $2`, args
+}
+
+func scanEvents(rows pgx.Rows) ([]SeqEvent, error) {
 	defer rows.Close()
 	var out []SeqEvent
 	for rows.Next() {
@@ -508,6 +518,49 @@ func events(ctx context.Context, q Querier, f EventFilter, withForeign bool) ([]
 		out = append(out, SeqEvent{Seq: ev.Seq, Event: &ev})
 	}
 	return out, rows.Err()
+}
+
+// ImageEvents is one image's events after afterSeq and the image as it is
+// now, read in one round trip: a watcher of one image needs both on every
+// change. The image is nil (and no error) when it has no such event.
+func ImageEvents(ctx context.Context, q Querier, scope Scope, id string, afterSeq int64) (*canopyv1.Image, []*canopyv1.ImageEvent, error) {
+	id, err := ParseID(id)
+	if err != nil {
+		return nil, nil, err
+	}
+	sql, args := eventsQuery(EventFilter{Scope: scope, ImageID: id, AfterSeq: afterSeq}, false)
+	b := &pgx.Batch{}
+	b.Queue(sql, args...)
+	b.Queue(`SELECT `+imageColumns+` `+imageFrom+` WHERE i.id = $1 AND `+scopeClause(2), id, scope.Arg())
+	b.Queue(filesSQL, []string{id})
+	br := q.SendBatch(ctx, b)
+	defer br.Close()
+	rows, err := br.Query()
+	if err != nil {
+		return nil, nil, fmt.Errorf("read events: %w", err)
+	}
+	seqs, err := scanEvents(rows)
+	if err != nil {
+		return nil, nil, err
+	}
+	img, err := scanImage(br.QueryRow())
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, nil, fmt.Errorf("image %s: %w", id, ErrNotFound)
+	}
+	if err != nil {
+		return nil, nil, fmt.Errorf("get image %s: %w", id, err)
+	}
+	if err := scanFiles(br, map[string]*canopyv1.Image{id: img}); err != nil {
+		return nil, nil, err
+	}
+	if len(seqs) == 0 {
+		return nil, nil, nil
+	}
+	evs := make([]*canopyv1.ImageEvent, len(seqs))
+	for i, se := range seqs {
+		evs[i] = se.Event
+	}
+	return img, evs, nil
 }
 
 // LatestSeq is the newest event's sequence number (0 with none).

@@ -199,14 +199,12 @@ func (s *Server) WatchImage(req *canopyv1.WatchImageRequest, stream grpc.ServerS
 	for {
 		// One image's events are written under its row lock, so they commit
 		// in seq order: reading after the last seen seq cannot skip one.
-		evs, err := catalog.Events(ctx, s.pool, catalog.EventFilter{Scope: sc, ImageID: id, AfterSeq: last})
+		now, evs, err := catalog.ImageEvents(ctx, s.pool, sc, id, last)
 		if err != nil {
 			return s.toStatus(ctx, "watch image", err)
 		}
-		if len(evs) > 0 {
-			if img, err = catalog.GetImage(ctx, s.pool, sc, id); err != nil {
-				return s.toStatus(ctx, "watch image", err)
-			}
+		if now != nil {
+			img = now
 		}
 		for _, ev := range evs {
 			// The image as it was right after this event, not as it is now.
