@@ -411,15 +411,19 @@ func Analyze(ctx context.Context, files []File, opt Options, out Outputs) (*Resu
 			return nil, fmt.Errorf("analyze: %w", err)
 		}
 		indexStart := time.Now()
-		if err := d.Compute(cur, &bands, params); err != nil {
+		ir.Thresholds = thresholds[d.Name]
+		sum, err := d.ComputeSummary(cur, &bands, params, index.SummaryOptions{
+			Threshold: d.Threshold, HistMin: d.Min, HistMax: d.Max, Health: ir.Thresholds,
+			Width: capt.Width, Height: capt.Height, GridRows: rows, GridCols: cols,
+		})
+		if err != nil {
 			return nil, fmt.Errorf("analyze: compute %s: %w", d.Name, err)
 		}
-		ir.Stats = index.Summarize(cur, d.Threshold, d.Min, d.Max)
+		ir.Stats = sum.Stats
 		ir.Min, ir.Max = d.Min, d.Max
-		ir.Thresholds = thresholds[d.Name]
-		ir.Health = healthClasses(cur, ir.Thresholds, ir.Stats.Valid, res.PixelAreaM2)
+		ir.Health = healthClasses(sum.Classes, ir.Thresholds, ir.Stats.Valid, res.PixelAreaM2)
 		ir.GridRows, ir.GridCols = rows, cols
-		ir.Zones = index.Zones(cur, capt.Width, capt.Height, rows, cols, ir.Thresholds)
+		ir.Zones = sum.Zones
 		if out.GeoTIFFDir != "" {
 			path := filepath.Join(out.GeoTIFFDir, strings.ToLower(d.Name)+".tif")
 			if err := raster.WriteFloat32GeoTIFF(path, d.Name, cur, capt.Width, capt.Height, geo); err != nil {
@@ -520,10 +524,9 @@ func healthThresholds(defs []index.Def, overrides map[string]index.Thresholds) (
 	return out, nil
 }
 
-// healthClasses counts vals per class; areas are filled when pixelArea (m²)
-// is known.
-func healthClasses(vals []float32, t index.Thresholds, valid int64, pixelArea float64) []HealthClass {
-	counts := index.CountClasses(vals, t)
+// healthClasses describes the valid pixels per class (counts); areas are
+// filled when pixelArea (m²) is known.
+func healthClasses(counts [4]int64, t index.Thresholds, valid int64, pixelArea float64) []HealthClass {
 	out := make([]HealthClass, len(counts))
 	for i, n := range counts {
 		lo, hi := t.Bounds(i)
