@@ -103,7 +103,9 @@ type Options struct {
 const MaxGrid = 64
 
 // Outputs says where Analyze writes its files. A zero field skips that
-// output.
+// output. The indices are worked on in parallel, so Map and Thumbnail may
+// be written at the same time from different goroutines: they must not be
+// one writer that is unsafe for that.
 type Outputs struct {
 	// Map receives the colour map PNG of Result.MapIndex (the main map).
 	Map io.Writer
