@@ -104,7 +104,9 @@ type Options struct {
 const MaxGrid = 64
 
 // Outputs says where Analyze writes its files. A zero field skips that
-// output.
+// output. The indices are worked on in parallel, so Map and Thumbnail may
+// be written at the same time from different goroutines: they must not be
+// one writer that is unsafe for that.
 type Outputs struct {
 	// Map receives the colour map PNG of Result.MapIndex (the main map).
 	Map io.Writer
@@ -223,7 +225,7 @@ type Result struct {
 	// GSDFromGeoreferencing.
 	GSD, PixelAreaM2 float64
 	GSDSource        string
-	// Outputs lists the files written, in the order written: per index its
+	// Outputs lists the files written, in index.Defs order: per index its
 	// GeoTIFF then its colour map, the thumbnail last. One colour map (the
 	// main map) has Index == MapIndex.
 	Outputs []Output
@@ -236,9 +238,12 @@ type Result struct {
 // the outputs that out asks for. Multiple files are one rig capture: one
 // band file per band, same size and capture id.
 //
-// Memory: the decoded bands plus one float32 index buffer and one byte per
-// pixel for the colour map being drawn; each index's GeoTIFF and colour map
-// are written as soon as the index is computed, so no other copies are kept.
+// The indices are computed in parallel, up to one per core and at most
+// MaxIndexWorkers at once, each with exactly the figures and pixels a
+// sequential run gives. Memory: the decoded bands plus, per index being
+// worked on, one float32 buffer and one byte per pixel for its colour map;
+// each index's GeoTIFF and colour map are written as soon as the index is
+// computed, so no other copies are kept.
 func Analyze(ctx context.Context, files []File, opt Options, out Outputs) (*Result, error) {
 	start := time.Now()
 	params := index.Params{SAVIL: index.DefaultSAVIL}
@@ -403,60 +408,8 @@ func Analyze(ctx context.Context, files []File, opt Options, out Outputs) (*Resu
 		}
 	}
 
-	n := capt.Width * capt.Height
-	cur := make([]float32, n)
-	for i, d := range defs {
-		ir := &res.Indices[i]
-		if !ir.Available {
-			continue
-		}
-		if err := ctx.Err(); err != nil {
-			return nil, fmt.Errorf("analyze: %w", err)
-		}
-		indexStart := time.Now()
-		if err := d.Compute(cur, &bands, params); err != nil {
-			return nil, fmt.Errorf("analyze: compute %s: %w", d.Name, err)
-		}
-		ir.Stats = index.Summarize(cur, d.Threshold, d.Min, d.Max)
-		ir.Min, ir.Max = d.Min, d.Max
-		ir.Thresholds = thresholds[d.Name]
-		ir.Health = healthClasses(cur, ir.Thresholds, ir.Stats.Valid, res.PixelAreaM2)
-		ir.GridRows, ir.GridCols = rows, cols
-		ir.Zones = index.Zones(cur, capt.Width, capt.Height, rows, cols, ir.Thresholds)
-		if out.GeoTIFFDir != "" {
-			path := filepath.Join(out.GeoTIFFDir, strings.ToLower(d.Name)+".tif")
-			if err := raster.WriteFloat32GeoTIFF(path, d.Name, cur, capt.Width, capt.Height, geo); err != nil {
-				return nil, fmt.Errorf("analyze: %w", err)
-			}
-			res.Outputs = append(res.Outputs, Output{
-				Kind: KindGeoTIFF, Index: d.Name, Path: path, ContentType: "image/tiff",
-				Width: capt.Width, Height: capt.Height, Min: d.Min, Max: d.Max,
-			})
-		}
-		if err := writeMap(out, d, cur, capt.Width, capt.Height, d.Name == res.MapIndex, res); err != nil {
-			return nil, err
-		}
-		ir.Duration = time.Since(indexStart)
-		if d.Additive && !isReflectance(res.CalibrationMode) {
-			ir.Caveat = fmt.Sprintf("%s adds a constant that assumes reflectance in 0..1; on uncalibrated sensor values it is unreliable", d.Name)
-		}
-		if ir.Stats.Valid == 0 {
-			res.Warnings = append(res.Warnings, fmt.Sprintf("%s: no valid pixel", d.Name))
-		}
-	}
-
-	if out.Thumbnail != nil {
-		ch, _, ok := thumbnail.Composite(&bands)
-		if ok {
-			tw, th := thumbnail.Size(capt.Width, capt.Height, thumbSide)
-			white, err := thumbnail.Render(out.Thumbnail, ch, capt.Width, capt.Height, tw, th)
-			if err != nil {
-				return nil, fmt.Errorf("analyze: %w", err)
-			}
-			res.Outputs = append(res.Outputs, Output{
-				Kind: KindThumbnail, ContentType: "image/png", Width: tw, Height: th, Min: 0, Max: white,
-			})
-		}
+	if err := runIndices(ctx, defs, res, &bands, params, thresholds, rows, cols, geo, capt.Width, capt.Height, thumbSide, out); err != nil {
+		return nil, err
 	}
 	res.Duration = time.Since(start)
 	return res, nil
@@ -468,16 +421,16 @@ func MapFileName(indexName string) string {
 }
 
 // writeMap renders index d's values as a colour map to out.MapDir and, for
-// the main map, to out.Map, and records the output in res.
-func writeMap(out Outputs, d index.Def, vals []float32, width, height int, main bool, res *Result) error {
+// the main map, to out.Map, and returns the output written (ok false when
+// out asks for neither).
+func writeMap(out Outputs, d index.Def, vals []float32, width, height int, main bool) (o Output, ok bool, err error) {
 	var ws []io.Writer
 	var path string
 	var f *os.File
 	if out.MapDir != "" {
 		path = filepath.Join(out.MapDir, MapFileName(d.Name))
-		var err error
 		if f, err = os.Create(path); err != nil {
-			return fmt.Errorf("analyze: colour map: %w", err)
+			return o, false, fmt.Errorf("analyze: colour map: %w", err)
 		}
 		defer f.Close()
 		ws = append(ws, f)
@@ -486,21 +439,20 @@ func writeMap(out Outputs, d index.Def, vals []float32, width, height int, main 
 		ws = append(ws, out.Map)
 	}
 	if len(ws) == 0 {
-		return nil
+		return o, false, nil
 	}
 	if err := colormap.Render(io.MultiWriter(ws...), vals, width, height, d.Min, d.Max); err != nil {
-		return fmt.Errorf("analyze: %s: %w", d.Name, err)
+		return o, false, fmt.Errorf("analyze: %s: %w", d.Name, err)
 	}
 	if f != nil {
 		if err := f.Close(); err != nil {
-			return fmt.Errorf("analyze: colour map %s: %w", d.Name, err)
+			return o, false, fmt.Errorf("analyze: colour map %s: %w", d.Name, err)
 		}
 	}
-	res.Outputs = append(res.Outputs, Output{
+	return Output{
 		Kind: KindColormap, Index: d.Name, Path: path, ContentType: "image/png",
 		Width: width, Height: height, Min: d.Min, Max: d.Max,
-	})
-	return nil
+	}, true, nil
 }
 
 // healthThresholds resolves each index's health cut points: the default of
@@ -523,10 +475,9 @@ func healthThresholds(defs []index.Def, overrides map[string]index.Thresholds) (
 	return out, nil
 }
 
-// healthClasses counts vals per class; areas are filled when pixelArea (m²)
-// is known.
-func healthClasses(vals []float32, t index.Thresholds, valid int64, pixelArea float64) []HealthClass {
-	counts := index.CountClasses(vals, t)
+// healthClasses describes the valid pixels per class (counts); areas are
+// filled when pixelArea (m²) is known.
+func healthClasses(counts [4]int64, t index.Thresholds, valid int64, pixelArea float64) []HealthClass {
 	out := make([]HealthClass, len(counts))
 	for i, n := range counts {
 		lo, hi := t.Bounds(i)

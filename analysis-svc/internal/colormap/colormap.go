@@ -5,9 +5,7 @@ package colormap
 
 import (
 	"fmt"
-	"image"
 	"image/color"
-	"image/png"
 	"io"
 	"math"
 )
@@ -63,11 +61,10 @@ func Color(v, lo, hi float64) color.NRGBA {
 }
 
 func paletteIndex(v float32, lo, inv float64) uint8 {
-	f := float64(v)
-	if math.IsNaN(f) || math.IsInf(f, 0) {
+	if math.Float32bits(v)&0x7f800000 == 0x7f800000 { // NaN or ±Inf
 		return 0
 	}
-	t := (f - lo) * inv
+	t := (float64(v) - lo) * inv
 	if t <= 0 {
 		return 1
 	}
@@ -77,9 +74,9 @@ func paletteIndex(v float32, lo, inv float64) uint8 {
 	return uint8(1 + int(t*(Steps-1)+0.5))
 }
 
-// Render writes vals (row-major, width*height) as a paletted PNG with
-// png.BestSpeed: the map is a preview, and compression dominates the time
-// on large images.
+// Render writes vals (row-major, width*height) as a paletted PNG,
+// Huffman-coded only (see encodePaletted): the map is a preview, and
+// compression dominates the time on large images.
 func Render(w io.Writer, vals []float32, width, height int, lo, hi float64) error {
 	if width <= 0 || height <= 0 || len(vals) != width*height {
 		return fmt.Errorf("render map: %d values for %d x %d", len(vals), width, height)
@@ -87,19 +84,12 @@ func Render(w io.Writer, vals []float32, width, height int, lo, hi float64) erro
 	if !(hi > lo) {
 		return fmt.Errorf("render map: empty range %v..%v", lo, hi)
 	}
-	img := &image.Paletted{
-		Pix:     make([]uint8, len(vals)),
-		Stride:  width,
-		Rect:    image.Rect(0, 0, width, height),
-		Palette: palette(),
-	}
 	inv := 1 / (hi - lo)
-	pix := img.Pix[:len(vals)]
+	pix := make([]uint8, len(vals))
 	for i, v := range vals {
 		pix[i] = paletteIndex(v, lo, inv)
 	}
-	enc := png.Encoder{CompressionLevel: png.BestSpeed}
-	if err := enc.Encode(w, img); err != nil {
+	if err := encodePaletted(w, pix, width, height, palette()); err != nil {
 		return fmt.Errorf("render map: %w", err)
 	}
 	return nil

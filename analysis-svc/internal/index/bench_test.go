@@ -20,21 +20,62 @@ func benchBands() Bands {
 	return b
 }
 
-// BenchmarkComputeAndSummarize is one index over 20 MP: kernel then stats.
+// BenchmarkComputeAndSummarize is one index over 20 MP: the kernel and
+// everything Analyze derives from the values (Def.ComputeSummary: Stats,
+// health classes, the 8 x 8 zonal grid).
 func BenchmarkComputeAndSummarize(b *testing.B) {
 	bands := benchBands()
 	dst := make([]float32, benchPixels)
 	for _, name := range []string{"NDVI", "EVI", "VARI", "MSAVI2"} {
 		d, _ := Lookup(name)
+		o := SummaryOptions{Threshold: d.Threshold, HistMin: d.Min, HistMax: d.Max, Health: d.Health,
+			Width: 5472, Height: 3648, GridRows: DefaultGridRows, GridCols: DefaultGridCols}
 		b.Run(name, func(b *testing.B) {
 			b.SetBytes(int64(benchPixels) * 4 * int64(len(d.Needs)))
 			for b.Loop() {
-				if err := d.Compute(dst, &bands, Params{SAVIL: 0.5}); err != nil {
+				if _, err := d.ComputeSummary(dst, &bands, Params{SAVIL: 0.5}, o); err != nil {
 					b.Fatal(err)
 				}
-				Summarize(dst, d.Threshold, d.Min, d.Max)
 			}
 			b.ReportMetric(float64(benchPixels)*float64(b.N)/b.Elapsed().Seconds(), "pixels/s")
 		})
 	}
+}
+
+// BenchmarkSummarizeParts times the statistics alone, over one index's
+// values (NDVI of the benchmark bands): the fused SummarizeAll against the
+// separate passes it replaces.
+func BenchmarkSummarizeParts(b *testing.B) {
+	bands := benchBands()
+	vals := make([]float32, benchPixels)
+	d, _ := Lookup("NDVI")
+	if err := d.Compute(vals, &bands, Params{SAVIL: 0.5}); err != nil {
+		b.Fatal(err)
+	}
+	const w, h = 5472, 3648
+	b.Run("SummarizeAll", func(b *testing.B) {
+		b.SetBytes(int64(benchPixels) * 4)
+		for b.Loop() {
+			SummarizeAll(vals, SummaryOptions{Threshold: d.Threshold, HistMin: d.Min, HistMax: d.Max, Health: d.Health,
+				Width: w, Height: h, GridRows: 8, GridCols: 8})
+		}
+	})
+	b.Run("Summarize", func(b *testing.B) {
+		b.SetBytes(int64(benchPixels) * 4)
+		for b.Loop() {
+			Summarize(vals, d.Threshold, d.Min, d.Max)
+		}
+	})
+	b.Run("CountClasses", func(b *testing.B) {
+		b.SetBytes(int64(benchPixels) * 4)
+		for b.Loop() {
+			CountClasses(vals, d.Health)
+		}
+	})
+	b.Run("Zones", func(b *testing.B) {
+		b.SetBytes(int64(benchPixels) * 4)
+		for b.Loop() {
+			Zones(vals, w, h, 8, 8, d.Health)
+		}
+	})
 }

@@ -286,6 +286,15 @@ func (d Def) Unavailable(have []Role) string {
 // Compute writes the index for every pixel into dst, which must be as long as
 // the input bands. Pixels with no data or a zero denominator become NaN.
 func (d Def) Compute(dst []float32, b *Bands, p Params) error {
+	if err := d.check(dst, b, p); err != nil {
+		return err
+	}
+	d.kernel(dst, b, p)
+	return nil
+}
+
+// check validates Compute's arguments.
+func (d Def) check(dst []float32, b *Bands, p Params) error {
 	if err := p.Validate(); err != nil {
 		return err
 	}
@@ -298,6 +307,5 @@ func (d Def) Compute(dst []float32, b *Bands, p Params) error {
 			return fmt.Errorf("%s: %s band has %d values, output has %d", d.Name, r, len(s), len(dst))
 		}
 	}
-	d.kernel(dst, b, p)
 	return nil
 }

@@ -85,26 +85,29 @@ func BlockMeans(vals []float32, width, height, rows, cols int) (means []float64,
 	means = make([]float64, rows*cols)
 	counts = make([]int64, rows*cols)
 	sums := means // accumulate in place, divide at the end
-	// colBlock[x] is the block column of pixel column x.
-	colBlock := make([]int, width)
+	colBounds := make([]int, cols+1)
 	for c := range cols {
-		x0, x1 := BlockBounds(c, cols, width)
-		for x := x0; x < x1; x++ {
-			colBlock[x] = c
-		}
+		colBounds[c], colBounds[c+1] = BlockBounds(c, cols, width)
 	}
 	for r := range rows {
 		y0, y1 := BlockBounds(r, rows, height)
 		s, k := sums[r*cols:(r+1)*cols], counts[r*cols:(r+1)*cols]
 		for y := y0; y < y1; y++ {
 			row := vals[y*width : (y+1)*width]
-			for x, v := range row {
-				if math.Float32bits(v)&0x7f800000 == 0x7f800000 {
-					continue
+			// One block's part of the row at a time, its sum in a
+			// register: adding into s[c] pixel by pixel waits on the
+			// store of the previous pixel's sum. The order of the
+			// additions is the same.
+			for c := range s {
+				acc, n := s[c], k[c]
+				for _, v := range row[colBounds[c]:colBounds[c+1]] {
+					if math.Float32bits(v)&0x7f800000 == 0x7f800000 {
+						continue
+					}
+					acc += float64(v)
+					n++
 				}
-				c := colBlock[x]
-				s[c] += float64(v)
-				k[c]++
+				s[c], k[c] = acc, n
 			}
 		}
 	}

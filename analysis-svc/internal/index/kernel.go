@@ -1,5 +1,7 @@
 package index
 
+import "math"
+
 // Slice kernels: one plain loop per index so that the formula (a small
 // function in formula.go) is inlined and nothing is called indirectly per
 // pixel. Re-slicing the inputs to len(dst) lets the compiler drop the bounds
@@ -60,11 +62,21 @@ func kernelEVI2(dst []float32, b *Bands, p Params) {
 
 func kernelVARI(dst []float32, b *Bands, _ Params) {
 	g, r, bl := b.Green[:len(dst)], b.Red[:len(dst)], b.Blue[:len(dst)]
+	nan := math.Float64bits(math.NaN())
 	for i := range dst {
-		dst[i] = float32(vari(float64(g[i]), float64(r[i]), float64(bl[i])))
+		// vari without branches, bit for bit (NaN payloads too), written
+		// out because the inliner would not take it: on photos its
+		// out-of-range test flips at random from pixel to pixel (sky,
+		// water, noise near a zero denominator), and each flip was a
+		// misprediction. The quotient is computed whatever the
+		// denominator; where vari returns math.NaN() the mask picks it.
+		gi, ri := float64(g[i]), float64(r[i])
+		d := gi + ri - float64(bl[i])
+		v := (gi - ri) / d
+		m := -uint64(b2i(d == 0) | b2i(v < -1-1e-6) | b2i(v > 1+1e-6))
+		dst[i] = float32(math.Float64frombits(math.Float64bits(v)&^m | nan&m))
 	}
 }
-
 func kernelExG(dst []float32, b *Bands, _ Params) {
 	r, g, bl := b.Red[:len(dst)], b.Green[:len(dst)], b.Blue[:len(dst)]
 	for i := range dst {
