@@ -292,9 +292,9 @@ func Analyze(ctx context.Context, files []File, opt Options, out Outputs) (*Resu
 		inputs[i] = raster.Input{Path: f.Path, Name: f.Filename, Role: f.Role}
 	}
 	ropt := raster.Options{BandLayout: opt.BandLayout, MaxPixels: maxPixels, Calibration: opt.Calibration}
-	var panelFlight string
+	var panel panelSource
 	if opt.Panel != nil {
-		if ropt.PanelFactors, panelFlight, err = panelFactors(ctx, opt.Panel, maxPixels); err != nil {
+		if ropt.PanelFactors, panel, err = panelFactors(ctx, opt.Panel, maxPixels); err != nil {
 			return nil, fmt.Errorf("analyze: %w", err)
 		}
 	}
@@ -304,6 +304,12 @@ func Analyze(ctx context.Context, files []File, opt Options, out Outputs) (*Resu
 		return nil, fmt.Errorf("analyze: %w", err)
 	}
 	defer capt.Close()
+	if c := cameraName(capt.Metadata); opt.Panel != nil && panel.Camera != "" && c != "" && c != panel.Camera {
+		// Factors turn one camera's radiance into reflectance; another
+		// camera's values are in other units, so the result would be
+		// neither reflectance nor comparable to anything.
+		return nil, fmt.Errorf("analyze: %w: the panel capture was taken with a %s, this capture with a %s: a panel calibrates captures of its own camera only", ErrUnsupported, panel.Camera, c)
+	}
 	capt.DeclaredScale = opt.ReflectanceScale
 	if int64(capt.Width)*int64(capt.Height) >= math.MaxUint32 {
 		// index.Summarize counts pixels in 32 bits.
@@ -361,10 +367,10 @@ func Analyze(ctx context.Context, files []File, opt Options, out Outputs) (*Resu
 	res.DecodeTime = time.Since(decodeStart)
 	res.CalibrationMode = capt.CalibrationMode
 	res.SAVIL = params.SAVIL
-	if f := capt.Metadata.FlightID; opt.Panel != nil && panelFlight != "" && f != "" && f != panelFlight {
+	if f := capt.Metadata.FlightID; opt.Panel != nil && panel.Flight != "" && f != "" && f != panel.Flight {
 		// The light changes between flights; a panel of another flight
 		// calibrates this one only roughly.
-		res.Warnings = append(res.Warnings, fmt.Sprintf("the panel capture is from flight %s, this capture from flight %s", panelFlight, f))
+		res.Warnings = append(res.Warnings, fmt.Sprintf("the panel capture is from flight %s, this capture from flight %s", panel.Flight, f))
 	}
 	for _, b := range capt.Bands {
 		if b.Data != nil && (b.Factor != 0 || b.Irradiance != 0) {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"strings"
 
 	"github.com/canopyag/canopy/analysis-svc/internal/align"
 	"github.com/canopyag/canopy/analysis-svc/internal/index"
@@ -40,18 +41,26 @@ type Panel struct {
 	// Analyze then applies it without reading Files again, so a caller
 	// calibrating many captures with one panel measures it once.
 	Measured []PanelBand
-	// FlightID is the panel capture's flight id, set with Measured.
-	FlightID string
+	// FlightID is the panel capture's flight id, and Camera its make and
+	// model, both set with Measured.
+	FlightID, Camera string
 }
+
+// panelSource is where a panel measurement comes from.
+type panelSource struct {
+	Flight, Camera string
+}
+
+func cameraName(m raster.Metadata) string { return strings.TrimSpace(m.Make + " " + m.Model) }
 
 // Measure measures the panel (as MeasurePanel does) and returns it with
 // Measured and FlightID set.
 func (p Panel) Measure(ctx context.Context, maxPixels int64) (Panel, error) {
-	bands, flight, err := measurePanel(ctx, p, maxPixels)
+	bands, src, err := measurePanel(ctx, p, maxPixels)
 	if err != nil {
 		return Panel{}, err
 	}
-	p.Measured, p.FlightID = bands, flight
+	p.Measured, p.FlightID, p.Camera = bands, src.Flight, src.Camera
 	return p, nil
 }
 
@@ -72,7 +81,7 @@ func MeasurePanel(ctx context.Context, p Panel, maxPixels int64) ([]PanelBand, e
 
 // measurePanel is MeasurePanel that also returns the panel capture's flight
 // id.
-func measurePanel(ctx context.Context, p Panel, maxPixels int64) ([]PanelBand, string, error) {
+func measurePanel(ctx context.Context, p Panel, maxPixels int64) ([]PanelBand, panelSource, error) {
 	if maxPixels == 0 {
 		maxPixels = DefaultMaxPixels
 	}
@@ -82,11 +91,11 @@ func measurePanel(ctx context.Context, p Panel, maxPixels int64) ([]PanelBand, s
 	}
 	capt, err := raster.OpenCapture(inputs, raster.Options{MaxPixels: maxPixels, Calibration: raster.CalibrationRadiance})
 	if err != nil {
-		return nil, "", fmt.Errorf("panel capture: %w", err)
+		return nil, panelSource{}, fmt.Errorf("panel capture: %w", err)
 	}
 	defer capt.Close()
 	if err := capt.Read(ctx); err != nil {
-		return nil, "", fmt.Errorf("panel capture: %w", err)
+		return nil, panelSource{}, fmt.Errorf("panel capture: %w", err)
 	}
 	var out []PanelBand
 	for _, b := range capt.Bands {
@@ -95,29 +104,29 @@ func measurePanel(ctx context.Context, p Panel, maxPixels int64) ([]PanelBand, s
 		}
 		refl, ok := p.Reflectance[b.Role]
 		if !ok {
-			return nil, "", fmt.Errorf("panel capture: %w: no panel reflectance for the %s band (%s)", ErrUnsupported, b.Role, b.File)
+			return nil, panelSource{}, fmt.Errorf("panel capture: %w: no panel reflectance for the %s band (%s)", ErrUnsupported, b.Role, b.File)
 		}
 		corners, ok := p.Corners[b.Role]
 		if !ok {
-			return nil, "", fmt.Errorf("panel capture: %w: no panel corners for the %s band (%s)", ErrUnsupported, b.Role, b.File)
+			return nil, panelSource{}, fmt.Errorf("panel capture: %w: no panel corners for the %s band (%s)", ErrUnsupported, b.Role, b.File)
 		}
 		pb, err := radiometry.Panel(b.Data, capt.Width, capt.Height, corners, refl)
 		if err != nil {
-			return nil, "", fmt.Errorf("panel capture: %s band (%s): %w: %v", b.Role, b.File, ErrUnsupported, err)
+			return nil, panelSource{}, fmt.Errorf("panel capture: %s band (%s): %w: %v", b.Role, b.File, ErrUnsupported, err)
 		}
 		out = append(out, PanelBand{Role: b.Role.String(), File: b.File, PanelBand: pb})
 	}
-	return out, capt.Metadata.FlightID, nil
+	return out, panelSource{Flight: capt.Metadata.FlightID, Camera: cameraName(capt.Metadata)}, nil
 }
 
 // panelFactors measures the panel (unless it was measured already) and
 // returns the factor per role and the panel capture's flight id.
-func panelFactors(ctx context.Context, p *Panel, maxPixels int64) (map[index.Role]float64, string, error) {
-	bands, flight := p.Measured, p.FlightID
+func panelFactors(ctx context.Context, p *Panel, maxPixels int64) (map[index.Role]float64, panelSource, error) {
+	bands, src := p.Measured, panelSource{Flight: p.FlightID, Camera: p.Camera}
 	if bands == nil {
 		var err error
-		if bands, flight, err = measurePanel(ctx, *p, maxPixels); err != nil {
-			return nil, "", err
+		if bands, src, err = measurePanel(ctx, *p, maxPixels); err != nil {
+			return nil, panelSource{}, err
 		}
 	}
 	out := map[index.Role]float64{}
@@ -125,7 +134,7 @@ func panelFactors(ctx context.Context, p *Panel, maxPixels int64) (map[index.Rol
 		r, _ := index.ParseRole(b.Role)
 		out[r] = b.Factor
 	}
-	return out, flight, nil
+	return out, src, nil
 }
 
 // BandCalibration is the reflectance factor applied to one band.

@@ -508,3 +508,18 @@ func TestMeasuredPanelReused(t *testing.T) {
 		t.Errorf("calibration %s, %d bands", got.CalibrationMode, len(got.Calibration))
 	}
 }
+
+// A panel calibrates captures of its own camera only: the MicaSense panel's
+// factors applied to a Parrot Sequoia capture (whose values are in other
+// units) would be labelled reflectance and mean nothing, so the analysis
+// is refused, saying which cameras, before any pixel is read.
+func TestPanelOfAnotherCameraRefused(t *testing.T) {
+	d := sharedData(t)
+	dir := filepath.Join(d, "parrot-sequoia/0077")
+	seq := files(dir, "IMG_180413_080658_0000_GRE.TIF", "IMG_180413_080658_0000_RED.TIF",
+		"IMG_180413_080658_0000_REG.TIF", "IMG_180413_080658_0000_NIR.TIF")
+	_, err := Analyze(context.Background(), seq, Options{Panel: micaSensePanel(d)}, Outputs{})
+	if !errors.Is(err, ErrUnsupported) || !strings.Contains(err.Error(), "MicaSense RedEdge") || !strings.Contains(err.Error(), "Parrot Sequoia") {
+		t.Fatalf("Sequoia capture with a MicaSense panel: %v; want ErrUnsupported naming both cameras", err)
+	}
+}

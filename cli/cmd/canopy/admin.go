@@ -3,10 +3,13 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"text/tabwriter"
 	"time"
+
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/canopyag/canopy/platform/auth"
 	"github.com/canopyag/canopy/platform/config"
@@ -58,7 +61,7 @@ func (a *cli) admin(ctx context.Context, args []string) error {
 		}
 		key, p, err := auth.CreateKey(ctx, pool, *project, role, *name)
 		if err != nil {
-			return err
+			return schemaHint(err)
 		}
 		if *asJSON {
 			return json.NewEncoder(a.stdout).Encode(map[string]string{
@@ -83,7 +86,7 @@ func (a *cli) admin(ctx context.Context, args []string) error {
 		}
 		keys, err := auth.ListKeys(ctx, pool)
 		if err != nil {
-			return err
+			return schemaHint(err)
 		}
 		if *asJSON {
 			type row struct {
@@ -120,11 +123,21 @@ func (a *cli) admin(ctx context.Context, args []string) error {
 			return errUsage
 		}
 		if err := auth.RevokeKey(ctx, pool, rest[0]); err != nil {
-			return err
+			return schemaHint(err)
 		}
 		fmt.Fprintf(a.stderr, "revoked key %s (services stop accepting it within %s)\n", rest[0], auth.KeyCacheTTL)
 		return nil
 	}
 	fmt.Fprintln(a.stderr, adminUsage)
 	return errUsage
+}
+
+// schemaHint explains a missing table: the database is there but has no
+// schema yet, which ingest-svc creates when it starts.
+func schemaHint(err error) error {
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) && pgErr.Code == "42P01" {
+		return fmt.Errorf("%w\nthe database has no Canopy schema yet: start ingest-svc on it first (it migrates at start; wait for its /healthz)", err)
+	}
+	return err
 }

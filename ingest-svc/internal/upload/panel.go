@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math"
 	"strings"
 
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
@@ -65,8 +64,8 @@ func checkCalibration(o *canopyv1.AnalysisOptions) error {
 			return apierror.BadField(field+".corners", "has %d points; want the panel's 4 corners in this band's pixels", len(cs))
 		}
 		for k, c := range cs {
-			if x, y := c.GetX(), c.GetY(); !(math.Abs(x) <= maxPanelCoordinate && math.Abs(y) <= maxPanelCoordinate) {
-				return apierror.BadField(fmt.Sprintf("%s.corners[%d]", field, k), "(%g, %g) is not a pixel position (column x, row y)", x, y)
+			if x, y := c.GetX(), c.GetY(); !(x >= 0 && x <= maxPanelCoordinate && y >= 0 && y <= maxPanelCoordinate) {
+				return apierror.BadField(fmt.Sprintf("%s.corners[%d]", field, k), "(%g, %g) is not a pixel position (column x, row y, from 0 at the top left)", x, y)
 			}
 		}
 	}

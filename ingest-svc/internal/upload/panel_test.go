@@ -48,6 +48,7 @@ func TestCheckCalibration(t *testing.T) {
 		{"5 corners", panel(nir(func(b *canopyv1.PanelBand) { b.Corners = append(b.Corners, b.Corners[0]) })), "metadata.analysis.panel.bands[0].corners"},
 		{"no corners", panel(nir(func(b *canopyv1.PanelBand) { b.Corners = nil })), "metadata.analysis.panel.bands[0].corners"},
 		{"infinite corner", panel(nir(func(b *canopyv1.PanelBand) { b.Corners[2].X = math.Inf(1) })), "metadata.analysis.panel.bands[0].corners[2]"},
+		{"negative corner", panel(nir(func(b *canopyv1.PanelBand) { b.Corners[1].Y = -5 })), "metadata.analysis.panel.bands[0].corners[1]"},
 		{"unknown band", panel(nir(ok), nir(func(b *canopyv1.PanelBand) { b.Band = "SWIR" })), "metadata.analysis.panel.bands[1].band"},
 		{"empty band", panel(nir(func(b *canopyv1.PanelBand) { b.Band = "" })), "metadata.analysis.panel.bands[0].band"},
 		{"alpha is no panel band", panel(nir(func(b *canopyv1.PanelBand) { b.Band = "alpha" })), "metadata.analysis.panel.bands[0].band"},
@@ -98,5 +99,35 @@ func TestAnalysisOptionsJSONCanonicalPanel(t *testing.T) {
 	}
 	if want := "01a23f46-f177-746e-a5fd-5049efabe7e9"; len(ref) != 1 || ref["calibrateWith"] != want {
 		t.Errorf("stored %s, want calibrateWith %s", b, want)
+	}
+}
+
+// A band role must be one the API defines: an undefined number would be
+// stored and analysed as if no role were given.
+func TestValidateBandRole(t *testing.T) {
+	s := &Service{limits: Limits{MaxFiles: 16}}
+	for _, c := range []struct {
+		role  canopyv1.BandRole
+		field string
+	}{
+		{canopyv1.BandRole_BAND_ROLE_NIR, ""},
+		{canopyv1.BandRole_BAND_ROLE_UNSPECIFIED, ""},
+		{canopyv1.BandRole(42), "metadata.files[1].band_role"},
+	} {
+		md := &canopyv1.UploadMetadata{Files: []*canopyv1.FileSpec{{Filename: "a_1.tif", BandRole: canopyv1.BandRole_BAND_ROLE_RED}, {Filename: "a_4.tif", BandRole: c.role}}}
+		err := s.validate(md)
+		st := status.Convert(err)
+		var field string
+		for _, d := range st.Details() {
+			if br, ok := d.(*errdetails.BadRequest); ok && len(br.GetFieldViolations()) == 1 {
+				field = br.GetFieldViolations()[0].GetField()
+			}
+		}
+		if c.field == "" && err != nil {
+			t.Errorf("role %v refused: %v", c.role, err)
+		}
+		if c.field != "" && (st.Code() != codes.InvalidArgument || field != c.field) {
+			t.Errorf("role %d: %v %q naming %q; want InvalidArgument naming %s", c.role, st.Code(), st.Message(), field, c.field)
+		}
 	}
 }

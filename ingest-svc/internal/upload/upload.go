@@ -177,6 +177,10 @@ func (s *Service) validate(md *canopyv1.UploadMetadata) error {
 		if strings.ContainsRune(f.GetFilename(), 0) {
 			return apierror.BadField(fmt.Sprintf("metadata.files[%d].filename", i), "must not contain NUL")
 		}
+		// An undefined number would be stored and analysed as no role.
+		if r := f.GetBandRole(); r.Descriptor().Values().ByNumber(r.Number()) == nil {
+			return apierror.BadField(fmt.Sprintf("metadata.files[%d].band_role", i), "%d is not a band role (BAND_ROLE_BLUE, _GREEN, _RED, _RED_EDGE, _NIR ...)", r)
+		}
 	}
 	if len(md.GetClientUploadId()) > 256 || len(md.GetBatchId()) > 256 {
 		return apierror.BadField("metadata.client_upload_id", "limited to 256 bytes, like batch_id")
