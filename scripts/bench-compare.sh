@@ -30,9 +30,16 @@ c=${COMPARE_C:-8}
 out=${COMPARE_OUT:-bench/results/latest.json}
 old=$root/../shared/baseline
 py=/usr/bin/python3
+pkgs="python3-flask python3-psycopg2 python3-numpy python3-pil"
 if ! "$py" -c 'import flask, psycopg2, numpy, PIL' 2>/dev/null; then
-  echo "the older design needs: apt-get install -y python3-flask python3-psycopg2 python3-numpy python3-pil" >&2
-  exit 1
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    echo "==> installing the older design's Python packages from Debian: $pkgs" >&2
+    # shellcheck disable=SC2086 # the list is words
+    apt-get install -y -q $pkgs >/dev/null || { apt-get update -q >/dev/null && apt-get install -y -q $pkgs >/dev/null; }
+  else
+    echo "the older design needs: apt-get install -y $pkgs" >&2
+    exit 1
+  fi
 fi
 
 source scripts/bench-lib.sh

@@ -460,10 +460,14 @@ func events(ctx context.Context, q Querier, f EventFilter, withForeign bool) ([]
 	return scanEvents(rows)
 }
 
+// EventPage is how many events one read returns when the filter sets no
+// Limit; a reader that got a full page has more to read at once.
+const EventPage = 1000
+
 // eventsQuery is the statement events runs.
 func eventsQuery(f EventFilter, withForeign bool) (string, []any) {
 	if f.Limit <= 0 {
-		f.Limit = 1000
+		f.Limit = EventPage
 	}
 	// visible is computed in SQL so other projects' rows carry nothing but
 	// their seq out of the database.

@@ -218,6 +218,9 @@ func (s *Server) WatchImage(req *canopyv1.WatchImageRequest, stream grpc.ServerS
 				return nil
 			}
 		}
+		if len(evs) >= catalog.EventPage {
+			continue // a full page: read on without waiting for a wake-up
+		}
 		select {
 		case <-ctx.Done():
 			return status.FromContextError(ctx.Err()).Err()
@@ -272,6 +275,12 @@ func (s *Server) WatchImages(req *canopyv1.WatchImagesRequest, stream grpc.Serve
 			last = max(last, se.Seq)
 		}
 		gaps.expire()
+		if len(seqs) >= catalog.EventPage {
+			// A full page: more are waiting, and their notifications may
+			// all have come already. Waiting for the next one would leave
+			// a watcher that fell behind stuck behind for good.
+			continue
+		}
 		var timeout <-chan time.Time
 		if gaps.open() {
 			// Re-read while a hole is open even without a notification, so
