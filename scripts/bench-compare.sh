@@ -19,7 +19,8 @@
 # latency p50 grows with N (the queue is longer), so ours/theirs latency at
 # N=20 flatters the older design.
 #
-# Needs Debian's python3-flask python3-psycopg2 python3-numpy python3-pil.
+# Needs Debian's python3-flask python3-psycopg2 python3-numpy python3-pil (installed
+# when missing and run as root, see ensure_old_design_python).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -30,19 +31,8 @@ c=${COMPARE_C:-8}
 out=${COMPARE_OUT:-bench/results/latest.json}
 old=$root/../shared/baseline
 py=/usr/bin/python3
-pkgs="python3-flask python3-psycopg2 python3-numpy python3-pil"
-if ! "$py" -c 'import flask, psycopg2, numpy, PIL' 2>/dev/null; then
-  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-    echo "==> installing the older design's Python packages from Debian: $pkgs" >&2
-    # shellcheck disable=SC2086 # the list is words
-    apt-get install -y -q $pkgs >/dev/null || { apt-get update -q >/dev/null && apt-get install -y -q $pkgs >/dev/null; }
-  else
-    echo "the older design needs: apt-get install -y $pkgs" >&2
-    exit 1
-  fi
-fi
-
 source scripts/bench-lib.sh
+ensure_old_design_python
 build_all
 run=$root/.run/bench-compare
 rm -rf "$run" && mkdir -p "$run/logs"

@@ -71,3 +71,19 @@ build_all() {
   (cd "$root" && go build -o .bin/ ./ingest-svc/cmd/ingest-svc ./status-svc/cmd/status-svc ./analysis-svc/cmd/analysis-svc)
   (cd "$root/bench" && go build -o ../.bin/ ./cmd/canopy-bench)
 }
+
+# ensure_old_design_python: the Python packages of ../shared/baseline (its
+# test images need numpy and PIL, its services flask and psycopg2), from
+# Debian's packages when they are missing and we are root.
+ensure_old_design_python() {
+  local pkgs="python3-flask python3-psycopg2 python3-numpy python3-pil"
+  /usr/bin/python3 -c 'import flask, psycopg2, numpy, PIL' 2>/dev/null && return 0
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    echo "==> installing the older design's Python packages from Debian: $pkgs" >&2
+    # shellcheck disable=SC2086 # the list is words
+    apt-get install -y -q $pkgs >/dev/null || { apt-get update -q >/dev/null && apt-get install -y -q $pkgs >/dev/null; }
+  else
+    echo "the older design needs: apt-get install -y $pkgs" >&2
+    exit 1
+  fi
+}

@@ -68,6 +68,7 @@ kill -TERM "$poll_ingest_pid"; wait "$poll_ingest_pid" 2>/dev/null || true
 echo "==> starting analysis-svc for the end-to-end runs" >&2
 start_analysis
 imgs=$run/images
+ensure_old_design_python
 /usr/bin/python3 ../shared/baseline/make_test_images.py "$imgs" >/dev/null
 # The older design's test images (2000x1500 = 3 MP, NIR-R-G), as its
 # bench uses them.
