@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -126,5 +127,43 @@ func getJSON(t *testing.T, url string, wantCode int, into any) {
 		if err := json.Unmarshal(body, into); err != nil {
 			t.Fatalf("GET %s: %v in %s", url, err, body)
 		}
+	}
+}
+
+// A REST watch open when status-svc shuts down ends with the service's own
+// answer, Unavailable (14: resume with after_seq), as gRPC and Server-Sent
+// Events watchers get; it ended with Canceled (1, "the client connection is
+// closing") because the gateway's connection closed first.
+func TestRESTWatchEndsUnavailableAtShutdown(t *testing.T) {
+	s := newStack(t, "local")
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	resp, err := s.client.UploadFiles(ctx, []client.File{{Path: filepath.Join(sharedData(t), "webodm-fixtures", "tiny_drone_image.jpg")}}, client.UploadOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+s.statusHTTP+"/v1/images/"+resp.GetImageId()+":watch", nil)
+	hr, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer hr.Body.Close()
+	sc := bufio.NewScanner(hr.Body)
+	if !sc.Scan() { // the image as it is: the watch is open
+		t.Fatalf("no first line: %v", sc.Err())
+	}
+	go s.stopAll[1]() // status-svc only (no worker runs: the image stays queued)
+	var last string
+	for sc.Scan() {
+		last = sc.Text()
+	}
+	var msg struct {
+		Error struct {
+			Code    int    `json:"code"`
+			Message string `json:"message"`
+		} `json:"error"`
+	}
+	if err := json.Unmarshal([]byte(last), &msg); err != nil || msg.Error.Code != 14 {
+		t.Errorf("last line %q: want an error with code 14 (Unavailable)", last)
 	}
 }

@@ -180,8 +180,15 @@ func (s *Server) Serve(ctx context.Context) error {
 			runtime.WithOutgoingHeaderMatcher(gatewayHeaderOut),
 		)
 		dial := s.SelfDialOptions()
+		// The gateway's connections to our gRPC port close when this
+		// context ends: only after the HTTP server has shut down, so a REST
+		// stream open at shutdown ends with the service's own answer
+		// (Unavailable: resume with after_seq), not with "the client
+		// connection is closing".
+		gwCtx, closeGateway := context.WithCancel(context.WithoutCancel(ctx))
+		defer closeGateway()
 		for _, g := range s.gateways {
-			if err := g(ctx, mux, s.GRPCAddr(), dial); err != nil {
+			if err := g(gwCtx, mux, s.GRPCAddr(), dial); err != nil {
 				s.grpc.Stop()
 				return fmt.Errorf("register gateway: %w", err)
 			}
