@@ -91,7 +91,7 @@ func TestCancelFencesTheWorker(t *testing.T) {
 		t.Errorf("renew after cancel: %v, want ErrLeaseLost", err)
 	}
 	a := &canopyv1.Analysis{AlgorithmVersion: "test", CalibrationMode: "uncalibrated_dn", Width: 1, Height: 1}
-	if _, err := q.Complete(ctx, working, c[0].Token, a); !errors.Is(err, queue.ErrLeaseLost) {
+	if _, err := q.Complete(ctx, catalog.AllProjects, working, c[0].Token, a); !errors.Is(err, queue.ErrLeaseLost) {
 		t.Errorf("complete after cancel: %v, want ErrLeaseLost", err)
 	}
 	if n := count(t, pool, `SELECT count(*) FROM analyses`); n != 0 {
@@ -285,7 +285,7 @@ func TestClaimAndCompleteRecordAndAnnounceEveryEvent(t *testing.T) {
 			t.Errorf("claim %d: %s %v token %q, want %s processing with a token", i, c.Image.GetId(), c.Image.GetStatus(), c.Token, ids[i])
 		}
 	}
-	if _, err := q.Complete(ctx, claimed[0].Image.GetId(), claimed[0].Token, &canopyv1.Analysis{AlgorithmVersion: "test"}); err != nil {
+	if _, err := q.Complete(ctx, catalog.AllProjects, claimed[0].Image.GetId(), claimed[0].Token, &canopyv1.Analysis{AlgorithmVersion: "test"}); err != nil {
 		t.Fatal(err)
 	}
 
@@ -368,5 +368,31 @@ func TestExhaustedLeaseWaitsForTheNextSweep(t *testing.T) {
 	}
 	if st != "failed" || !strings.Contains(msg, "expired on the last of 1 attempts") {
 		t.Errorf("after the sweep: %s %q, want failed with the expired-lease reason", st, msg)
+	}
+}
+
+// Completing needs the image within the caller's scope as well as its lease
+// token: with a worker key of another project even the right token is
+// NotFound, exactly like a missing image, and nothing is stored.
+func TestCompleteOutsideScopeIsNotFound(t *testing.T) {
+	ctx := context.Background()
+	pool := dbtest.NewPool(t)
+	q := queue.New(pool, queue.Config{}, nil)
+	id := addImage(t, pool, 2) // project "default"
+	c, err := q.Claim(ctx, catalog.AllProjects, "w1", 1, time.Minute)
+	if err != nil || len(c) != 1 {
+		t.Fatalf("claim: %v %v", c, err)
+	}
+	if _, err := pool.Exec(ctx, `INSERT INTO projects (id) VALUES ('other')`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := q.Complete(ctx, catalog.Project("other"), id, c[0].Token, &canopyv1.Analysis{AlgorithmVersion: "x"}); !errors.Is(err, catalog.ErrNotFound) {
+		t.Fatalf("complete from project other: %v, want ErrNotFound", err)
+	}
+	if n := count(t, pool, `SELECT count(*) FROM analyses WHERE image_id = $1`, id); n != 0 {
+		t.Fatalf("%d analyses stored by a refused completion", n)
+	}
+	if _, err := q.Complete(ctx, catalog.Project("default"), id, c[0].Token, &canopyv1.Analysis{AlgorithmVersion: "x"}); err != nil {
+		t.Fatalf("complete from its own project: %v", err)
 	}
 }

@@ -316,15 +316,17 @@ func (q *Queue) Renew(ctx context.Context, id, token string, lease time.Duration
 		return fmt.Errorf("renew lease of %s: %w", id, err)
 	}
 	if tag.RowsAffected() == 0 {
-		return q.whyNotHeld(ctx, id)
+		return q.whyNotHeld(ctx, catalog.AllProjects, id)
 	}
 	return nil
 }
 
-// whyNotHeld tells a missing image from a lost lease.
-func (q *Queue) whyNotHeld(ctx context.Context, id string) error {
+// whyNotHeld tells a missing image (or one outside scope, which looks the
+// same) from a lost lease.
+func (q *Queue) whyNotHeld(ctx context.Context, scope catalog.Scope, id string) error {
 	var exists bool
-	if err := q.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM images WHERE id = $1)`, id).Scan(&exists); err != nil {
+	if err := q.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM images WHERE id = $1 AND ($2::text IS NULL OR project_id = $2::text))`,
+		id, scope.Arg()).Scan(&exists); err != nil {
 		return fmt.Errorf("look up image %s: %w", id, err)
 	}
 	if !exists {
@@ -345,14 +347,15 @@ func (q *Queue) InScope(ctx context.Context, scope catalog.Scope, id string) (bo
 }
 
 // Complete records the analysis and marks the image completed, if token is
-// still the image's lease: the lease check, the analysis, the status and
-// its event are one statement.
-func (q *Queue) Complete(ctx context.Context, id, token string, a *canopyv1.Analysis) (*canopyv1.Image, error) {
+// still the image's lease and the image is within scope (a worker key of
+// one project completes that project's images only): the checks, the
+// analysis, the status and its event are one statement.
+func (q *Queue) Complete(ctx context.Context, scope catalog.Scope, id, token string, a *canopyv1.Analysis) (*canopyv1.Image, error) {
 	result, err := protojson.Marshal(a)
 	if err != nil {
 		return nil, fmt.Errorf("encode analysis: %w", err)
 	}
-	return q.inLease(ctx, "complete", id, func(tx pgx.Tx, ev *Events) (bool, error) {
+	return q.inLease(ctx, "complete", scope, id, func(tx pgx.Tx, ev *Events) (bool, error) {
 		var (
 			seq     int64
 			project string
@@ -362,6 +365,7 @@ func (q *Queue) Complete(ctx context.Context, id, token string, a *canopyv1.Anal
 				UPDATE images SET status = 'completed', processed_at = now(), last_error = '',
 					lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL
 				WHERE id = $1 AND status = 'processing' AND lease_token = $2
+				  AND ($11::text IS NULL OR project_id = $11::text)
 				RETURNING id, attempts, project_id),
 			stored AS (
 				INSERT INTO analyses
@@ -373,7 +377,7 @@ func (q *Queue) Complete(ctx context.Context, id, token string, a *canopyv1.Anal
 				RETURNING seq)
 			SELECT ev.seq, done.project_id FROM done, ev`,
 			id, token, a.GetAlgorithmVersion(), a.GetCalibrationMode(), a.GetWidth(), a.GetHeight(),
-			a.GetMapIndex(), a.GetMapBlobKey(), a.GetWorker(), result).Scan(&seq, &project)
+			a.GetMapIndex(), a.GetMapBlobKey(), a.GetWorker(), result, scope.Arg()).Scan(&seq, &project)
 		if errors.Is(err, pgx.ErrNoRows) {
 			return false, nil
 		}
@@ -389,7 +393,7 @@ func (q *Queue) Complete(ctx context.Context, id, token string, a *canopyv1.Anal
 // fn reports whether token was still the image's lease; when it was not,
 // nothing changed and the error says whether the image is missing or the
 // lease was lost.
-func (q *Queue) inLease(ctx context.Context, action, id string, fn func(tx pgx.Tx, ev *Events) (held bool, err error)) (*canopyv1.Image, error) {
+func (q *Queue) inLease(ctx context.Context, action string, scope catalog.Scope, id string, fn func(tx pgx.Tx, ev *Events) (held bool, err error)) (*canopyv1.Image, error) {
 	var img *canopyv1.Image
 	held := false
 	err := q.inTx(ctx, func(tx pgx.Tx, ev *Events) error {
@@ -405,7 +409,7 @@ func (q *Queue) inLease(ctx context.Context, action, id string, fn func(tx pgx.T
 		return nil, fmt.Errorf("%s %s: %w", action, id, err)
 	}
 	if !held {
-		return nil, q.whyNotHeld(ctx, id)
+		return nil, q.whyNotHeld(ctx, scope, id)
 	}
 	return img, nil
 }
@@ -413,7 +417,7 @@ func (q *Queue) inLease(ctx context.Context, action, id string, fn func(tx pgx.T
 // Fail ends an attempt. A retryable error re-queues the image after a
 // backoff while attempts remain; otherwise the image is failed with msg.
 func (q *Queue) Fail(ctx context.Context, id, token, msg string, retryable bool) (*canopyv1.Image, error) {
-	return q.inLease(ctx, "fail", id, func(tx pgx.Tx, ev *Events) (bool, error) {
+	return q.inLease(ctx, "fail", catalog.AllProjects, id, func(tx pgx.Tx, ev *Events) (bool, error) {
 		var attempt, maxAttempts int
 		err := tx.QueryRow(ctx, `SELECT attempts, max_attempts FROM images
 			WHERE id = $1 AND status = 'processing' AND lease_token = $2 FOR UPDATE`, id, token).Scan(&attempt, &maxAttempts)
@@ -447,7 +451,7 @@ func (q *Queue) Fail(ctx context.Context, id, token, msg string, retryable bool)
 // once and the attempt is not counted, so restarting workers never uses up
 // an image's attempts.
 func (q *Queue) Release(ctx context.Context, id, token, reason string) (*canopyv1.Image, error) {
-	return q.inLease(ctx, "release", id, func(tx pgx.Tx, ev *Events) (bool, error) {
+	return q.inLease(ctx, "release", catalog.AllProjects, id, func(tx pgx.Tx, ev *Events) (bool, error) {
 		var attempt int
 		err := tx.QueryRow(ctx, `UPDATE images SET status = 'uploaded', attempts = greatest(attempts - 1, 0),
 				run_after = now(), lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL

@@ -75,7 +75,7 @@ func TestClaimCompleteFencing(t *testing.T) {
 
 	// The first worker comes back: its token is stale, and nothing changes.
 	a := &canopyv1.Analysis{AlgorithmVersion: "test", CalibrationMode: "uncalibrated_dn", Width: 1, Height: 1, Worker: "w1"}
-	if _, err := q.Complete(ctx, id, got[0].Token, a); !errors.Is(err, queue.ErrLeaseLost) {
+	if _, err := q.Complete(ctx, catalog.AllProjects, id, got[0].Token, a); !errors.Is(err, queue.ErrLeaseLost) {
 		t.Fatalf("complete with stale token: %v, want ErrLeaseLost", err)
 	}
 	if _, err := q.Fail(ctx, id, got[0].Token, "boom", false); !errors.Is(err, queue.ErrLeaseLost) {
@@ -89,14 +89,14 @@ func TestClaimCompleteFencing(t *testing.T) {
 	}
 
 	a.Worker = "w2"
-	img, err := q.Complete(ctx, id, re[0].Token, a)
+	img, err := q.Complete(ctx, catalog.AllProjects, id, re[0].Token, a)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if img.GetStatus() != canopyv1.ImageStatus_IMAGE_STATUS_COMPLETED {
 		t.Errorf("status %v", img.GetStatus())
 	}
-	if _, err := q.Complete(ctx, id, re[0].Token, a); !errors.Is(err, queue.ErrLeaseLost) {
+	if _, err := q.Complete(ctx, catalog.AllProjects, id, re[0].Token, a); !errors.Is(err, queue.ErrLeaseLost) {
 		t.Errorf("second completion: %v, want ErrLeaseLost", err)
 	}
 	if n := count(t, pool, `SELECT count(*) FROM analyses WHERE image_id = $1 AND worker = 'w2'`, id); n != 1 {

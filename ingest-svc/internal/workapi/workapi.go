@@ -27,7 +27,7 @@ type Queue interface {
 	Claim(ctx context.Context, scope catalog.Scope, worker string, n int, lease time.Duration) ([]queue.Claimed, error)
 	NextDue(ctx context.Context) (time.Time, bool, error)
 	Renew(ctx context.Context, id, token string, lease time.Duration) error
-	Complete(ctx context.Context, id, token string, a *canopyv1.Analysis) (*canopyv1.Image, error)
+	Complete(ctx context.Context, scope catalog.Scope, id, token string, a *canopyv1.Analysis) (*canopyv1.Image, error)
 	Fail(ctx context.Context, id, token, msg string, retryable bool) (*canopyv1.Image, error)
 	Release(ctx context.Context, id, token, reason string) (*canopyv1.Image, error)
 	InScope(ctx context.Context, scope catalog.Scope, id string) (bool, error)
@@ -194,9 +194,6 @@ func (s *Server) CompleteWork(ctx context.Context, req *canopyv1.CompleteWorkReq
 	if err != nil {
 		return nil, err
 	}
-	if err := s.checkLease(ctx, id); err != nil {
-		return nil, err
-	}
 	a := req.GetAnalysis()
 	if a == nil {
 		return nil, apierror.BadField("analysis", "is required")
@@ -205,7 +202,13 @@ func (s *Server) CompleteWork(ctx context.Context, req *canopyv1.CompleteWorkReq
 		return nil, apierror.BadField("analysis.image_id", "%q does not match image_id %q", a.GetImageId(), id)
 	}
 	a.ImageId = id
-	img, err := s.q.Complete(ctx, id, token, a)
+	sc, err := leaseScope(ctx)
+	if err != nil {
+		return nil, err
+	}
+	// The project check is part of the completing statement: no extra
+	// round trip on the busiest call.
+	img, err := s.q.Complete(ctx, sc, id, token, a)
 	if err != nil {
 		return nil, toStatus(ctx, s.log, "complete work", err)
 	}
@@ -235,6 +238,19 @@ func (s *Server) FailWork(ctx context.Context, req *canopyv1.FailWorkRequest) (*
 		return nil, toStatus(ctx, s.log, "fail work", err)
 	}
 	return &canopyv1.FailWorkResponse{Image: img}, nil
+}
+
+// leaseScope is the images the caller's lease calls may touch: its
+// project's, or every project's for a worker key without one.
+func leaseScope(ctx context.Context) (catalog.Scope, error) {
+	p := auth.FromContext(ctx)
+	if p == nil {
+		return catalog.Scope{}, status.Error(codes.Unauthenticated, "no authenticated caller")
+	}
+	if p.ProjectID == "" {
+		return catalog.AllProjects, nil
+	}
+	return catalog.Project(p.ProjectID), nil
 }
 
 // checkLease refuses a lease call on another project's image by a worker
