@@ -18,6 +18,7 @@ import (
 
 	"github.com/canopyag/canopy/analysis-svc/internal/analyze"
 	"github.com/canopyag/canopy/analysis-svc/internal/index"
+	"github.com/canopyag/canopy/analysis-svc/internal/raster"
 	"github.com/canopyag/canopy/analysis-svc/internal/worker"
 	canopyv1 "github.com/canopyag/canopy/gen/go/canopy/v1"
 	"github.com/canopyag/canopy/platform/auth"
@@ -81,6 +82,9 @@ func LoadConfig(getenv config.Getenv) (Config, error) {
 	c.IngestTLS = r.Bool(c.IngestCAFile != "", "INGEST_TLS")
 	thresholds, err := index.ParseThresholds(r.String("", "HEALTH_THRESHOLDS"))
 	c.Worker.Options.HealthThresholds = thresholds
+	compression, cerr := raster.ParseCompression(r.String("none", "GEOTIFF_COMPRESSION"))
+	c.Worker.GeoTIFFCompression = compression
+	err = errors.Join(err, cerr)
 	if c.APIKey != "" && !auth.WellFormed(c.APIKey) {
 		// Caught here, the service stops with a reason instead of running
 		// healthy while every claim is refused.

@@ -117,8 +117,10 @@ type Outputs struct {
 	// Thumbnail receives a small PNG of the capture as a picture.
 	Thumbnail io.Writer
 	// GeoTIFFDir receives one float32 GeoTIFF per available index, named
-	// after it in lower case ("ndvi.tif").
-	GeoTIFFDir string
+	// after it in lower case ("ndvi.tif"), compressed with
+	// GeoTIFFCompression ("" is none).
+	GeoTIFFDir         string
+	GeoTIFFCompression raster.Compression
 }
 
 // Output kinds, as reported in Output.Kind.

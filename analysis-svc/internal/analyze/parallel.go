@@ -148,7 +148,7 @@ func computeIndex(d index.Def, ir *IndexResult, cur []float32, bands *index.Band
 	var outs []Output
 	if out.GeoTIFFDir != "" {
 		path := filepath.Join(out.GeoTIFFDir, strings.ToLower(d.Name)+".tif")
-		if err := raster.WriteFloat32GeoTIFF(path, d.Name, cur, width, height, geo); err != nil {
+		if err := raster.WriteFloat32GeoTIFF(path, d.Name, cur, width, height, geo, out.GeoTIFFCompression); err != nil {
 			return nil, fmt.Errorf("analyze: %w", err)
 		}
 		outs = append(outs, Output{

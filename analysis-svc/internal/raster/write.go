@@ -3,6 +3,7 @@ package raster
 import (
 	"fmt"
 	"math"
+	"strings"
 
 	"github.com/airbusgeo/godal"
 )
@@ -14,28 +15,60 @@ type Georef struct {
 	Projection   string
 }
 
-// geoTIFFOptions: 256 x 256 tiles and ZSTD at level 1 without a predictor.
-// Writing the outputs was half of an analysis with DEFLATE and libtiff's
-// floating-point predictor (PREDICTOR=3, ZLEVEL=1); ZSTD level 1 writes the
-// same rasters 2.5-6x faster. Measured on real captures (one write each,
-// same process): DJI_0061.JPG's VARI and GLI (2400 x 1800, 17.3 MB raw)
-// 190-220 ms and 13.8-14.0 MB with DEFLATE+PREDICTOR=3, 75-90 ms and
-// 13.6-14.6 MB with ZSTD; the MicaSense RedEdge capture's NDVI, NDRE and
-// EVI (4.7 MB raw) 70-80 ms and 3.5 MB against 12-18 ms and 4.0 MB. The
-// floating-point predictor buys little with ZSTD (the 8-bit photos'
-// indices repeat exact values, which byte reordering hides) and doubles
-// ZSTD's time; ZSTD level 2 is 30-50 % slower for 0-5 % less. Both are
-// lossless: every float32 reads back bit for bit (write_test.go). GDAL
-// reads ZSTD since 2.3 (libtiff 4.0.10). BIGTIFF=IF_SAFER keeps outputs of
-// very large inputs writable.
-var geoTIFFOptions = []string{"TILED=YES", "COMPRESS=ZSTD", "ZSTD_LEVEL=1", "BIGTIFF=IF_SAFER"}
+// Compression is how the index GeoTIFFs are compressed; every choice is
+// lossless (each float32 reads back bit for bit, write_test.go).
+//
+// The default is none. An index of an 8-bit photo barely compresses, and
+// compressing was the largest part of an analysis. Measured on
+// DJI_0061.JPG's VARI (2400 x 1800, 17.3 MB raw; go test -bench, one
+// process): uncompressed 20-21 ms per write, ZSTD level 1 69-72 ms for
+// 13.6 MB, ZSTD with the floating-point predictor 102 ms, DEFLATE with it
+// 190-220 ms for 13.8-14.0 MB, LZW 204-210 ms. The MicaSense RedEdge
+// capture's indices (4.7 MB raw) are 4.0 MB with ZSTD. So ZSTD saves a
+// fifth of the disk for three times the time; choose it where storage
+// matters more than the seconds. GDAL reads ZSTD since 2.3.
+type Compression string
+
+// The compressions WriteFloat32GeoTIFF knows.
+const (
+	CompressNone    Compression = "none"
+	CompressZSTD    Compression = "zstd"
+	CompressDeflate Compression = "deflate"
+)
+
+// ParseCompression reads a Compression by name ("" is none).
+func ParseCompression(s string) (Compression, error) {
+	switch c := Compression(strings.ToLower(strings.TrimSpace(s))); c {
+	case "", CompressNone:
+		return CompressNone, nil
+	case CompressZSTD, CompressDeflate:
+		return c, nil
+	}
+	return "", fmt.Errorf("GeoTIFF compression %q: want none, zstd or deflate", s)
+}
+
+// creationOptions: 256 x 256 tiles, the compression, and BIGTIFF=IF_SAFER
+// so outputs of very large inputs stay writable.
+func (c Compression) creationOptions() []string {
+	opts := []string{"TILED=YES", "BIGTIFF=IF_SAFER"}
+	switch c {
+	case CompressZSTD:
+		// Level 1 without a predictor: the predictor doubled ZSTD's time
+		// for little (indices of 8-bit photos repeat exact values, which
+		// byte reordering hides); level 2 is 30-50 % slower for 0-5 % less.
+		opts = append(opts, "COMPRESS=ZSTD", "ZSTD_LEVEL=1")
+	case CompressDeflate:
+		opts = append(opts, "COMPRESS=DEFLATE", "PREDICTOR=3", "ZLEVEL=1")
+	}
+	return opts
+}
 
 // WriteFloat32GeoTIFF writes vals (row-major, width*height) as a one-band
 // float32 GeoTIFF at path. NaN is declared as the nodata value, so GIS tools
 // mask the pixels the analysis left out. The band description is name. The
 // georeferencing is copied when geo has it; pixels stay in sensor
 // orientation (EXIF orientation is not applied), like every other output.
-func WriteFloat32GeoTIFF(path, name string, vals []float32, width, height int, geo Georef) error {
+func WriteFloat32GeoTIFF(path, name string, vals []float32, width, height int, geo Georef, c Compression) error {
 	if width <= 0 || height <= 0 || len(vals) != width*height {
 		return fmt.Errorf("write %s GeoTIFF: %d values for %d x %d", name, len(vals), width, height)
 	}
@@ -44,7 +77,7 @@ func WriteFloat32GeoTIFF(path, name string, vals []float32, width, height int, g
 	}
 	log := &gdalLog{strict: true}
 	ds, err := godal.Create(godal.GTiff, path, 1, godal.Float32, width, height,
-		godal.CreationOption(geoTIFFOptions...), godal.ErrLogger(log.handler()))
+		godal.CreationOption(c.creationOptions()...), godal.ErrLogger(log.handler()))
 	if err != nil {
 		return fmt.Errorf("write %s GeoTIFF: create: %w", name, err)
 	}

@@ -12,8 +12,9 @@ import (
 // TestGeoTIFFRoundTripBitExact writes awkward float32 values (NaN, ±Inf,
 // ±0, subnormals, extremes, random bit patterns, smooth runs that the
 // compressor finds matches in) with the output's compression and reads
-// them back through GDAL: every value must come back bit for bit, and the
-// file must say it is ZSTD-compressed, tiled, with NaN as nodata.
+// them back through GDAL, with each compression: every value must come back
+// bit for bit, and the file must say how it is compressed, be tiled, and
+// have NaN as nodata.
 func TestGeoTIFFRoundTripBitExact(t *testing.T) {
 	const w, h = 613, 389 // not multiples of the 256-pixel tiles
 	vals := make([]float32, w*h)
@@ -44,9 +45,15 @@ func TestGeoTIFFRoundTripBitExact(t *testing.T) {
 	// A non-canonical NaN payload must survive too.
 	vals[len(vals)-1] = math.Float32frombits(0x7fc12345)
 
+	for c, meta := range map[Compression]string{CompressNone: "", CompressZSTD: "ZSTD", CompressDeflate: "DEFLATE"} {
+		t.Run(string(c), func(t *testing.T) { roundTrip(t, vals, w, h, c, meta) })
+	}
+}
+
+func roundTrip(t *testing.T, vals []float32, w, h int, c Compression, meta string) {
 	path := filepath.Join(t.TempDir(), "rt.tif")
 	geo := Georef{GeoTransform: []float64{500000, 0.05, 0, 4600000, 0, -0.05}}
-	if err := WriteFloat32GeoTIFF(path, "TEST", vals, w, h, geo); err != nil {
+	if err := WriteFloat32GeoTIFF(path, "TEST", vals, w, h, geo, c); err != nil {
 		t.Fatal(err)
 	}
 	ds, err := godal.Open(path, godal.RasterOnly())
@@ -54,8 +61,8 @@ func TestGeoTIFFRoundTripBitExact(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer ds.Close()
-	if c := ds.Metadata("COMPRESSION", godal.Domain("IMAGE_STRUCTURE")); c != "ZSTD" {
-		t.Errorf("COMPRESSION = %q, want ZSTD", c)
+	if got := ds.Metadata("COMPRESSION", godal.Domain("IMAGE_STRUCTURE")); got != meta {
+		t.Errorf("COMPRESSION = %q, want %q", got, meta)
 	}
 	band := ds.Bands()[0]
 	if bs := band.Structure(); bs.BlockSizeX != 256 || bs.BlockSizeY != 256 || bs.DataType != godal.Float32 {
@@ -78,5 +85,16 @@ func TestGeoTIFFRoundTripBitExact(t *testing.T) {
 	}
 	if bad > 0 {
 		t.Errorf("%d of %d values differ", bad, len(vals))
+	}
+}
+
+func TestParseCompression(t *testing.T) {
+	for in, want := range map[string]Compression{"": CompressNone, "none": CompressNone, " ZSTD ": CompressZSTD, "deflate": CompressDeflate} {
+		if got, err := ParseCompression(in); err != nil || got != want {
+			t.Errorf("ParseCompression(%q) = %q, %v; want %q", in, got, err, want)
+		}
+	}
+	if _, err := ParseCompression("lzw"); err == nil {
+		t.Error("lzw accepted")
 	}
 }

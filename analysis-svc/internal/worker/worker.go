@@ -25,6 +25,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/canopyag/canopy/analysis-svc/internal/analyze"
+	"github.com/canopyag/canopy/analysis-svc/internal/raster"
 	canopyv1 "github.com/canopyag/canopy/gen/go/canopy/v1"
 	"github.com/canopyag/canopy/platform/blob"
 )
@@ -38,6 +39,8 @@ type Config struct {
 	TempDir       string
 	Options       analyze.Options
 	ShutdownGrace time.Duration
+	// GeoTIFFCompression compresses the index GeoTIFFs ("" is none).
+	GeoTIFFCompression raster.Compression
 }
 
 // Analyzer turns an image's files into a result and writes its outputs.
@@ -308,7 +311,7 @@ func (p *Pool) analyseImage(ctx context.Context, item *canopyv1.WorkItem) (*anal
 	if err != nil {
 		return nil, nil, nil, fmt.Errorf("create thumbnail file: %w", err)
 	}
-	res, err := p.analyze(ctx, files, opt, analyze.Outputs{Thumbnail: tf, MapDir: outDir, GeoTIFFDir: outDir})
+	res, err := p.analyze(ctx, files, opt, analyze.Outputs{Thumbnail: tf, MapDir: outDir, GeoTIFFDir: outDir, GeoTIFFCompression: p.cfg.GeoTIFFCompression})
 	if cerr := tf.Close(); err == nil && cerr != nil {
 		err = fmt.Errorf("write thumbnail: %w", cerr)
 	}
