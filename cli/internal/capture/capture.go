@@ -27,27 +27,36 @@ var patterns = []*regexp.Regexp{
 // Split groups paths: band files sharing a capture prefix go together,
 // everything else is a group of its own. Order follows the input.
 func Split(paths []string) []Group {
+	// A capture is its folder and its prefix, kept apart: joined as one path,
+	// "f/IMG_0001" + "_MS_R.TIF" and "f" + "IMG_0001_0.tif" made the same
+	// key and one group across two folders (found by FuzzSplit).
+	type key struct{ dir, prefix string }
 	var groups []Group
-	index := map[string]int{}
+	index := map[key]int{}
 	for _, p := range paths {
 		base := filepath.Base(p)
-		key := ""
+		var k key
+		matched := false
 		for _, re := range patterns {
 			if m := re.FindStringSubmatch(base); m != nil {
-				key = filepath.Join(filepath.Dir(p), strings.ToUpper(m[1]))
+				k, matched = key{dir: filepath.Dir(p), prefix: strings.ToUpper(m[1])}, true
 				break
 			}
 		}
-		if key == "" {
+		if !matched {
 			groups = append(groups, Group{Name: base, Paths: []string{p}})
 			continue
 		}
-		if i, ok := index[key]; ok {
+		if i, ok := index[k]; ok {
 			groups[i].Paths = append(groups[i].Paths, p)
 			continue
 		}
-		index[key] = len(groups)
-		groups = append(groups, Group{Name: filepath.Base(key), Paths: []string{p}})
+		index[k] = len(groups)
+		name := k.prefix
+		if name == "" {
+			name = base
+		}
+		groups = append(groups, Group{Name: name, Paths: []string{p}})
 	}
 	for i := range groups {
 		sort.Strings(groups[i].Paths)
