@@ -112,21 +112,7 @@ func TestPipelineWithoutListen(t *testing.T) {
 	})
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	resp, err := s.client.UploadFiles(ctx, []client.File{{Path: filepath.Join(sharedData(t), "webodm-fixtures", "tiny_drone_image.jpg")}}, client.UploadOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	id := resp.GetImageId()
-	watched := make(chan []*canopyv1.ImageEvent, 1)
-	started := make(chan struct{})
-	go func() {
-		ev, err := collectWatch(ctx, s, id, 0, started)
-		if err != nil {
-			t.Errorf("watch: %v", err)
-		}
-		watched <- ev
-	}()
-	<-started
+	_, watched := uploadAndWatch(t, ctx, s)
 	s.startAnalysis()
 	evs := <-watched
 	var got []canopyv1.ImageStatus
@@ -158,6 +144,25 @@ func TestWatchHealsLostNotification(t *testing.T) {
 	s := newStack(t, "local", map[string]string{"EVENT_POLL_INTERVAL": "200ms"})
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
+	id, watched := uploadAndWatch(t, ctx, s)
+	db := openPool(t, s.env["DATABASE_URL"])
+	if _, err := db.Exec(ctx, `UPDATE images SET status = 'failed', last_error = 'failed by a writer that died', processed_at = now() WHERE id = $1`, id); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Exec(ctx, `INSERT INTO image_events (image_id, status, attempt, message) VALUES ($1, 'failed', 0, 'failed by a writer that died')`, id); err != nil {
+		t.Fatal(err)
+	}
+	evs := <-watched
+	if n := len(evs); n != 1 || evs[0].GetStatus() != canopyv1.ImageStatus_IMAGE_STATUS_FAILED || evs[0].GetMessage() != "failed by a writer that died" {
+		t.Fatalf("watcher saw %v, want the unannounced failure", evs)
+	}
+}
+
+// uploadAndWatch uploads a small photo and watches it from a goroutine; it
+// returns once the watch is open. The channel gets the events the watch saw
+// when it ends.
+func uploadAndWatch(t *testing.T, ctx context.Context, s *stack) (string, <-chan []*canopyv1.ImageEvent) {
+	t.Helper()
 	resp, err := s.client.UploadFiles(ctx, []client.File{{Path: filepath.Join(sharedData(t), "webodm-fixtures", "tiny_drone_image.jpg")}}, client.UploadOptions{})
 	if err != nil {
 		t.Fatal(err)
@@ -173,15 +178,5 @@ func TestWatchHealsLostNotification(t *testing.T) {
 		watched <- ev
 	}()
 	<-started
-	db := openPool(t, s.env["DATABASE_URL"])
-	if _, err := db.Exec(ctx, `UPDATE images SET status = 'failed', last_error = 'failed by a writer that died', processed_at = now() WHERE id = $1`, id); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := db.Exec(ctx, `INSERT INTO image_events (image_id, status, attempt, message) VALUES ($1, 'failed', 0, 'failed by a writer that died')`, id); err != nil {
-		t.Fatal(err)
-	}
-	evs := <-watched
-	if n := len(evs); n != 1 || evs[0].GetStatus() != canopyv1.ImageStatus_IMAGE_STATUS_FAILED || evs[0].GetMessage() != "failed by a writer that died" {
-		t.Fatalf("watcher saw %v, want the unannounced failure", evs)
-	}
+	return id, watched
 }

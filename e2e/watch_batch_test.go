@@ -21,11 +21,7 @@ func TestWatchImagesBatchLateCommit(t *testing.T) {
 	s := newStack(t, "local")
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	db, err := pgx.Connect(ctx, s.env["DATABASE_URL"])
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close(context.Background())
+	db := connect(t, ctx, s)
 	ids := map[string]string{}
 	for _, name := range []string{"early", "late", "marker", "other"} {
 		batch := "late-commit"
@@ -39,12 +35,7 @@ func TestWatchImagesBatchLateCommit(t *testing.T) {
 		}
 		ids[name] = id
 	}
-	cc, err := grpc.NewClient(s.statusAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cc.Close()
-	st, err := canopyv1.NewStatusServiceClient(cc).WatchImages(ctx, &canopyv1.WatchImagesRequest{BatchId: "late-commit"})
+	st, err := statusClient(t, s).WatchImages(ctx, &canopyv1.WatchImagesRequest{BatchId: "late-commit"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -136,22 +127,13 @@ func TestWatchImagesReadsOnPastAFullPage(t *testing.T) {
 	s := newStack(t, "local", map[string]string{"EVENT_POLL_INTERVAL": "1h"})
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	db, err := pgx.Connect(ctx, s.env["DATABASE_URL"])
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close(context.Background())
+	db := connect(t, ctx, s)
 	var id string
 	if err := db.QueryRow(ctx, `INSERT INTO images (id, filename, size_bytes, status, max_attempts, attempts)
 		VALUES (gen_random_uuid(), 'many.jpg', 1, 'processing', 3, 1) RETURNING id::text`).Scan(&id); err != nil {
 		t.Fatal(err)
 	}
-	cc, err := grpc.NewClient(s.statusAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cc.Close()
-	st, err := canopyv1.NewStatusServiceClient(cc).WatchImages(ctx, &canopyv1.WatchImagesRequest{})
+	st, err := statusClient(t, s).WatchImages(ctx, &canopyv1.WatchImagesRequest{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -182,4 +164,27 @@ func TestWatchImagesReadsOnPastAFullPage(t *testing.T) {
 			t.Fatalf("got %d of %d events", i, n)
 		}
 	}
+}
+
+// connect is a plain connection to the stack's database, closed with the test.
+func connect(t *testing.T, ctx context.Context, s *stack) *pgx.Conn {
+	t.Helper()
+	db, err := pgx.Connect(ctx, s.env["DATABASE_URL"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close(context.Background()) })
+	return db
+}
+
+// statusClient is a keyless StatusService client of the stack, closed with
+// the test.
+func statusClient(t *testing.T, s *stack) canopyv1.StatusServiceClient {
+	t.Helper()
+	cc, err := grpc.NewClient(s.statusAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cc.Close() })
+	return canopyv1.NewStatusServiceClient(cc)
 }

@@ -132,16 +132,7 @@ func Run(ctx context.Context, getenv config.Getenv, stdout io.Writer, ready func
 	// Transitions are announced after they commit, by one goroutine that
 	// outlives the server: the last commits of a drain are announced too.
 	announcer := notify.NewAnnouncer(cfg.Database.ConnString(), log)
-	announceCtx, stopAnnouncing := context.WithCancel(context.WithoutCancel(ctx))
-	announced := make(chan struct{})
-	go func() {
-		defer close(announced)
-		_ = announcer.Run(announceCtx)
-	}()
-	defer func() {
-		stopAnnouncing()
-		<-announced
-	}()
+	defer server.Background(context.WithoutCancel(ctx), func(ctx context.Context) { _ = announcer.Run(ctx) })()
 	// Authentication runs after the server's own logging and recovery
 	// interceptors, so refused calls are logged and counted like others.
 	srv := server.New(cfg.Server, log,
@@ -187,15 +178,9 @@ func Run(ctx context.Context, getenv config.Getenv, stdout io.Writer, ready func
 
 	// Outputs that failed analyses left behind are removed in the
 	// background; the sweeper stops before the pool closes.
-	sweepCtx, stopSweep := context.WithCancel(ctx)
-	swept := make(chan struct{})
-	go func() {
-		defer close(swept)
-		sweep.New(pool, blobs, cfg.Sweep, log).Run(sweepCtx)
-	}()
+	stopSweep := server.Background(ctx, sweep.New(pool, blobs, cfg.Sweep, log).Run)
 	err = srv.ServeWithListener(ctx, listener, ready)
 	stopSweep()
-	<-swept
 	log.Info("stopped")
 	return err
 }

@@ -95,16 +95,7 @@ func Run(ctx context.Context, getenv config.Getenv, stdout io.Writer, ready func
 		listener.Disable()
 	}
 	tail = statusapi.NewEventTail(pool, listener, cfg.EventPoll, cfg.Database.Listen, log)
-	tailCtx, stopTail := context.WithCancel(ctx)
-	tailDone := make(chan struct{})
-	go func() {
-		defer close(tailDone)
-		_ = tail.Run(tailCtx)
-	}()
-	defer func() {
-		stopTail()
-		<-tailDone
-	}()
+	defer server.Background(ctx, func(ctx context.Context) { _ = tail.Run(ctx) })()
 	authn, err := auth.New(pool, auth.DefaultPolicy, cfg.Auth, log)
 	if err != nil {
 		return err

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	canopyv1 "github.com/canopyag/canopy/gen/go/canopy/v1"
 	"github.com/canopyag/canopy/ingest-svc/internal/queue"
@@ -159,19 +160,7 @@ func TestTransitionAnnouncedOnlyAfterCommit(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	conn, err := pgx.Connect(ctx, pool.Config().ConnString())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(context.Background())
-	if _, err := conn.Exec(ctx, `LISTEN canopy_image_events`); err != nil {
-		t.Fatal(err)
-	}
-	ann := notify.NewAnnouncer(pool.Config().ConnString(), slog.New(slog.DiscardHandler))
-	actx, stop := context.WithCancel(ctx)
-	defer stop()
-	go func() { _ = ann.Run(actx) }()
-	q := queue.New(pool, queue.Config{}, ann)
+	conn, q, ann := listeningQueue(t, ctx, pool)
 
 	if _, err := q.Cancel(ctx, catalog.Project("default"), id, "boom"); err == nil || !strings.Contains(err.Error(), "refused at commit") {
 		t.Fatalf("cancel refused at commit: %v", err)
@@ -258,19 +247,7 @@ func TestClaimAndCompleteRecordAndAnnounceEveryEvent(t *testing.T) {
 		lease_token = gen_random_uuid(), lease_expires_at = now() - interval '1 hour' WHERE id = $1`, exhausted); err != nil {
 		t.Fatal(err)
 	}
-	conn, err := pgx.Connect(ctx, pool.Config().ConnString())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(context.Background())
-	if _, err := conn.Exec(ctx, `LISTEN canopy_image_events`); err != nil {
-		t.Fatal(err)
-	}
-	ann := notify.NewAnnouncer(pool.Config().ConnString(), slog.New(slog.DiscardHandler))
-	actx, stop := context.WithCancel(ctx)
-	defer stop()
-	go func() { _ = ann.Run(actx) }()
-	q := queue.New(pool, queue.Config{}, ann)
+	conn, q, _ := listeningQueue(t, ctx, pool)
 
 	claimed, err := q.Claim(ctx, catalog.AllProjects, "w1", 10, time.Minute)
 	if err != nil {
@@ -395,4 +372,23 @@ func TestCompleteOutsideScopeIsNotFound(t *testing.T) {
 	if _, err := q.Complete(ctx, catalog.Project("default"), id, c[0].Token, &canopyv1.Analysis{AlgorithmVersion: "x"}); err != nil {
 		t.Fatalf("complete from its own project: %v", err)
 	}
+}
+
+// listeningQueue is a queue announcing through a running Announcer, and a
+// connection listening on the events channel; both end with the test.
+func listeningQueue(t *testing.T, ctx context.Context, pool *pgxpool.Pool) (*pgx.Conn, *queue.Queue, *notify.Announcer) {
+	t.Helper()
+	conn, err := pgx.Connect(ctx, pool.Config().ConnString())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close(context.Background()) })
+	if _, err := conn.Exec(ctx, `LISTEN canopy_image_events`); err != nil {
+		t.Fatal(err)
+	}
+	ann := notify.NewAnnouncer(pool.Config().ConnString(), slog.New(slog.DiscardHandler))
+	actx, stop := context.WithCancel(ctx)
+	t.Cleanup(stop)
+	go func() { _ = ann.Run(actx) }()
+	return conn, queue.New(pool, queue.Config{}, ann), ann
 }

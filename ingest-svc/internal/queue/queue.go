@@ -132,22 +132,21 @@ func (q *Queue) Claim(ctx context.Context, scope catalog.Scope, worker string, n
 			}
 		}
 		type claimed struct {
-			id, token string
+			id, token, project string
 		}
 		var cs []claimed
 		rows, err := br.Query()
 		if err == nil {
 			for rows.Next() {
 				var (
-					c       claimed
-					seq     int64
-					project string
+					c   claimed
+					seq int64
 				)
-				if err = rows.Scan(&c.id, &c.token, &seq, &project); err != nil {
+				if err = rows.Scan(&c.id, &c.token, &seq, &c.project); err != nil {
 					break
 				}
 				cs = append(cs, c)
-				ev.notes = append(ev.notes, catalog.EventNotes(seq, c.id, project, catalog.StatusProcessing)...)
+				ev.notes = append(ev.notes, catalog.EventNotes(seq, c.id, c.project, catalog.StatusProcessing)...)
 			}
 			rows.Close()
 			if err == nil {
@@ -173,7 +172,7 @@ func (q *Queue) Claim(ctx context.Context, scope catalog.Scope, worker string, n
 			return err
 		}
 		for i, c := range cs {
-			panel, err := calibrationPanel(ctx, tx, imgs[i])
+			panel, err := calibrationPanel(ctx, tx, imgs[i], c.project)
 			if err != nil {
 				return err
 			}

@@ -62,13 +62,7 @@ func TestCheckCalibration(t *testing.T) {
 				}
 				return
 			}
-			st := status.Convert(err)
-			var field string
-			for _, d := range st.Details() {
-				if br, ok := d.(*errdetails.BadRequest); ok && len(br.GetFieldViolations()) == 1 {
-					field = br.GetFieldViolations()[0].GetField()
-				}
-			}
+			st, field := violation(err)
 			if st.Code() != codes.InvalidArgument || field != c.field {
 				t.Errorf("%v %q naming %q; want InvalidArgument naming %s", st.Code(), st.Message(), field, c.field)
 			}
@@ -116,13 +110,7 @@ func TestValidateBandRole(t *testing.T) {
 	} {
 		md := &canopyv1.UploadMetadata{Files: []*canopyv1.FileSpec{{Filename: "a_1.tif", BandRole: canopyv1.BandRole_BAND_ROLE_RED}, {Filename: "a_4.tif", BandRole: c.role}}}
 		err := s.validate(md)
-		st := status.Convert(err)
-		var field string
-		for _, d := range st.Details() {
-			if br, ok := d.(*errdetails.BadRequest); ok && len(br.GetFieldViolations()) == 1 {
-				field = br.GetFieldViolations()[0].GetField()
-			}
-		}
+		st, field := violation(err)
 		if c.field == "" && err != nil {
 			t.Errorf("role %v refused: %v", c.role, err)
 		}
@@ -130,4 +118,15 @@ func TestValidateBandRole(t *testing.T) {
 			t.Errorf("role %d: %v %q naming %q; want InvalidArgument naming %s", c.role, st.Code(), st.Message(), field, c.field)
 		}
 	}
+}
+
+// violation is err's status and the one field its BadRequest detail names.
+func violation(err error) (*status.Status, string) {
+	st := status.Convert(err)
+	for _, d := range st.Details() {
+		if br, ok := d.(*errdetails.BadRequest); ok && len(br.GetFieldViolations()) == 1 {
+			return st, br.GetFieldViolations()[0].GetField()
+		}
+	}
+	return st, ""
 }
