@@ -113,15 +113,31 @@ type PanelBand struct {
 	Irradiance float64
 }
 
+// MinPanelPixels is the fewest pixels a panel region may hold: a 5 x 5
+// patch. A calibration panel photographed as the maker advises covers
+// thousands (26,000 in the sample capture).
+const MinPanelPixels = 25
+
 // Panel measures a panel in a radiance image. Saturated pixels inside the
 // panel make its mean unreliable, so they are an error.
 func Panel(radiance []float32, width, height int, corners Region, reflectance float64) (PanelBand, error) {
 	if !(reflectance > 0 && reflectance <= 1) {
 		return PanelBand{}, fmt.Errorf("panel: reflectance %g is outside (0, 1]", reflectance)
 	}
+	// A region cut off at the image's edge, or one enclosing next to
+	// nothing, still has a mean; it is just not the panel's. Refuse both
+	// rather than calibrate with ground or a stray pixel.
+	for _, p := range corners {
+		if !(p.X >= -0.5 && p.X <= float64(width)-0.5 && p.Y >= -0.5 && p.Y <= float64(height)-0.5) {
+			return PanelBand{}, fmt.Errorf("panel: corner (%g, %g) is outside the %d x %d image", p.X, p.Y, width, height)
+		}
+	}
 	st, err := corners.Stats(radiance, width, height)
 	if err != nil {
 		return PanelBand{}, fmt.Errorf("panel: %w", err)
+	}
+	if st.Pixels+st.NaN < MinPanelPixels {
+		return PanelBand{}, fmt.Errorf("panel: the corners enclose %d pixels; a panel measurement needs at least %d (check the corners are the panel's, in this band's pixels)", st.Pixels+st.NaN, MinPanelPixels)
 	}
 	if st.NaN > 0 {
 		return PanelBand{}, fmt.Errorf("panel: %d of %d pixels inside the corners are saturated or no data", st.NaN, st.NaN+st.Pixels)

@@ -3,6 +3,7 @@ package radiometry
 import (
 	"errors"
 	"math"
+	"strings"
 	"testing"
 	"time"
 )
@@ -78,21 +79,36 @@ func TestRegionStats(t *testing.T) {
 }
 
 func TestPanelFactorAndIrradiance(t *testing.T) {
-	v := []float32{0.1, 0.1, 0.1, 0.1}
-	p, err := Panel(v, 2, 2, Rect(0, 2, 0, 2), 0.5)
+	// 6 x 6 pixels of 0.1: more than MinPanelPixels.
+	v := make([]float32, 36)
+	for i := range v {
+		v[i] = 0.1
+	}
+	p, err := Panel(v, 6, 6, Rect(0, 6, 0, 6), 0.5)
 	if err != nil {
 		t.Fatal(err)
 	}
 	// Factor 0.5 / 0.1 = 5; irradiance π 0.1 / 0.5.
-	if !near(p.Factor, 5, 1e-6) || !near(p.Irradiance, math.Pi*0.2, 1e-6) || p.Pixels != 4 {
+	if !near(p.Factor, 5, 1e-6) || !near(p.Irradiance, math.Pi*0.2, 1e-6) || p.Pixels != 36 {
 		t.Errorf("panel = %+v", p)
 	}
-	v[0] = float32(math.NaN())
-	if _, err := Panel(v, 2, 2, Rect(0, 2, 0, 2), 0.5); err == nil {
-		t.Error("a saturated pixel inside the panel was accepted")
-	}
-	if _, err := Panel(v, 2, 2, Rect(0, 2, 0, 2), 1.5); err == nil {
+	if _, err := Panel(v, 6, 6, Rect(0, 6, 0, 6), 1.5); err == nil {
 		t.Error("panel reflectance 1.5 was accepted")
+	}
+	// A region cut off by the image's edge would average in what lies
+	// around the panel; four corners at one point enclose one pixel.
+	if _, err := Panel(v, 6, 6, Region{{0, 0}, {5000, 0}, {5000, 5}, {0, 5}}, 0.5); err == nil || !strings.Contains(err.Error(), "outside the 6 x 6 image") {
+		t.Errorf("a corner outside the image: %v", err)
+	}
+	if _, err := Panel(v, 6, 6, Region{{1, 1}, {1, 1}, {1, 1}, {1, 1}}, 0.5); err == nil || !strings.Contains(err.Error(), "enclose 1 pixels") {
+		t.Errorf("four corners at one point: %v", err)
+	}
+	if _, err := Panel(v, 6, 6, Rect(0, 4, 0, 4), 0.5); err == nil {
+		t.Error("a 4 x 4 region (16 pixels, under MinPanelPixels) was accepted")
+	}
+	v[0] = float32(math.NaN())
+	if _, err := Panel(v, 6, 6, Rect(0, 6, 0, 6), 0.5); err == nil {
+		t.Error("a saturated pixel inside the panel was accepted")
 	}
 	if k, err := DLSFactor(2); err != nil || !near(k, math.Pi/2, 1e-15) {
 		t.Errorf("DLSFactor(2) = %g, %v", k, err)

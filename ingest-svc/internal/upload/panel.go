@@ -63,10 +63,16 @@ func checkCalibration(o *canopyv1.AnalysisOptions) error {
 		if len(cs) != 4 {
 			return apierror.BadField(field+".corners", "has %d points; want the panel's 4 corners in this band's pixels", len(cs))
 		}
+		var twiceArea float64 // shoelace formula
 		for k, c := range cs {
 			if x, y := c.GetX(), c.GetY(); !(x >= 0 && x <= maxPanelCoordinate && y >= 0 && y <= maxPanelCoordinate) {
 				return apierror.BadField(fmt.Sprintf("%s.corners[%d]", field, k), "(%g, %g) is not a pixel position (column x, row y, from 0 at the top left)", x, y)
 			}
+			n := cs[(k+1)%len(cs)]
+			twiceArea += c.GetX()*n.GetY() - n.GetX()*c.GetY()
+		}
+		if twiceArea == 0 {
+			return apierror.BadField(field+".corners", "enclose no area: give the panel's 4 corners in order around it")
 		}
 	}
 	return nil

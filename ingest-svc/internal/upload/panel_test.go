@@ -48,6 +48,7 @@ func TestCheckCalibration(t *testing.T) {
 		{"5 corners", panel(nir(func(b *canopyv1.PanelBand) { b.Corners = append(b.Corners, b.Corners[0]) })), "metadata.analysis.panel.bands[0].corners"},
 		{"no corners", panel(nir(func(b *canopyv1.PanelBand) { b.Corners = nil })), "metadata.analysis.panel.bands[0].corners"},
 		{"infinite corner", panel(nir(func(b *canopyv1.PanelBand) { b.Corners[2].X = math.Inf(1) })), "metadata.analysis.panel.bands[0].corners[2]"},
+		{"corners on one point", panel(nir(func(b *canopyv1.PanelBand) { b.Corners = square(5, 5, 0) })), "metadata.analysis.panel.bands[0].corners"},
 		{"negative corner", panel(nir(func(b *canopyv1.PanelBand) { b.Corners[1].Y = -5 })), "metadata.analysis.panel.bands[0].corners[1]"},
 		{"unknown band", panel(nir(ok), nir(func(b *canopyv1.PanelBand) { b.Band = "SWIR" })), "metadata.analysis.panel.bands[1].band"},
 		{"empty band", panel(nir(func(b *canopyv1.PanelBand) { b.Band = "" })), "metadata.analysis.panel.bands[0].band"},
