@@ -186,7 +186,11 @@ func rpcWorkers(ctx context.Context, ingest *grpc.ClientConn, workers, batch int
 // The raw-SQL reference runs the statements that change data in the
 // service's claim and completion (queue.Claim and queue.Complete), in the
 // same transactions, without the reads that build the RPC answers
-// (catalog.GetImages) or the exhausted-lease sweep.
+// (catalog.GetImages) or the exhausted-lease sweep. Its transactions hold
+// PostgreSQL to generic plans as the queue's do (queue.genericPlans), so
+// that the reference is not slowed by re-planning the service avoids.
+var rawTx = pgx.TxOptions{BeginQuery: "BEGIN; SET LOCAL plan_cache_mode = force_generic_plan"}
+
 const rawClaim = `
 	WITH queued AS (
 		SELECT id, uploaded_at FROM images
@@ -213,7 +217,7 @@ func rawWorkers(ctx context.Context, pool *pgxpool.Pool, workers, batch int) (in
 	return drain(workers, func(w int) (int, error) {
 		owner := fmt.Sprintf("raw-%d", w)
 		var items []item
-		err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+		err := pgx.BeginTxFunc(ctx, pool, rawTx, func(tx pgx.Tx) error {
 			rows, err := tx.Query(ctx, rawClaim, batch, owner)
 			if err != nil {
 				return err
@@ -239,7 +243,7 @@ func rawWorkers(ctx context.Context, pool *pgxpool.Pool, workers, batch int) (in
 			return 0, err
 		}
 		for i, it := range items {
-			err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+			err := pgx.BeginTxFunc(ctx, pool, rawTx, func(tx pgx.Tx) error {
 				var attempt int
 				if err := tx.QueryRow(ctx, `UPDATE images SET status = 'completed', processed_at = now(), last_error = '',
 						lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL

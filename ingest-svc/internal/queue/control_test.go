@@ -221,9 +221,19 @@ func TestQueueScopes(t *testing.T) {
 			t.Errorf("InScope(%s) = %v, %v; want false", name, ok, err)
 		}
 	}
-	c, err := q.Claim(ctx, catalog.Project("default"), "w", 5, time.Minute)
+	// A short lease, so the expired-lease half of a scoped claim is
+	// tried too: another project's claim must not reclaim it either.
+	c, err := q.Claim(ctx, catalog.Project("default"), "w", 5, time.Millisecond)
 	if err != nil || len(c) != 1 || c[0].Image.GetId() != id {
 		t.Fatalf("claim in the image's project: %v %+v", err, c)
+	}
+	time.Sleep(20 * time.Millisecond)
+	if c, err := q.Claim(ctx, catalog.Project("other"), "w2", 5, time.Minute); err != nil || len(c) != 0 {
+		t.Errorf("claim of an expired lease in another project: %v, %d claimed; want none", err, len(c))
+	}
+	c, err = q.Claim(ctx, catalog.Project("default"), "w2", 5, time.Minute)
+	if err != nil || len(c) != 1 || c[0].Image.GetId() != id || c[0].Image.GetAttempts() != 2 {
+		t.Fatalf("reclaim of the expired lease in the image's project: %v %+v", err, c)
 	}
 	if _, err := q.Cancel(ctx, catalog.Project("default"), id, "done"); err != nil {
 		t.Errorf("cancel in the image's project: %v", err)
