@@ -14,7 +14,9 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
+	"sync"
 
 	"github.com/airbusgeo/godal"
 )
@@ -245,6 +247,63 @@ func (f *File) Close() error {
 	return nil
 }
 
+// readFloat32 reads every band, band-interleaved, as float32. 8- and
+// 16-bit files (every camera's JPEGs, PNGs and band TIFFs) are read in
+// their own type and widened here, in parallel: GDAL's own conversion to
+// float32 took longer than decoding (a 20 MP JPEG: 250-365 ms against
+// 120-140 ms read as bytes). Widening an integer to float32 is exact, so
+// the values are the same either way.
+func (f *File) readFloat32(w, h int, opts ...godal.DatasetIOOption) ([]float32, error) {
+	n := w * h * len(f.Bands)
+	same := func(dt string) bool {
+		for _, b := range f.Bands {
+			if b.DataType != dt {
+				return false
+			}
+		}
+		return true
+	}
+	switch {
+	case same("Byte"):
+		raw := make([]uint8, n)
+		if err := f.ds.Read(0, 0, raw, w, h, opts...); err != nil {
+			return nil, err
+		}
+		return widen(raw), nil
+	case same("UInt16"):
+		raw := make([]uint16, n)
+		if err := f.ds.Read(0, 0, raw, w, h, opts...); err != nil {
+			return nil, err
+		}
+		return widen(raw), nil
+	}
+	buf := make([]float32, n)
+	if err := f.ds.Read(0, 0, buf, w, h, opts...); err != nil {
+		return nil, err
+	}
+	return buf, nil
+}
+
+// widen converts raw to float32, split across the cores.
+func widen[T uint8 | uint16](raw []T) []float32 {
+	out := make([]float32, len(raw))
+	parts := max(1, min(runtime.GOMAXPROCS(0), 4, len(raw)>>16))
+	var wg sync.WaitGroup
+	for p := range parts {
+		lo, hi := p*len(raw)/parts, (p+1)*len(raw)/parts
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			dst := out[lo:hi]
+			for i, v := range raw[lo:hi] {
+				dst[i] = float32(v)
+			}
+		}()
+	}
+	wg.Wait()
+	return out
+}
+
 // ReadPixels decodes every band as float32, band after band, each
 // Width*Height long. Integer data up to 24 bits converts exactly; no 8-bit
 // colour model is involved. A pixel is NaN in a band when it equals the
@@ -259,9 +318,8 @@ func (f *File) ReadPixels() ([][]float32, error) {
 		return nil, fmt.Errorf("read %s: file closed", f.Name)
 	}
 	w, h, nb := f.Width, f.Height, len(f.Bands)
-	buf := make([]float32, w*h*nb)
 	log := &gdalLog{strict: true}
-	err := f.ds.Read(0, 0, buf, w, h, godal.BandInterleaved(), godal.ErrLogger(log.handler()),
+	buf, err := f.readFloat32(w, h, godal.BandInterleaved(), godal.ErrLogger(log.handler()),
 		godal.ConfigOption("GDAL_ERROR_ON_LIBJPEG_WARNING=TRUE", "GDAL_PAM_ENABLED=NO"))
 	if err != nil {
 		return nil, log.classify("read "+f.Name, err)
