@@ -134,6 +134,74 @@ func (l *Local) put(ctx context.Context, key string, r io.Reader) (int64, error)
 	return n, nil
 }
 
+// PutFile stores the file at path under key, as Put would, by moving it:
+// made durable where it is and renamed into place, which saves copying
+// it when path is on the same file system as the store (an analysis's
+// outputs are tens of MB per image). From another file system it is
+// copied with Put. Either way path is gone once PutFile returns nil. On
+// an error nothing is under key, and path may be gone too: it is meant
+// for a file the caller would delete anyway.
+func (l *Local) PutFile(ctx context.Context, key, path string) (int64, error) {
+	if err := ValidateKey(key); err != nil {
+		return 0, fmt.Errorf("put %s: %w", key, err)
+	}
+	n, err := l.moveIn(ctx, key, path)
+	if errors.Is(err, syscall.EXDEV) {
+		f, oerr := os.Open(path)
+		if oerr != nil {
+			return 0, fmt.Errorf("put %s: %w", key, oerr)
+		}
+		defer f.Close()
+		if n, err = l.put(ctx, key, f); err == nil {
+			_ = os.Remove(path)
+		}
+	}
+	if err != nil {
+		return 0, fmt.Errorf("put %s: %w", key, err)
+	}
+	return n, nil
+}
+
+func (l *Local) moveIn(ctx context.Context, key, path string) (int64, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return 0, err
+	}
+	st, err := f.Stat()
+	if err == nil {
+		err = f.Chmod(0o640)
+	}
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return 0, err
+	}
+	final := l.path(key)
+	dir := filepath.Dir(final)
+	if err := l.mkdirs(dir); err != nil {
+		return 0, err
+	}
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	if err := os.Rename(path, final); err != nil {
+		return 0, err
+	}
+	if err := syncDir(dir); err != nil {
+		// As Put: nothing is left under key, even if that loses the file.
+		_ = os.Remove(final)
+		return 0, err
+	}
+	return st.Size(), nil
+}
+
 // copyBufferSize is the largest write Put makes to a file.
 const copyBufferSize = 1 << 20
 

@@ -121,6 +121,12 @@ type Outputs struct {
 	// GeoTIFFCompression ("" is none).
 	GeoTIFFDir         string
 	GeoTIFFCompression raster.Compression
+	// Written, if set, is called with each file written into MapDir or
+	// GeoTIFFDir as soon as it is complete and closed, while the other
+	// indices are still being computed, so the caller can store it
+	// meanwhile; Analyze does not touch the file again. It is called from
+	// the goroutines that compute the indices, several at once.
+	Written func(Output)
 }
 
 // Output kinds, as reported in Output.Kind.

@@ -109,6 +109,13 @@ func runIndices(ctx context.Context, defs []index.Def, res *Result, bands *index
 					return
 				}
 				outputs[j] = o
+				if out.Written != nil {
+					for _, w := range o {
+						if w.Path != "" {
+							out.Written(w)
+						}
+					}
+				}
 			}
 		}()
 	}
