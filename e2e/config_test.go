@@ -2,11 +2,14 @@ package e2e
 
 import (
 	"context"
+	"io"
 	"os"
+	"path/filepath"
 	"regexp"
 	"sort"
 	"strings"
 	"testing"
+	"time"
 
 	"gopkg.in/yaml.v3"
 
@@ -192,5 +195,22 @@ func TestAnalysisRefusesMalformedKey(t *testing.T) {
 	}
 	if _, err := analysisapp.LoadConfig(func(string) string { return "" }); err != nil {
 		t.Errorf("no API_KEY (dev mode, or a server without keys): %v", err)
+	}
+}
+
+// A WORK_DIR that does not exist stops analysis-svc at start-up, naming
+// it, instead of a healthy-looking service that fails every image it
+// claims.
+func TestAnalysisRefusesMissingWorkDir(t *testing.T) {
+	missing := filepath.Join(t.TempDir(), "no", "such")
+	env := map[string]string{
+		"WORK_DIR": missing, "BLOB_DIR": t.TempDir(),
+		"ANALYSIS_GRPC_ADDR": "127.0.0.1:0", "INGEST_ADDR": "127.0.0.1:1",
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	err := analysisapp.Run(ctx, func(k string) string { return env[k] }, io.Discard, nil)
+	if err == nil || !strings.Contains(err.Error(), "WORK_DIR "+missing) {
+		t.Errorf("WORK_DIR=%s: %v", missing, err)
 	}
 }

@@ -96,6 +96,17 @@ func LoadConfig(getenv config.Getenv) (Config, error) {
 	return c, nil
 }
 
+// checkWorkDir makes sure analyses can keep their files in dir: caught at
+// start-up, a missing or read-only WORK_DIR stops the service with the
+// reason, where otherwise every claimed image failed its attempts on it.
+func checkWorkDir(dir string) error {
+	probe, err := os.MkdirTemp(dir, "canopy-check-")
+	if err != nil {
+		return fmt.Errorf("WORK_DIR %s: analyses cannot keep their files there: %w", dir, err)
+	}
+	return os.Remove(probe)
+}
+
 // Healthcheck probes a running analysis-svc at its configured gRPC address.
 func Healthcheck(ctx context.Context, getenv config.Getenv) error {
 	cfg, err := LoadConfig(getenv)
@@ -114,6 +125,9 @@ func Run(ctx context.Context, getenv config.Getenv, stdout io.Writer, ready func
 	log := logging.New(stdout, cfg.LogFormat, cfg.LogLevel).With("service", "analysis-svc")
 	blobs, err := cfg.Blob.Open(ctx)
 	if err != nil {
+		return err
+	}
+	if err := checkWorkDir(cfg.Worker.TempDir); err != nil {
 		return err
 	}
 	creds := insecure.NewCredentials()
@@ -142,7 +156,7 @@ func Run(ctx context.Context, getenv config.Getenv, stdout io.Writer, ready func
 		return err
 	}
 	log.InfoContext(ctx, "starting", "workers", cfg.Worker.Workers, "ingest", cfg.IngestAddr, "ingest_tls", cfg.IngestTLS,
-		"api_key_set", cfg.APIKey != "", "blob_store", cfg.Blob.Describe())
+		"api_key_set", cfg.APIKey != "", "blob_store", cfg.Blob.Describe(), "work_dir", cfg.Worker.TempDir)
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return srv.Serve(gctx) })
 	g.Go(func() error { return pool.Run(gctx) })

@@ -146,6 +146,7 @@ func (l *Local) PutFile(ctx context.Context, key, path string) (int64, error) {
 		return 0, fmt.Errorf("put %s: %w", key, err)
 	}
 	n, err := l.moveIn(ctx, key, path)
+	err = withoutPaths(err)
 	if errors.Is(err, syscall.EXDEV) {
 		f, oerr := os.Open(path)
 		if oerr != nil {
@@ -160,6 +161,22 @@ func (l *Local) PutFile(ctx context.Context, key, path string) (int64, error) {
 		return 0, fmt.Errorf("put %s: %w", key, err)
 	}
 	return n, nil
+}
+
+// withoutPaths drops the file paths from err's message (keeping the
+// operation and the cause, which errors.Is still sees): a failed store
+// reaches an image's last_error, which every viewer of the project reads,
+// and the server's folders are none of theirs.
+func withoutPaths(err error) error {
+	var pe *fs.PathError
+	var le *os.LinkError
+	switch {
+	case errors.As(err, &le):
+		return fmt.Errorf("%s: %w", le.Op, le.Err)
+	case errors.As(err, &pe):
+		return fmt.Errorf("%s: %w", pe.Op, pe.Err)
+	}
+	return err
 }
 
 func (l *Local) moveIn(ctx context.Context, key, path string) (int64, error) {

@@ -5,6 +5,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 
@@ -33,6 +34,18 @@ func TestLocalPutFile(t *testing.T) {
 		t.Log("no second file system: only the rename is tried")
 	}
 	ctx := context.Background()
+	// A directory where the object would go: the error names the key and
+	// the cause, not the server's folders.
+	blocked := filepath.Join(root, "blocked.tif")
+	if err := os.WriteFile(blocked, []byte("x"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Join(root, "blobs", "images", "y", "index-gli.tif", "z"), 0o750); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.PutFile(ctx, "images/y/index-gli.tif", blocked); err == nil || strings.Contains(err.Error(), root) || !strings.Contains(err.Error(), "images/y/index-gli.tif") {
+		t.Errorf("PutFile onto a directory: %v; want an error naming the key and no server path", err)
+	}
 	for name, dir := range dirs {
 		path := filepath.Join(dir, "ndvi.tif")
 		want := []byte("a GeoTIFF from " + name)
