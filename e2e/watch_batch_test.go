@@ -188,3 +188,87 @@ func statusClient(t *testing.T, s *stack) canopyv1.StatusServiceClient {
 	t.Cleanup(func() { cc.Close() })
 	return canopyv1.NewStatusServiceClient(cc)
 }
+
+// A transaction that took a seq and has not committed leaves a hole; the
+// events after it still reach a WatchImages stream while the hole is
+// open, however many they are, and the late event comes when it commits.
+// (Reads used to start below the oldest hole: with more than a page after
+// it, the stream re-read the same page until the hole was given up, up
+// to EVENT_GAP_WAIT, set here far beyond the test's own timeout.)
+func TestWatchImagesOpenHoleDoesNotHoldUpLaterEvents(t *testing.T) {
+	s := newStack(t, "local", map[string]string{"EVENT_GAP_WAIT": "1h"})
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	db := connect(t, ctx, s)
+	// Two images: an event's insert locks its image's row until commit.
+	var id, other string
+	if err := db.QueryRow(ctx, `INSERT INTO images (id, filename, size_bytes, status, max_attempts, attempts)
+		VALUES (gen_random_uuid(), 'many.jpg', 1, 'processing', 3, 1) RETURNING id::text`).Scan(&id); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.QueryRow(ctx, `INSERT INTO images (id, filename, size_bytes, status, max_attempts, attempts)
+		VALUES (gen_random_uuid(), 'hole.jpg', 1, 'processing', 3, 1) RETURNING id::text`).Scan(&other); err != nil {
+		t.Fatal(err)
+	}
+	st, err := statusClient(t, s).WatchImages(ctx, &canopyv1.WatchImagesRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := make(chan *canopyv1.ImageEvent, 4096)
+	go func() {
+		for {
+			r, err := st.Recv()
+			if err != nil {
+				return
+			}
+			got <- r.GetEvent()
+		}
+	}()
+	time.Sleep(300 * time.Millisecond) // the watch is past its first read
+	// The hole: an event inserted in a transaction left open.
+	late, err := db.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer late.Rollback(context.Background())
+	db2 := connect(t, ctx, s)
+	var hole int64
+	if err := late.QueryRow(ctx, `INSERT INTO image_events (image_id, status, attempt, message)
+		VALUES ($1, 'processing', 1, 'late') RETURNING seq`, other).Scan(&hole); err != nil {
+		t.Fatal(err)
+	}
+	const n = 2500
+	var last int64
+	if err := db2.QueryRow(ctx, `WITH e AS (INSERT INTO image_events (image_id, status, attempt, message)
+		SELECT $1, 'processing', 1, 'event ' || g FROM generate_series(1, $2) g RETURNING seq)
+		SELECT max(seq) FROM e`, id, n).Scan(&last); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db2.Exec(ctx, `SELECT pg_notify('canopy_image_events', $1)`, fmt.Sprintf("%d %s default", last, id)); err != nil {
+		t.Fatal(err)
+	}
+	for i := range n {
+		select {
+		case ev := <-got:
+			if ev.GetSeq() == hole {
+				t.Fatalf("the uncommitted event %d was delivered", hole)
+			}
+		case <-ctx.Done():
+			t.Fatalf("with a hole open at seq %d, got %d of the %d events after it", hole, i, n)
+		}
+	}
+	if err := late.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db2.Exec(ctx, `SELECT pg_notify('canopy_image_events', $1)`, fmt.Sprintf("%d %s default", hole, other)); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case ev := <-got:
+		if ev.GetSeq() != hole || ev.GetMessage() != "late" {
+			t.Errorf("after the commit got event %d %q, want %d \"late\"", ev.GetSeq(), ev.GetMessage(), hole)
+		}
+	case <-ctx.Done():
+		t.Fatalf("the late event %d never came", hole)
+	}
+}

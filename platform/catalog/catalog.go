@@ -422,6 +422,11 @@ type EventFilter struct {
 	BatchID  string
 	AfterSeq int64
 	Limit    int
+	// Holes are seqs at or below AfterSeq to read as well, if they are
+	// there now: a watcher's holes (seqs it saw skipped, whose
+	// transactions may still commit). Read by number, so that an open hole
+	// does not make every read start below it again.
+	Holes []int64
 }
 
 // Events returns the filter's events in sequence order.
@@ -453,11 +458,33 @@ func EventsWithSeqs(ctx context.Context, q Querier, f EventFilter) ([]SeqEvent, 
 
 func events(ctx context.Context, q Querier, f EventFilter, withForeign bool) ([]SeqEvent, error) {
 	sql, args := eventsQuery(f, withForeign)
-	rows, err := q.Query(ctx, sql, args...)
-	if err != nil {
-		return nil, fmt.Errorf("read events: %w", err)
+	if len(f.Holes) == 0 {
+		rows, err := q.Query(ctx, sql, args...)
+		if err != nil {
+			return nil, fmt.Errorf("read events: %w", err)
+		}
+		return scanEvents(rows)
 	}
-	return scanEvents(rows)
+	b := &pgx.Batch{}
+	hsql, hargs := holesQuery(f, withForeign)
+	b.Queue(hsql, hargs...)
+	b.Queue(sql, args...)
+	br := q.SendBatch(ctx, b)
+	defer br.Close()
+	var out []SeqEvent
+	for range 2 {
+		rows, err := br.Query()
+		if err != nil {
+			return nil, fmt.Errorf("read events: %w", err)
+		}
+		got, err := scanEvents(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, got...)
+	}
+	// The holes are all below the page, and each part is in seq order.
+	return out, br.Close()
 }
 
 // EventPage is how many events one read returns when the filter sets no
@@ -498,6 +525,41 @@ func eventsQuery(f EventFilter, withForeign bool) (string, []any) {
 	return `SELECT ` + fmt.Sprintf(cols, scope) + `
 		FROM image_events e JOIN images i ON i.id = e.image_id
 		WHERE ` + where + ` ORDER BY e.seq LIMIT $2`, args
+}
+
+// holesQuery is eventsQuery for the events numbered f.Holes, read as runs
+// of consecutive numbers: a watcher that starts after the newest events
+// were deleted (their images removed) sees thousands of holes in a row,
+// which as one range cost one index probe instead of thousands. A
+// statement of its own, pipelined with the page: joined into one with
+// UNION, the planner gave the page a hash join over every image (23 ms a
+// read, not 0.03).
+func holesQuery(f EventFilter, withForeign bool) (string, []any) {
+	sql, args := eventsQuery(f, withForeign)
+	lo, hi := seqRuns(f.Holes)
+	n := len(args)
+	// Each run is its own index range scan (LATERAL, kept from being
+	// flattened by its LIMIT): as a plain join, the generic plan scanned
+	// every event up to $1 and filtered it against the runs, 13 ms a read.
+	sql = strings.Replace(sql, "FROM image_events e JOIN", fmt.Sprintf(`FROM unnest($%d::bigint[], $%d::bigint[]) AS r(lo, hi)
+		CROSS JOIN LATERAL (SELECT * FROM image_events h
+			WHERE h.seq BETWEEN r.lo AND r.hi AND h.seq <= $1 ORDER BY h.seq LIMIT $2) e
+		JOIN`, n+1, n+2), 1)
+	sql = strings.Replace(sql, "e.seq > $1", "TRUE", 1)
+	return sql, append(args, lo, hi)
+}
+
+// seqRuns turns sorted, distinct seqs into runs of consecutive numbers,
+// each from lo[i] to hi[i].
+func seqRuns(seqs []int64) (lo, hi []int64) {
+	for i, s := range seqs {
+		if i > 0 && s == hi[len(hi)-1]+1 {
+			hi[len(hi)-1] = s
+			continue
+		}
+		lo, hi = append(lo, s), append(hi, s)
+	}
+	return lo, hi
 }
 
 func scanEvents(rows pgx.Rows) ([]SeqEvent, error) {

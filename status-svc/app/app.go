@@ -29,6 +29,10 @@ type Config struct {
 	// EventPoll is how often the event log is read for events whose
 	// notification never came; without LISTEN, the latency of every watch.
 	EventPoll time.Duration
+	// GapWait is how long a watch of a project or batch waits for a seq
+	// that was skipped (its transaction not yet committed) before giving
+	// it up as rolled back.
+	GapWait   time.Duration
 	LogFormat string
 	LogLevel  string
 }
@@ -48,6 +52,7 @@ func LoadConfig(getenv config.Getenv) (Config, error) {
 		Database:  r.Database(),
 		Auth:      r.Auth(),
 		EventPoll: r.Duration(time.Second, 10*time.Millisecond, "EVENT_POLL_INTERVAL"),
+		GapWait:   r.Duration(statusapi.DefaultGapWait, 10*time.Millisecond, "EVENT_GAP_WAIT"),
 		LogFormat: r.String("text", "LOG_FORMAT"),
 		LogLevel:  r.String("info", "LOG_LEVEL"),
 	}
@@ -105,7 +110,7 @@ func Run(ctx context.Context, getenv config.Getenv, stdout io.Writer, ready func
 		Name: "canopy_events_healed_total",
 		Help: "Events delivered to watchers by reading the event log because their notification did not come (all of them without LISTEN).",
 	}, func() float64 { return float64(tail.Healed()) }))
-	canopyv1.RegisterStatusServiceServer(srv.GRPC(), statusapi.New(pool, listener, log, ctx.Done()))
+	canopyv1.RegisterStatusServiceServer(srv.GRPC(), statusapi.New(pool, listener, log, ctx.Done(), cfg.GapWait))
 	srv.AddGateway(canopyv1.RegisterStatusServiceHandlerFromEndpoint)
 	if err := srv.Listen(); err != nil {
 		return err

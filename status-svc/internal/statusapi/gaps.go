@@ -1,6 +1,9 @@
 package statusapi
 
-import "time"
+import (
+	"slices"
+	"time"
+)
 
 // gapTracker lets a watcher read events in seq order without
 // missing any. Sequence numbers are handed out when a row is inserted but
@@ -21,13 +24,21 @@ func newGapTracker(wait time.Duration) *gapTracker {
 	return &gapTracker{wait: wait, holes: map[int64]time.Time{}, sent: map[int64]bool{}, now: time.Now}
 }
 
-// readFrom is the seq to read after: below the oldest open hole.
-func (g *gapTracker) readFrom(last int64) int64 {
-	from := last
-	for seq := range g.holes {
-		from = min(from, seq-1)
+// open holes, to read again by number (catalog.EventFilter.Holes) beside
+// what comes after the last seq seen. Reading from below the oldest hole
+// instead re-read everything since it on every read, and once more than a
+// page had come since, the same page again and again until the hole was
+// given up: a rolled-back insert held a firehose up to gapWait behind.
+func (g *gapTracker) openHoles() []int64 {
+	if len(g.holes) == 0 {
+		return nil
 	}
-	return from
+	out := make([]int64, 0, len(g.holes))
+	for seq := range g.holes {
+		out = append(out, seq)
+	}
+	slices.Sort(out)
+	return out
 }
 
 // deliver reports whether the event seq should be sent, and records holes

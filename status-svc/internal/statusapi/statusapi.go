@@ -77,9 +77,17 @@ type Server struct {
 	stopping <-chan struct{}
 }
 
-// New returns the status service.
-func New(pool *pgxpool.Pool, wake Wakeups, log *slog.Logger, stopping <-chan struct{}) *Server {
-	return &Server{pool: pool, wake: wake, log: log, gapWait: 10 * time.Second, stopping: stopping}
+// DefaultGapWait is how long a watcher waits for a hole in the event
+// sequence unless told otherwise (EVENT_GAP_WAIT).
+const DefaultGapWait = 10 * time.Second
+
+// New returns the status service; gapWait is how long a watch waits for a
+// seq that was skipped to commit (0: DefaultGapWait).
+func New(pool *pgxpool.Pool, wake Wakeups, log *slog.Logger, stopping <-chan struct{}, gapWait time.Duration) *Server {
+	if gapWait <= 0 {
+		gapWait = DefaultGapWait
+	}
+	return &Server{pool: pool, wake: wake, log: log, gapWait: gapWait, stopping: stopping}
 }
 
 var errStopping = status.Error(codes.Unavailable, "status-svc is shutting down; watch again with after_seq to resume")
@@ -259,7 +267,7 @@ func (s *Server) WatchImages(req *canopyv1.WatchImagesRequest, stream grpc.Serve
 		// another batch's, by number only), so holes can be told apart and
 		// waited for. Reading one batch's events alone would skip for good
 		// an event whose transaction committed after a later one's.
-		seqs, err := catalog.EventsWithSeqs(ctx, s.pool, catalog.EventFilter{Scope: sc, BatchID: batch, AfterSeq: gaps.readFrom(last)})
+		seqs, err := catalog.EventsWithSeqs(ctx, s.pool, catalog.EventFilter{Scope: sc, BatchID: batch, AfterSeq: last, Holes: gaps.openHoles()})
 		if err != nil {
 			return s.toStatus(ctx, "watch images", err)
 		}
