@@ -13,15 +13,21 @@ import (
 // hole). A hole is given up only after a read that still misses it: a
 // watcher that fell behind, and read again only after gapWait, must not
 // give up holes that have long been filled.
+//
+// A watcher that starts just after the newest events were deleted (with
+// their images) sees thousands of holes at once, none of which will fill;
+// so the sorted list and the oldest hole's time are kept between reads,
+// and a read that changes nothing costs nothing per hole.
 type gapTracker struct {
-	wait  time.Duration
-	holes map[int64]time.Time // missing seq -> when it was first noticed
-	sent  map[int64]bool      // seqs above the oldest hole already delivered
-	now   func() time.Time
+	wait   time.Duration
+	holes  map[int64]time.Time // missing seq -> when it was first noticed
+	now    func() time.Time
+	sorted []int64   // the holes in order; nil when holes changed since
+	oldest time.Time // no hole was noticed before this
 }
 
 func newGapTracker(wait time.Duration) *gapTracker {
-	return &gapTracker{wait: wait, holes: map[int64]time.Time{}, sent: map[int64]bool{}, now: time.Now}
+	return &gapTracker{wait: wait, holes: map[int64]time.Time{}, now: time.Now}
 }
 
 // open holes, to read again by number (catalog.EventFilter.Holes) beside
@@ -33,12 +39,14 @@ func (g *gapTracker) openHoles() []int64 {
 	if len(g.holes) == 0 {
 		return nil
 	}
-	out := make([]int64, 0, len(g.holes))
-	for seq := range g.holes {
-		out = append(out, seq)
+	if g.sorted == nil {
+		g.sorted = make([]int64, 0, len(g.holes))
+		for seq := range g.holes {
+			g.sorted = append(g.sorted, seq)
+		}
+		slices.Sort(g.sorted)
 	}
-	slices.Sort(out)
-	return out
+	return g.sorted
 }
 
 // deliver reports whether the event seq should be sent, and records holes
@@ -48,22 +56,18 @@ func (g *gapTracker) deliver(seq, last int64) bool {
 	if seq <= last {
 		if _, ok := g.holes[seq]; ok {
 			delete(g.holes, seq)
-			g.sent[seq] = true
+			g.sorted = nil
 			return true
 		}
 		return false
 	}
-	if g.sent[seq] {
-		return false
-	}
 	now := g.now()
 	for missing := last + 1; missing < seq && len(g.holes) < 10000; missing++ {
-		if !g.sent[missing] {
-			g.holes[missing] = now
+		if len(g.holes) == 0 {
+			g.oldest = now
 		}
-	}
-	if len(g.holes) > 0 {
-		g.sent[seq] = true
+		g.holes[missing] = now
+		g.sorted = nil
 	}
 	return true
 }
@@ -74,12 +78,15 @@ func (g *gapTracker) open() bool { return len(g.holes) > 0 }
 // delivered, so that every hole it gives up was missing from that read.
 func (g *gapTracker) expire() {
 	now := g.now()
-	for seq, at := range g.holes {
-		if now.Sub(at) > g.wait {
-			delete(g.holes, seq)
+	if len(g.holes) > 0 && now.Sub(g.oldest) > g.wait {
+		g.oldest = now
+		for seq, at := range g.holes {
+			if now.Sub(at) > g.wait {
+				delete(g.holes, seq)
+				g.sorted = nil
+			} else if at.Before(g.oldest) {
+				g.oldest = at
+			}
 		}
-	}
-	if len(g.holes) == 0 {
-		clear(g.sent)
 	}
 }

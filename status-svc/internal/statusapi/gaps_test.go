@@ -49,3 +49,24 @@ func TestGapTrackerKeepsHolesUntilAReadMissesThem(t *testing.T) {
 		t.Errorf("holes %v after the hole at 5 was missing for 11 s, want none", h)
 	}
 }
+
+// A filled hole is delivered once, an old seq that was never a hole not
+// at all, and the sorted holes follow every change.
+func TestGapTrackerDeliversAFilledHoleOnce(t *testing.T) {
+	g := newGapTracker(time.Hour)
+	if !g.deliver(5, 1) { // 2, 3 and 4 are missing
+		t.Fatal("seq 5 after 1 not delivered")
+	}
+	if h := g.openHoles(); len(h) != 3 || h[0] != 2 || h[2] != 4 {
+		t.Fatalf("holes %v, want [2 3 4]", h)
+	}
+	if !g.deliver(3, 5) || g.deliver(3, 5) {
+		t.Error("the filled hole 3 was not delivered exactly once")
+	}
+	if g.deliver(1, 5) {
+		t.Error("seq 1, delivered before the holes, was delivered again")
+	}
+	if h := g.openHoles(); len(h) != 2 || h[0] != 2 || h[1] != 4 {
+		t.Errorf("holes %v after 3 came, want [2 4]", h)
+	}
+}
