@@ -230,45 +230,58 @@ func GetImage(ctx context.Context, q Querier, scope Scope, id string) (*canopyv1
 // an image of scope is ErrNotFound. The rows and their files are read in one
 // round trip.
 func GetImages(ctx context.Context, q Querier, scope Scope, ids []string) ([]*canopyv1.Image, error) {
+	b := &pgx.Batch{}
+	read, err := QueueGetImages(b, scope, ids)
+	if err != nil {
+		return nil, err
+	}
+	br := q.SendBatch(ctx, b)
+	defer br.Close()
+	return read(br)
+}
+
+// QueueGetImages adds GetImages' statements to b, so that they can go in
+// the same round trip as statements before them (whose effects they see,
+// in the same transaction). read returns what GetImages would; call it
+// with b's results once those of the statements queued before are read.
+func QueueGetImages(b *pgx.Batch, scope Scope, ids []string) (read func(pgx.BatchResults) ([]*canopyv1.Image, error), err error) {
 	ids = slices.Clone(ids)
 	for i, id := range ids {
-		var err error
 		if ids[i], err = ParseID(id); err != nil {
 			return nil, err
 		}
 	}
-	b := &pgx.Batch{}
 	b.Queue(`SELECT `+imageColumns+` `+imageFrom+` WHERE i.id = ANY($1::uuid[]) AND `+scopeClause(2), ids, scope.Arg())
 	b.Queue(filesSQL, ids)
-	br := q.SendBatch(ctx, b)
-	defer br.Close()
-	rows, err := br.Query()
-	if err != nil {
-		return nil, fmt.Errorf("get images: %w", err)
-	}
-	byID := make(map[string]*canopyv1.Image, len(ids))
-	for rows.Next() {
-		img, err := scanImage(rows)
+	return func(br pgx.BatchResults) ([]*canopyv1.Image, error) {
+		rows, err := br.Query()
 		if err != nil {
-			rows.Close()
 			return nil, fmt.Errorf("get images: %w", err)
 		}
-		byID[img.Id] = img
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("get images: %w", err)
-	}
-	if err := scanFiles(br, byID); err != nil {
-		return nil, err
-	}
-	out := make([]*canopyv1.Image, len(ids))
-	for i, id := range ids {
-		if out[i] = byID[id]; out[i] == nil {
-			return nil, fmt.Errorf("image %s: %w", id, ErrNotFound)
+		byID := make(map[string]*canopyv1.Image, len(ids))
+		for rows.Next() {
+			img, err := scanImage(rows)
+			if err != nil {
+				rows.Close()
+				return nil, fmt.Errorf("get images: %w", err)
+			}
+			byID[img.Id] = img
 		}
-	}
-	return out, nil
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, fmt.Errorf("get images: %w", err)
+		}
+		if err := scanFiles(br, byID); err != nil {
+			return nil, err
+		}
+		out := make([]*canopyv1.Image, len(ids))
+		for i, id := range ids {
+			if out[i] = byID[id]; out[i] == nil {
+				return nil, fmt.Errorf("image %s: %w", id, ErrNotFound)
+			}
+		}
+		return out, nil
+	}, nil
 }
 
 const filesSQL = `SELECT image_id::text, filename, content_type, band_role, blob_key, size_bytes, sha256

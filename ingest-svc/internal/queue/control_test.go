@@ -272,8 +272,19 @@ func TestClaimAndCompleteRecordAndAnnounceEveryEvent(t *testing.T) {
 			t.Errorf("claim %d: %s %v token %q, want %s processing with a token", i, c.Image.GetId(), c.Image.GetStatus(), c.Token, ids[i])
 		}
 	}
-	if _, err := q.Complete(ctx, catalog.AllProjects, claimed[0].Image.GetId(), claimed[0].Token, &canopyv1.Analysis{AlgorithmVersion: "test"}); err != nil {
+	done, err := q.Complete(ctx, catalog.AllProjects, claimed[0].Image.GetId(), claimed[0].Token, &canopyv1.Analysis{AlgorithmVersion: "test"})
+	if err != nil {
 		t.Fatal(err)
+	}
+	// The image as the completion left it: read after the statement, so
+	// with the completed event's seq (set by the event trigger).
+	var completedSeq int64
+	if err := pool.QueryRow(ctx, `SELECT max(seq) FROM image_events WHERE image_id = $1 AND status = 'completed'`, done.GetId()).Scan(&completedSeq); err != nil {
+		t.Fatal(err)
+	}
+	if done.GetStatus() != canopyv1.ImageStatus_IMAGE_STATUS_COMPLETED || done.GetLastEventSeq() != completedSeq || len(done.GetFiles()) != len(claimed[0].Image.GetFiles()) {
+		t.Errorf("Complete returned %v, last event %d, %d files; want completed, %d, %d files",
+			done.GetStatus(), done.GetLastEventSeq(), len(done.GetFiles()), completedSeq, len(claimed[0].Image.GetFiles()))
 	}
 
 	// What the database holds after the "uploaded" events of the setup.

@@ -379,12 +379,16 @@ func (q *Queue) Complete(ctx context.Context, scope catalog.Scope, id, token str
 	if err != nil {
 		return nil, fmt.Errorf("encode analysis: %w", err)
 	}
-	return q.inLease(ctx, "complete", scope, id, func(tx pgx.Tx, ev *Events) (bool, error) {
+	return q.inLease(ctx, "complete", scope, id, func(tx pgx.Tx, ev *Events) (bool, *canopyv1.Image, error) {
 		var (
 			seq     int64
 			project string
 		)
-		err := tx.QueryRow(ctx, `
+		// The image is read back in the same round trip, after the
+		// statement (so with the event trigger's last_event_seq); the
+		// lease token proved the right to it, whatever its project.
+		b := &pgx.Batch{}
+		b.Queue(`
 			WITH done AS (
 				UPDATE images SET status = 'completed', processed_at = now(), last_error = '',
 					lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL
@@ -401,15 +405,29 @@ func (q *Queue) Complete(ctx context.Context, scope catalog.Scope, id, token str
 				RETURNING seq)
 			SELECT ev.seq, done.project_id FROM done, ev`,
 			id, token, a.GetAlgorithmVersion(), a.GetCalibrationMode(), a.GetWidth(), a.GetHeight(),
-			a.GetMapIndex(), a.GetMapBlobKey(), a.GetWorker(), result, scope.Arg()).Scan(&seq, &project)
+			a.GetMapIndex(), a.GetMapBlobKey(), a.GetWorker(), result, scope.Arg())
+		read, err := catalog.QueueGetImages(b, catalog.AllProjects, []string{id})
+		if err != nil {
+			return false, nil, err
+		}
+		br := tx.SendBatch(ctx, b)
+		defer br.Close()
+		err = br.QueryRow().Scan(&seq, &project)
 		if errors.Is(err, pgx.ErrNoRows) {
-			return false, nil
+			return false, nil, nil
 		}
 		if err != nil {
-			return false, fmt.Errorf("mark completed and store analysis: %w", err)
+			return false, nil, fmt.Errorf("mark completed and store analysis: %w", err)
+		}
+		imgs, err := read(br)
+		if err != nil {
+			return false, nil, err
+		}
+		if err := br.Close(); err != nil {
+			return false, nil, err
 		}
 		ev.notes = append(ev.notes, catalog.EventNotes(seq, id, project, catalog.StatusCompleted)...)
-		return true, nil
+		return true, imgs[0], nil
 	})
 }
 
@@ -417,12 +435,12 @@ func (q *Queue) Complete(ctx context.Context, scope catalog.Scope, id, token str
 // fn reports whether token was still the image's lease; when it was not,
 // nothing changed and the error says whether the image is missing or the
 // lease was lost.
-func (q *Queue) inLease(ctx context.Context, action string, scope catalog.Scope, id string, fn func(tx pgx.Tx, ev *Events) (held bool, err error)) (*canopyv1.Image, error) {
+func (q *Queue) inLease(ctx context.Context, action string, scope catalog.Scope, id string, fn func(tx pgx.Tx, ev *Events) (held bool, img *canopyv1.Image, err error)) (*canopyv1.Image, error) {
 	var img *canopyv1.Image
 	held := false
 	err := q.inTx(ctx, func(tx pgx.Tx, ev *Events) error {
 		var err error
-		if held, err = fn(tx, ev); err != nil || !held {
+		if held, img, err = fn(tx, ev); err != nil || !held || img != nil {
 			return err
 		}
 		// The lease token proved the right to this image, whatever its project.
@@ -441,15 +459,15 @@ func (q *Queue) inLease(ctx context.Context, action string, scope catalog.Scope,
 // Fail ends an attempt. A retryable error re-queues the image after a
 // backoff while attempts remain; otherwise the image is failed with msg.
 func (q *Queue) Fail(ctx context.Context, id, token, msg string, retryable bool) (*canopyv1.Image, error) {
-	return q.inLease(ctx, "fail", catalog.AllProjects, id, func(tx pgx.Tx, ev *Events) (bool, error) {
+	return q.inLease(ctx, "fail", catalog.AllProjects, id, func(tx pgx.Tx, ev *Events) (bool, *canopyv1.Image, error) {
 		var attempt, maxAttempts int
 		err := tx.QueryRow(ctx, `SELECT attempts, max_attempts FROM images
 			WHERE id = $1 AND status = 'processing' AND lease_token = $2 FOR UPDATE`, id, token).Scan(&attempt, &maxAttempts)
 		if errors.Is(err, pgx.ErrNoRows) {
-			return false, nil
+			return false, nil, nil
 		}
 		if err != nil {
-			return false, fmt.Errorf("lock image: %w", err)
+			return false, nil, fmt.Errorf("lock image: %w", err)
 		}
 		if retryable && attempt < maxAttempts {
 			delay := q.backoff(attempt)
@@ -457,17 +475,17 @@ func (q *Queue) Fail(ctx context.Context, id, token, msg string, retryable bool)
 					run_after = now() + make_interval(secs => $3),
 					lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL
 				WHERE id = $1`, id, msg, delay.Seconds()); err != nil {
-				return false, fmt.Errorf("re-queue: %w", err)
+				return false, nil, fmt.Errorf("re-queue: %w", err)
 			}
 			note := fmt.Sprintf("attempt %d of %d failed, retrying in %s: %s", attempt, maxAttempts, delay.Round(time.Millisecond), msg)
-			return true, RecordEvent(ctx, tx, ev, id, catalog.StatusUploaded, attempt, note)
+			return true, nil, RecordEvent(ctx, tx, ev, id, catalog.StatusUploaded, attempt, note)
 		}
 		if _, err := tx.Exec(ctx, `UPDATE images SET status = 'failed', last_error = $2, processed_at = now(),
 				lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL
 			WHERE id = $1`, id, msg); err != nil {
-			return false, fmt.Errorf("mark failed: %w", err)
+			return false, nil, fmt.Errorf("mark failed: %w", err)
 		}
-		return true, RecordEvent(ctx, tx, ev, id, catalog.StatusFailed, attempt, msg)
+		return true, nil, RecordEvent(ctx, tx, ev, id, catalog.StatusFailed, attempt, msg)
 	})
 }
 
@@ -475,19 +493,19 @@ func (q *Queue) Fail(ctx context.Context, id, token, msg string, retryable bool)
 // once and the attempt is not counted, so restarting workers never uses up
 // an image's attempts.
 func (q *Queue) Release(ctx context.Context, id, token, reason string) (*canopyv1.Image, error) {
-	return q.inLease(ctx, "release", catalog.AllProjects, id, func(tx pgx.Tx, ev *Events) (bool, error) {
+	return q.inLease(ctx, "release", catalog.AllProjects, id, func(tx pgx.Tx, ev *Events) (bool, *canopyv1.Image, error) {
 		var attempt int
 		err := tx.QueryRow(ctx, `UPDATE images SET status = 'uploaded', attempts = greatest(attempts - 1, 0),
 				run_after = now(), lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL
 			WHERE id = $1 AND status = 'processing' AND lease_token = $2
 			RETURNING attempts`, id, token).Scan(&attempt)
 		if errors.Is(err, pgx.ErrNoRows) {
-			return false, nil
+			return false, nil, nil
 		}
 		if err != nil {
-			return false, fmt.Errorf("release: %w", err)
+			return false, nil, fmt.Errorf("release: %w", err)
 		}
-		return true, RecordEvent(ctx, tx, ev, id, catalog.StatusUploaded, attempt, "released unfinished: "+reason)
+		return true, nil, RecordEvent(ctx, tx, ev, id, catalog.StatusUploaded, attempt, "released unfinished: "+reason)
 	})
 }
 
