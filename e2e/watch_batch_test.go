@@ -210,20 +210,29 @@ func TestWatchImagesOpenHoleDoesNotHoldUpLaterEvents(t *testing.T) {
 		VALUES (gen_random_uuid(), 'hole.jpg', 1, 'processing', 3, 1) RETURNING id::text`).Scan(&other); err != nil {
 		t.Fatal(err)
 	}
+	// One event first, so the hole below is not seq 1 (a resume point of
+	// 0 would mean "new events only").
+	if _, err := db.Exec(ctx, `INSERT INTO image_events (image_id, status, attempt, message) VALUES ($1, 'processing', 1, 'first')`, id); err != nil {
+		t.Fatal(err)
+	}
 	st, err := statusClient(t, s).WatchImages(ctx, &canopyv1.WatchImagesRequest{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	got := make(chan *canopyv1.ImageEvent, 4096)
-	go func() {
-		for {
-			r, err := st.Recv()
-			if err != nil {
-				return
+	follow := func(st grpc.ServerStreamingClient[canopyv1.WatchImagesResponse]) <-chan *canopyv1.WatchImagesResponse {
+		got := make(chan *canopyv1.WatchImagesResponse, 8192)
+		go func() {
+			for {
+				r, err := st.Recv()
+				if err != nil {
+					return
+				}
+				got <- r
 			}
-			got <- r.GetEvent()
-		}
-	}()
+		}()
+		return got
+	}
+	got := follow(st)
 	time.Sleep(300 * time.Millisecond) // the watch is past its first read
 	// The hole: an event inserted in a transaction left open.
 	late, err := db.Begin(ctx)
@@ -247,14 +256,33 @@ func TestWatchImagesOpenHoleDoesNotHoldUpLaterEvents(t *testing.T) {
 	if _, err := db2.Exec(ctx, `SELECT pg_notify('canopy_image_events', $1)`, fmt.Sprintf("%d %s default", last, id)); err != nil {
 		t.Fatal(err)
 	}
+	// Every message says to resume below the hole while it is open.
+	var resume int64
 	for i := range n {
 		select {
-		case ev := <-got:
-			if ev.GetSeq() == hole {
+		case r := <-got:
+			if r.GetEvent().GetSeq() == hole {
 				t.Fatalf("the uncommitted event %d was delivered", hole)
+			}
+			if resume = r.GetResumeAfterSeq(); resume >= hole {
+				t.Fatalf("event %d says to resume after %d, past the open hole %d", r.GetEvent().GetSeq(), resume, hole)
 			}
 		case <-ctx.Done():
 			t.Fatalf("with a hole open at seq %d, got %d of the %d events after it", hole, i, n)
+		}
+	}
+	// A watcher that reconnects now, from where it was told to resume,
+	// gets the events again (it drops them by seq) and the late one too.
+	st2, err := statusClient(t, s).WatchImages(ctx, &canopyv1.WatchImagesRequest{AfterSeq: resume})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resumed := follow(st2)
+	for i := range n {
+		select {
+		case <-resumed:
+		case <-ctx.Done():
+			t.Fatalf("the resumed stream got %d of the %d events", i, n)
 		}
 	}
 	if err := late.Commit(ctx); err != nil {
@@ -263,12 +291,17 @@ func TestWatchImagesOpenHoleDoesNotHoldUpLaterEvents(t *testing.T) {
 	if _, err := db2.Exec(ctx, `SELECT pg_notify('canopy_image_events', $1)`, fmt.Sprintf("%d %s default", hole, other)); err != nil {
 		t.Fatal(err)
 	}
-	select {
-	case ev := <-got:
-		if ev.GetSeq() != hole || ev.GetMessage() != "late" {
-			t.Errorf("after the commit got event %d %q, want %d \"late\"", ev.GetSeq(), ev.GetMessage(), hole)
+	for name, c := range map[string]<-chan *canopyv1.WatchImagesResponse{"first stream": got, "resumed stream": resumed} {
+		select {
+		case r := <-c:
+			if ev := r.GetEvent(); ev.GetSeq() != hole || ev.GetMessage() != "late" {
+				t.Errorf("%s: after the commit got event %d %q, want %d \"late\"", name, ev.GetSeq(), ev.GetMessage(), hole)
+			}
+			if r.GetResumeAfterSeq() < last {
+				t.Errorf("%s: with no hole left, resume after %d, want %d", name, r.GetResumeAfterSeq(), last)
+			}
+		case <-ctx.Done():
+			t.Fatalf("%s: the late event %d never came", name, hole)
 		}
-	case <-ctx.Done():
-		t.Fatalf("the late event %d never came", hole)
 	}
 }

@@ -99,7 +99,7 @@ func Run(ctx context.Context, getenv config.Getenv, stdout io.Writer, ready func
 	if !cfg.Database.Listen {
 		listener.Disable()
 	}
-	tail = statusapi.NewEventTail(pool, listener, cfg.EventPoll, cfg.Database.Listen, log)
+	tail = statusapi.NewEventTail(pool, listener, cfg.EventPoll, cfg.GapWait, cfg.Database.Listen, log)
 	defer server.Background(ctx, func(ctx context.Context) { _ = tail.Run(ctx) })()
 	authn, err := auth.New(pool, auth.DefaultPolicy, cfg.Auth, log)
 	if err != nil {

@@ -4,8 +4,11 @@
 // those paths (newline-delimited JSON) go to the gateway unchanged.
 //
 // Each update is an "update" event whose data is the JSON message and whose
-// id is the event sequence number; EventSource sends it back as
-// Last-Event-ID when it reconnects, and the stream resumes after it. A
+// id is where to resume (an image's watch: the event's sequence number; a
+// project's or batch's: resume_after_seq, which stays below an event not
+// yet committed); EventSource sends it back as Last-Event-ID when it
+// reconnects, and the stream resumes after it. A resumed project or batch
+// stream can repeat events already received: drop them by their seq. A
 // finished stream sends an "end" event (EventSource would otherwise
 // reconnect forever); a failure mid-stream sends an "error" event with a
 // google.rpc.Status. A stream that fails before its first message (an
@@ -71,7 +74,14 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			writeStatus(w, err)
 			return
 		}
-		serve(ctx, w, st.Recv, func(m *canopyv1.WatchImagesResponse) int64 { return m.GetEvent().GetSeq() })
+		serve(ctx, w, st.Recv, func(m *canopyv1.WatchImagesResponse) int64 {
+			// Where to resume, not the event's seq: events come in commit
+			// order, and an id past a late one would skip it on reconnect.
+			if r := m.GetResumeAfterSeq(); r > 0 {
+				return r
+			}
+			return m.GetEvent().GetSeq()
+		})
 	case strings.HasPrefix(r.URL.Path, "/v1/images/") && strings.HasSuffix(r.URL.Path, ":watch"):
 		id := strings.TrimSuffix(strings.TrimPrefix(r.URL.Path, "/v1/images/"), ":watch")
 		st, err := h.w.WatchImage(ctx, &canopyv1.WatchImageRequest{ImageId: id, AfterSeq: after})

@@ -74,6 +74,17 @@ func (g *gapTracker) deliver(seq, last int64) bool {
 
 func (g *gapTracker) open() bool { return len(g.holes) > 0 }
 
+// resumeAfter is where a watcher that has seen everything up to last, but
+// for the open holes, can resume without losing an event: just below the
+// oldest hole. It is last when no hole is open, and never 0 (which would
+// mean "new events only"): a hole at seq 1 falls back to last.
+func (g *gapTracker) resumeAfter(last int64) int64 {
+	if h := g.openHoles(); len(h) > 0 && h[0] > 1 {
+		return min(last, h[0]-1)
+	}
+	return last
+}
+
 // expire gives up the holes older than wait; call it after a read has been
 // delivered, so that every hole it gives up was missing from that read.
 func (g *gapTracker) expire() {

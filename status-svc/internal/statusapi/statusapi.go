@@ -275,12 +275,12 @@ func (s *Server) WatchImages(req *canopyv1.WatchImagesRequest, stream grpc.Serve
 			if !gaps.deliver(se.Seq, last) {
 				continue
 			}
+			last = max(last, se.Seq)
 			if se.Event != nil {
-				if err := stream.Send(&canopyv1.WatchImagesResponse{Event: se.Event}); err != nil {
+				if err := stream.Send(&canopyv1.WatchImagesResponse{Event: se.Event, ResumeAfterSeq: gaps.resumeAfter(last)}); err != nil {
 					return err
 				}
 			}
-			last = max(last, se.Seq)
 		}
 		gaps.expire()
 		if len(seqs) >= catalog.EventPage {

@@ -57,11 +57,15 @@ type EventTail struct {
 // tailBatch bounds one read; a longer backlog is read in several at once.
 const tailBatch = 5000
 
-// NewEventTail returns a tail delivering to to every interval. listening
+// NewEventTail returns a tail delivering to to every interval, waiting
+// gapWait for a skipped seq (0: DefaultGapWait) as watches do. listening
 // says whether notifications arrive at all (LISTEN on): then an event is
 // delivered by the tail only when its notification is overdue.
-func NewEventTail(pool *pgxpool.Pool, to Deliverer, interval time.Duration, listening bool, log *slog.Logger) *EventTail {
-	t := &EventTail{pool: pool, to: to, interval: interval, gapWait: 10 * time.Second, log: log,
+func NewEventTail(pool *pgxpool.Pool, to Deliverer, interval, gapWait time.Duration, listening bool, log *slog.Logger) *EventTail {
+	if gapWait <= 0 {
+		gapWait = DefaultGapWait
+	}
+	t := &EventTail{pool: pool, to: to, interval: interval, gapWait: gapWait, log: log,
 		seen: map[int64]struct{}{}, pending: map[int64]time.Time{}, holes: map[int64]time.Time{}}
 	if listening {
 		t.grace = min(interval, 250*time.Millisecond)

@@ -60,7 +60,7 @@ func TestEventTail(t *testing.T) {
 	before := add(pool)
 
 	d := &deliveries{}
-	tail := NewEventTail(pool, d, time.Hour, true, slog.New(slog.DiscardHandler))
+	tail := NewEventTail(pool, d, time.Hour, 0, true, slog.New(slog.DiscardHandler))
 	tail.grace = 0                         // deliver what is not notified at the next read
 	if err := tail.poll(ctx); err != nil { // starts after `before`
 		t.Fatal(err)

@@ -348,6 +348,8 @@ type WatchImagesRequest struct {
 	// Only images of this batch; empty watches all.
 	BatchId string `protobuf:"bytes,1,opt,name=batch_id,json=batchId,proto3" json:"batch_id,omitempty"`
 	// Resume after this event sequence number; 0 starts with new events only.
+	// To lose nothing, pass the resume_after_seq of the last message received
+	// (not the last event's seq) and drop events whose seq you already have.
 	AfterSeq      int64 `protobuf:"varint,2,opt,name=after_seq,json=afterSeq,proto3" json:"after_seq,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -398,10 +400,17 @@ func (x *WatchImagesRequest) GetAfterSeq() int64 {
 }
 
 type WatchImagesResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Event         *ImageEvent            `protobuf:"bytes,1,opt,name=event,proto3" json:"event,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Event *ImageEvent            `protobuf:"bytes,1,opt,name=event,proto3" json:"event,omitempty"`
+	// Where to resume this stream without losing an event: every event at or
+	// below it has been sent, or will never come. Events are sent in commit
+	// order, which is not always seq order: while a transaction that took a
+	// lower seq has not committed, later events are sent and this stays
+	// below the missing seq, so a resume from the last event's seq could skip
+	// the late one.
+	ResumeAfterSeq int64 `protobuf:"varint,2,opt,name=resume_after_seq,json=resumeAfterSeq,proto3" json:"resume_after_seq,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *WatchImagesResponse) Reset() {
@@ -439,6 +448,13 @@ func (x *WatchImagesResponse) GetEvent() *ImageEvent {
 		return x.Event
 	}
 	return nil
+}
+
+func (x *WatchImagesResponse) GetResumeAfterSeq() int64 {
+	if x != nil {
+		return x.ResumeAfterSeq
+	}
+	return 0
 }
 
 type GetQueueStatsRequest struct {
@@ -580,9 +596,10 @@ const file_canopy_v1_status_proto_rawDesc = "" +
 	"\x05event\x18\x02 \x01(\v2\x15.canopy.v1.ImageEventR\x05event\"L\n" +
 	"\x12WatchImagesRequest\x12\x19\n" +
 	"\bbatch_id\x18\x01 \x01(\tR\abatchId\x12\x1b\n" +
-	"\tafter_seq\x18\x02 \x01(\x03R\bafterSeq\"B\n" +
+	"\tafter_seq\x18\x02 \x01(\x03R\bafterSeq\"l\n" +
 	"\x13WatchImagesResponse\x12+\n" +
-	"\x05event\x18\x01 \x01(\v2\x15.canopy.v1.ImageEventR\x05event\"\x16\n" +
+	"\x05event\x18\x01 \x01(\v2\x15.canopy.v1.ImageEventR\x05event\x12(\n" +
+	"\x10resume_after_seq\x18\x02 \x01(\x03R\x0eresumeAfterSeq\"\x16\n" +
 	"\x14GetQueueStatsRequest\"\xc8\x01\n" +
 	"\x15GetQueueStatsResponse\x12\x1a\n" +
 	"\buploaded\x18\x01 \x01(\x03R\buploaded\x12\x1e\n" +

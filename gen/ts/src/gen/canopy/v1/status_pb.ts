@@ -13,7 +13,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file canopy/v1/status.proto.
  */
 export const file_canopy_v1_status: GenFile = /*@__PURE__*/
-  fileDesc("ChZjYW5vcHkvdjEvc3RhdHVzLnByb3RvEgljYW5vcHkudjEiIwoPR2V0SW1hZ2VSZXF1ZXN0EhAKCGltYWdlX2lkGAEgASgJInQKEUxpc3RJbWFnZXNSZXF1ZXN0EiYKBnN0YXR1cxgBIAEoDjIWLmNhbm9weS52MS5JbWFnZVN0YXR1cxIQCghiYXRjaF9pZBgCIAEoCRIRCglwYWdlX3NpemUYAyABKAUSEgoKcGFnZV90b2tlbhgEIAEoCSJPChJMaXN0SW1hZ2VzUmVzcG9uc2USIAoGaW1hZ2VzGAEgAygLMhAuY2Fub3B5LnYxLkltYWdlEhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSImChJHZXRBbmFseXNpc1JlcXVlc3QSEAoIaW1hZ2VfaWQYASABKAkiOAoRV2F0Y2hJbWFnZVJlcXVlc3QSEAoIaW1hZ2VfaWQYASABKAkSEQoJYWZ0ZXJfc2VxGAIgASgDIlsKEldhdGNoSW1hZ2VSZXNwb25zZRIfCgVpbWFnZRgBIAEoCzIQLmNhbm9weS52MS5JbWFnZRIkCgVldmVudBgCIAEoCzIVLmNhbm9weS52MS5JbWFnZUV2ZW50IjkKEldhdGNoSW1hZ2VzUmVxdWVzdBIQCghiYXRjaF9pZBgBIAEoCRIRCglhZnRlcl9zZXEYAiABKAMiOwoTV2F0Y2hJbWFnZXNSZXNwb25zZRIkCgVldmVudBgBIAEoCzIVLmNhbm9weS52MS5JbWFnZUV2ZW50IhYKFEdldFF1ZXVlU3RhdHNSZXF1ZXN0IoUBChVHZXRRdWV1ZVN0YXRzUmVzcG9uc2USEAoIdXBsb2FkZWQYASABKAMSEgoKcHJvY2Vzc2luZxgCIAEoAxIRCgljb21wbGV0ZWQYAyABKAMSDgoGZmFpbGVkGAQgASgDEiMKG29sZGVzdF91cGxvYWRlZF9hZ2Vfc2Vjb25kcxgFIAEoATL7BAoNU3RhdHVzU2VydmljZRJXCghHZXRJbWFnZRIaLmNhbm9weS52MS5HZXRJbWFnZVJlcXVlc3QaEC5jYW5vcHkudjEuSW1hZ2UiHYLT5JMCFxIVL3YxL2ltYWdlcy97aW1hZ2VfaWR9El0KCkxpc3RJbWFnZXMSHC5jYW5vcHkudjEuTGlzdEltYWdlc1JlcXVlc3QaHS5jYW5vcHkudjEuTGlzdEltYWdlc1Jlc3BvbnNlIhKC0+STAgwSCi92MS9pbWFnZXMSaQoLR2V0QW5hbHlzaXMSHS5jYW5vcHkudjEuR2V0QW5hbHlzaXNSZXF1ZXN0GhMuY2Fub3B5LnYxLkFuYWx5c2lzIiaC0+STAiASHi92MS9pbWFnZXMve2ltYWdlX2lkfS9hbmFseXNpcxJwCgpXYXRjaEltYWdlEhwuY2Fub3B5LnYxLldhdGNoSW1hZ2VSZXF1ZXN0Gh0uY2Fub3B5LnYxLldhdGNoSW1hZ2VSZXNwb25zZSIjgtPkkwIdEhsvdjEvaW1hZ2VzL3tpbWFnZV9pZH06d2F0Y2gwARJoCgtXYXRjaEltYWdlcxIdLmNhbm9weS52MS5XYXRjaEltYWdlc1JlcXVlc3QaHi5jYW5vcHkudjEuV2F0Y2hJbWFnZXNSZXNwb25zZSIYgtPkkwISEhAvdjEvaW1hZ2VzOndhdGNoMAESawoNR2V0UXVldWVTdGF0cxIfLmNhbm9weS52MS5HZXRRdWV1ZVN0YXRzUmVxdWVzdBogLmNhbm9weS52MS5HZXRRdWV1ZVN0YXRzUmVzcG9uc2UiF4LT5JMCERIPL3YxL3F1ZXVlOnN0YXRzQjZaNGdpdGh1Yi5jb20vY2Fub3B5YWcvY2Fub3B5L2dlbi9nby9jYW5vcHkvdjE7Y2Fub3B5djFiBnByb3RvMw", [file_canopy_v1_image, file_google_api_annotations]);
+  fileDesc("ChZjYW5vcHkvdjEvc3RhdHVzLnByb3RvEgljYW5vcHkudjEiIwoPR2V0SW1hZ2VSZXF1ZXN0EhAKCGltYWdlX2lkGAEgASgJInQKEUxpc3RJbWFnZXNSZXF1ZXN0EiYKBnN0YXR1cxgBIAEoDjIWLmNhbm9weS52MS5JbWFnZVN0YXR1cxIQCghiYXRjaF9pZBgCIAEoCRIRCglwYWdlX3NpemUYAyABKAUSEgoKcGFnZV90b2tlbhgEIAEoCSJPChJMaXN0SW1hZ2VzUmVzcG9uc2USIAoGaW1hZ2VzGAEgAygLMhAuY2Fub3B5LnYxLkltYWdlEhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSImChJHZXRBbmFseXNpc1JlcXVlc3QSEAoIaW1hZ2VfaWQYASABKAkiOAoRV2F0Y2hJbWFnZVJlcXVlc3QSEAoIaW1hZ2VfaWQYASABKAkSEQoJYWZ0ZXJfc2VxGAIgASgDIlsKEldhdGNoSW1hZ2VSZXNwb25zZRIfCgVpbWFnZRgBIAEoCzIQLmNhbm9weS52MS5JbWFnZRIkCgVldmVudBgCIAEoCzIVLmNhbm9weS52MS5JbWFnZUV2ZW50IjkKEldhdGNoSW1hZ2VzUmVxdWVzdBIQCghiYXRjaF9pZBgBIAEoCRIRCglhZnRlcl9zZXEYAiABKAMiVQoTV2F0Y2hJbWFnZXNSZXNwb25zZRIkCgVldmVudBgBIAEoCzIVLmNhbm9weS52MS5JbWFnZUV2ZW50EhgKEHJlc3VtZV9hZnRlcl9zZXEYAiABKAMiFgoUR2V0UXVldWVTdGF0c1JlcXVlc3QihQEKFUdldFF1ZXVlU3RhdHNSZXNwb25zZRIQCgh1cGxvYWRlZBgBIAEoAxISCgpwcm9jZXNzaW5nGAIgASgDEhEKCWNvbXBsZXRlZBgDIAEoAxIOCgZmYWlsZWQYBCABKAMSIwobb2xkZXN0X3VwbG9hZGVkX2FnZV9zZWNvbmRzGAUgASgBMvsECg1TdGF0dXNTZXJ2aWNlElcKCEdldEltYWdlEhouY2Fub3B5LnYxLkdldEltYWdlUmVxdWVzdBoQLmNhbm9weS52MS5JbWFnZSIdgtPkkwIXEhUvdjEvaW1hZ2VzL3tpbWFnZV9pZH0SXQoKTGlzdEltYWdlcxIcLmNhbm9weS52MS5MaXN0SW1hZ2VzUmVxdWVzdBodLmNhbm9weS52MS5MaXN0SW1hZ2VzUmVzcG9uc2UiEoLT5JMCDBIKL3YxL2ltYWdlcxJpCgtHZXRBbmFseXNpcxIdLmNhbm9weS52MS5HZXRBbmFseXNpc1JlcXVlc3QaEy5jYW5vcHkudjEuQW5hbHlzaXMiJoLT5JMCIBIeL3YxL2ltYWdlcy97aW1hZ2VfaWR9L2FuYWx5c2lzEnAKCldhdGNoSW1hZ2USHC5jYW5vcHkudjEuV2F0Y2hJbWFnZVJlcXVlc3QaHS5jYW5vcHkudjEuV2F0Y2hJbWFnZVJlc3BvbnNlIiOC0+STAh0SGy92MS9pbWFnZXMve2ltYWdlX2lkfTp3YXRjaDABEmgKC1dhdGNoSW1hZ2VzEh0uY2Fub3B5LnYxLldhdGNoSW1hZ2VzUmVxdWVzdBoeLmNhbm9weS52MS5XYXRjaEltYWdlc1Jlc3BvbnNlIhiC0+STAhISEC92MS9pbWFnZXM6d2F0Y2gwARJrCg1HZXRRdWV1ZVN0YXRzEh8uY2Fub3B5LnYxLkdldFF1ZXVlU3RhdHNSZXF1ZXN0GiAuY2Fub3B5LnYxLkdldFF1ZXVlU3RhdHNSZXNwb25zZSIXgtPkkwIREg8vdjEvcXVldWU6c3RhdHNCNlo0Z2l0aHViLmNvbS9jYW5vcHlhZy9jYW5vcHkvZ2VuL2dvL2Nhbm9weS92MTtjYW5vcHl2MWIGcHJvdG8z", [file_canopy_v1_image, file_google_api_annotations]);
 
 /**
  * @generated from message canopy.v1.GetImageRequest
@@ -282,6 +282,8 @@ export type WatchImagesRequest = Message<"canopy.v1.WatchImagesRequest"> & {
 
   /**
    * Resume after this event sequence number; 0 starts with new events only.
+   * To lose nothing, pass the resume_after_seq of the last message received
+   * (not the last event's seq) and drop events whose seq you already have.
    *
    * @generated from field: int64 after_seq = 2;
    */
@@ -301,6 +303,8 @@ export type WatchImagesRequestJson = {
 
   /**
    * Resume after this event sequence number; 0 starts with new events only.
+   * To lose nothing, pass the resume_after_seq of the last message received
+   * (not the last event's seq) and drop events whose seq you already have.
    *
    * @generated from field: int64 after_seq = 2;
    */
@@ -322,6 +326,18 @@ export type WatchImagesResponse = Message<"canopy.v1.WatchImagesResponse"> & {
    * @generated from field: canopy.v1.ImageEvent event = 1;
    */
   event?: ImageEvent | undefined;
+
+  /**
+   * Where to resume this stream without losing an event: every event at or
+   * below it has been sent, or will never come. Events are sent in commit
+   * order, which is not always seq order: while a transaction that took a
+   * lower seq has not committed, later events are sent and this stays
+   * below the missing seq, so a resume from the last event's seq could skip
+   * the late one.
+   *
+   * @generated from field: int64 resume_after_seq = 2;
+   */
+  resumeAfterSeq: bigint;
 };
 
 /**
@@ -332,6 +348,18 @@ export type WatchImagesResponseJson = {
    * @generated from field: canopy.v1.ImageEvent event = 1;
    */
   event?: ImageEventJson;
+
+  /**
+   * Where to resume this stream without losing an event: every event at or
+   * below it has been sent, or will never come. Events are sent in commit
+   * order, which is not always seq order: while a transaction that took a
+   * lower seq has not committed, later events are sent and this stays
+   * below the missing seq, so a resume from the last event's seq could skip
+   * the late one.
+   *
+   * @generated from field: int64 resume_after_seq = 2;
+   */
+  resumeAfterSeq?: string;
 };
 
 /**
