@@ -359,6 +359,15 @@ func TestSSEWatch(t *testing.T) {
 	if _, err := st.Recv(); status.Code(err) != codes.InvalidArgument {
 		t.Errorf("gRPC watch after a sequence number beyond the image's: %v, want InvalidArgument", err)
 	}
+	// The same for a project's stream: a number no event ever had (a
+	// database made again since) is refused, not waited on for good.
+	ws, err := s.client.Status.WatchImages(wctx, &canopyv1.WatchImagesRequest{AfterSeq: lastSeq + 1000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ws.Recv(); status.Code(err) != codes.InvalidArgument {
+		t.Errorf("WatchImages after a sequence number no event had: %v, want InvalidArgument", err)
+	}
 }
 
 type sseEvent struct{ id, name, data string }

@@ -651,6 +651,16 @@ func LatestSeq(ctx context.Context, q Querier) (int64, error) {
 	return seq, nil
 }
 
+// AllocatedSeq is the highest event seq ever handed out, committed or not,
+// deleted or not: no watcher can have seen a later one.
+func AllocatedSeq(ctx context.Context, q Querier) (int64, error) {
+	var seq int64
+	if err := q.QueryRow(ctx, `SELECT CASE WHEN is_called THEN last_value ELSE 0 END FROM image_events_seq_seq`).Scan(&seq); err != nil {
+		return 0, fmt.Errorf("allocated event seq: %w", err)
+	}
+	return seq, nil
+}
+
 // QueueStats counts the scope's images per status.
 func QueueStats(ctx context.Context, q Querier, scope Scope) (*canopyv1.GetQueueStatsResponse, error) {
 	rows, err := q.Query(ctx, `SELECT i.status, count(*),

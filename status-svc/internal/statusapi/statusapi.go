@@ -259,6 +259,16 @@ func (s *Server) WatchImages(req *canopyv1.WatchImagesRequest, stream grpc.Serve
 		if last, err = catalog.LatestSeq(ctx, s.pool); err != nil {
 			return s.toStatus(ctx, "watch images", err)
 		}
+	} else {
+		// A resume point no event ever had (a database made again since,
+		// or a number from elsewhere) would wait for good, silently.
+		allocated, err := catalog.AllocatedSeq(ctx, s.pool)
+		if err != nil {
+			return s.toStatus(ctx, "watch images", err)
+		}
+		if last > allocated {
+			return apierror.BadField("after_seq", "%d is beyond the newest event, %d (was the database made again?); watch with 0 for new events", last, allocated)
+		}
 	}
 	gaps := newGapTracker(s.gapWait)
 	batch := req.GetBatchId()
