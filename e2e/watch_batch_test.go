@@ -148,6 +148,21 @@ func TestWatchImagesReadsOnPastAFullPage(t *testing.T) {
 	}()
 	time.Sleep(300 * time.Millisecond) // the watch is past its first read
 	const n = 2500
+	insertEventsNotifyOnce(t, ctx, db, id, n)
+	for i := range n {
+		select {
+		case <-got:
+		case <-ctx.Done():
+			t.Fatalf("got %d of %d events", i, n)
+		}
+	}
+}
+
+// insertEventsNotifyOnce inserts n events of image id in one statement and
+// sends one notification for them all, the last one's; it returns that
+// seq.
+func insertEventsNotifyOnce(t *testing.T, ctx context.Context, db *pgx.Conn, id string, n int) int64 {
+	t.Helper()
 	var last int64
 	if err := db.QueryRow(ctx, `WITH e AS (INSERT INTO image_events (image_id, status, attempt, message)
 		SELECT $1, 'processing', 1, 'event ' || g FROM generate_series(1, $2) g RETURNING seq)
@@ -157,13 +172,7 @@ func TestWatchImagesReadsOnPastAFullPage(t *testing.T) {
 	if _, err := db.Exec(ctx, `SELECT pg_notify('canopy_image_events', $1)`, fmt.Sprintf("%d %s default", last, id)); err != nil {
 		t.Fatal(err)
 	}
-	for i := range n {
-		select {
-		case <-got:
-		case <-ctx.Done():
-			t.Fatalf("got %d of %d events", i, n)
-		}
-	}
+	return last
 }
 
 // connect is a plain connection to the stack's database, closed with the test.
@@ -247,15 +256,7 @@ func TestWatchImagesOpenHoleDoesNotHoldUpLaterEvents(t *testing.T) {
 		t.Fatal(err)
 	}
 	const n = 2500
-	var last int64
-	if err := db2.QueryRow(ctx, `WITH e AS (INSERT INTO image_events (image_id, status, attempt, message)
-		SELECT $1, 'processing', 1, 'event ' || g FROM generate_series(1, $2) g RETURNING seq)
-		SELECT max(seq) FROM e`, id, n).Scan(&last); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := db2.Exec(ctx, `SELECT pg_notify('canopy_image_events', $1)`, fmt.Sprintf("%d %s default", last, id)); err != nil {
-		t.Fatal(err)
-	}
+	last := insertEventsNotifyOnce(t, ctx, db2, id, n)
 	// Every message says to resume below the hole while it is open.
 	var resume int64
 	for i := range n {
