@@ -166,13 +166,18 @@ func TestFaultWorkerKilledMidJob(t *testing.T) {
 		killedAt  time.Time
 	)
 	for try := 1; try <= 3 && victim == ""; try++ {
+		// The worker first, waiting in ClaimWork, then the upload: the
+		// claim comes a moment after the upload, and the freeze right
+		// after the claim's notification. Started after the upload, the
+		// worker could finish the job (under a second) before its start-up
+		// was even seen.
+		name := fmt.Sprintf("doomed%d", try)
+		w := s.startAnalysis(name, nil)
 		resp, err := c.UploadFiles(ctx, micaCapture(data), client.UploadOptions{})
 		if err != nil {
 			t.Fatal(err)
 		}
 		id = resp.GetImageId()
-		name := fmt.Sprintf("doomed%d", try)
-		w := s.startAnalysis(name, nil)
 		waitEvent(t, ctx, db, notes, id, "processing", 1)
 		w.signal(syscall.SIGSTOP)
 		time.Sleep(200 * time.Millisecond) // anything already on the wire lands
