@@ -307,7 +307,7 @@ func TestAuthMatrix(t *testing.T) {
 		}},
 		{"CompleteWork", k.workerAll, k.viewerA, k.workerB, codes.NotFound, codes.OK, func(ctx context.Context) error {
 			_, err := work.CompleteWork(ctx, &canopyv1.CompleteWorkRequest{ImageId: leaseID(), LeaseToken: leaseToken(),
-				Analysis: &canopyv1.Analysis{AlgorithmVersion: "matrix"}})
+				Analysis: &canopyv1.Analysis{AlgorithmVersion: "matrix", Width: 1, Height: 1}})
 			return err
 		}},
 		// The lease ended with CompleteWork: the right key reaches the
@@ -381,7 +381,7 @@ func restMatrix(ctx context.Context, t *testing.T, s *stack, k keys, imgA, imgC 
 	if err != nil {
 		t.Fatal(err)
 	}
-	const bogusToken = `{"leaseToken":"00000000-0000-0000-0000-000000000001","error":"x","analysis":{}}`
+	const bogusToken = `{"leaseToken":"00000000-0000-0000-0000-000000000001","error":"x","analysis":{"algorithmVersion":"x","width":1,"height":1}}`
 	type route struct {
 		method, url, body, ctype, accept string
 		rightKey, wrong, other           string

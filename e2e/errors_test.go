@@ -12,6 +12,8 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 
+	"github.com/google/uuid"
+
 	canopyv1 "github.com/canopyag/canopy/gen/go/canopy/v1"
 )
 
@@ -48,6 +50,17 @@ func TestFieldErrorDetails(t *testing.T) {
 			_, err := work.ClaimWork(ctx, &canopyv1.ClaimWorkRequest{MaxItems: -1})
 			return err
 		}, "max_items"},
+		// A worker's empty result would be stored and shown as a blank one.
+		{"CompleteWork without an algorithm version", func() error {
+			_, err := work.CompleteWork(ctx, &canopyv1.CompleteWorkRequest{ImageId: uuid.NewString(), LeaseToken: uuid.NewString(),
+				Analysis: &canopyv1.Analysis{}})
+			return err
+		}, "analysis.algorithm_version"},
+		{"CompleteWork of 0 x 0 pixels", func() error {
+			_, err := work.CompleteWork(ctx, &canopyv1.CompleteWorkRequest{ImageId: uuid.NewString(), LeaseToken: uuid.NewString(),
+				Analysis: &canopyv1.Analysis{AlgorithmVersion: "v", Width: 0, Height: 10}})
+			return err
+		}, "analysis.width"},
 	} {
 		st := status.Convert(c.call())
 		if st.Code() != codes.InvalidArgument {

@@ -201,6 +201,14 @@ func (s *Server) CompleteWork(ctx context.Context, req *canopyv1.CompleteWorkReq
 	if a.GetImageId() != "" && a.GetImageId() != id {
 		return nil, apierror.BadField("analysis.image_id", "%q does not match image_id %q", a.GetImageId(), id)
 	}
+	// What every reader of a result relies on: an empty analysis would be
+	// stored as the image's result and shown as a blank 0 x 0 one.
+	if a.GetAlgorithmVersion() == "" {
+		return nil, apierror.BadField("analysis.algorithm_version", "is required")
+	}
+	if a.GetWidth() <= 0 || a.GetHeight() <= 0 {
+		return nil, apierror.BadField("analysis.width", "%d x %d: an analysed image has pixels", a.GetWidth(), a.GetHeight())
+	}
 	a.ImageId = id
 	sc, err := leaseScope(ctx)
 	if err != nil {
