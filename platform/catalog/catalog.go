@@ -506,38 +506,10 @@ const EventPage = 1000
 
 // eventsQuery is the statement events runs.
 func eventsQuery(f EventFilter, withForeign bool) (string, []any) {
-	if f.Limit <= 0 {
-		f.Limit = EventPage
-	}
-	// visible is computed in SQL so other projects' rows carry nothing but
-	// their seq out of the database.
-	const cols = `e.seq, ` + `(%s) AS visible,
-		CASE WHEN (%[1]s) THEN e.image_id::text ELSE '' END,
-		CASE WHEN (%[1]s) THEN e.status ELSE '' END,
-		CASE WHEN (%[1]s) THEN e.attempt ELSE 0 END,
-		CASE WHEN (%[1]s) THEN e.message ELSE '' END,
-		e.created_at`
-	where := "e.seq > $1"
-	args := []any{f.AfterSeq, f.Limit, f.Scope.Arg()}
-	scope := scopeClause(3)
-	switch {
-	case f.ImageID != "":
-		where += " AND e.image_id = $4"
-		args = append(args, f.ImageID)
-	case f.BatchID != "" && withForeign:
-		// Another batch's events are foreign too: numbers only.
-		scope = "(" + scope + " AND i.batch_id = $4)"
-		args = append(args, f.BatchID)
-	case f.BatchID != "":
-		where += " AND i.batch_id = $4"
-		args = append(args, f.BatchID)
-	}
-	if !withForeign {
-		where += " AND " + scope
-	}
-	return `SELECT ` + fmt.Sprintf(cols, scope) + `
+	cols, filter, args := eventsParts(f, withForeign)
+	return `SELECT ` + cols + `
 		FROM image_events e JOIN images i ON i.id = e.image_id
-		WHERE ` + where + ` ORDER BY e.seq LIMIT $2`, args
+		WHERE e.seq > $1` + filter + ` ORDER BY e.seq LIMIT $2`, args
 }
 
 // holesQuery is eventsQuery for the events numbered f.Holes, read as runs
@@ -546,20 +518,55 @@ func eventsQuery(f EventFilter, withForeign bool) (string, []any) {
 // which as one range cost one index probe instead of thousands. A
 // statement of its own, pipelined with the page: joined into one with
 // UNION, the planner gave the page a hash join over every image (23 ms a
-// read, not 0.03).
+// read, not 0.03). Each run is its own index range scan (LATERAL, kept
+// from being flattened by its LIMIT): as a plain join, the generic plan
+// scanned every event up to $1 and filtered it against the runs, 13 ms a
+// read.
 func holesQuery(f EventFilter, withForeign bool) (string, []any) {
-	sql, args := eventsQuery(f, withForeign)
+	cols, filter, args := eventsParts(f, withForeign)
 	lo, hi := seqRuns(f.Holes)
 	n := len(args)
-	// Each run is its own index range scan (LATERAL, kept from being
-	// flattened by its LIMIT): as a plain join, the generic plan scanned
-	// every event up to $1 and filtered it against the runs, 13 ms a read.
-	sql = strings.Replace(sql, "FROM image_events e JOIN", fmt.Sprintf(`FROM unnest($%d::bigint[], $%d::bigint[]) AS r(lo, hi)
+	return fmt.Sprintf(`SELECT %s
+		FROM unnest($%d::bigint[], $%d::bigint[]) AS r(lo, hi)
 		CROSS JOIN LATERAL (SELECT * FROM image_events h
 			WHERE h.seq BETWEEN r.lo AND r.hi AND h.seq <= $1 ORDER BY h.seq LIMIT $2) e
-		JOIN`, n+1, n+2), 1)
-	sql = strings.Replace(sql, "e.seq > $1", "TRUE", 1)
-	return sql, append(args, lo, hi)
+		JOIN images i ON i.id = e.image_id
+		WHERE TRUE%s ORDER BY e.seq LIMIT $2`, cols, n+1, n+2, filter), append(args, lo, hi)
+}
+
+// eventsParts are what eventsQuery and holesQuery share: the select list,
+// the filter's conditions (each after " AND "), and the arguments, $1 the
+// seq the reader is past and $2 the page size.
+func eventsParts(f EventFilter, withForeign bool) (cols, filter string, args []any) {
+	if f.Limit <= 0 {
+		f.Limit = EventPage
+	}
+	// visible is computed in SQL so other projects' rows carry nothing but
+	// their seq out of the database.
+	const colsFmt = `e.seq, ` + `(%s) AS visible,
+		CASE WHEN (%[1]s) THEN e.image_id::text ELSE '' END,
+		CASE WHEN (%[1]s) THEN e.status ELSE '' END,
+		CASE WHEN (%[1]s) THEN e.attempt ELSE 0 END,
+		CASE WHEN (%[1]s) THEN e.message ELSE '' END,
+		e.created_at`
+	args = []any{f.AfterSeq, f.Limit, f.Scope.Arg()}
+	scope := scopeClause(3)
+	switch {
+	case f.ImageID != "":
+		filter += " AND e.image_id = $4"
+		args = append(args, f.ImageID)
+	case f.BatchID != "" && withForeign:
+		// Another batch's events are foreign too: numbers only.
+		scope = "(" + scope + " AND i.batch_id = $4)"
+		args = append(args, f.BatchID)
+	case f.BatchID != "":
+		filter += " AND i.batch_id = $4"
+		args = append(args, f.BatchID)
+	}
+	if !withForeign {
+		filter += " AND " + scope
+	}
+	return fmt.Sprintf(colsFmt, scope), filter, args
 }
 
 // seqRuns turns sorted, distinct seqs into runs of consecutive numbers,

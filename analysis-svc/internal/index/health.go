@@ -78,6 +78,16 @@ func BlockBounds(i, n, size int) (start, end int) {
 	return i * size / n, (i + 1) * size / n
 }
 
+// columnBounds is where each of cols blocks across width starts, and the
+// last one ends: block c is columns [b[c], b[c+1]).
+func columnBounds(cols, width int) []int {
+	b := make([]int, cols+1)
+	for c := range cols {
+		b[c], b[c+1] = BlockBounds(c, cols, width)
+	}
+	return b
+}
+
 // BlockMeans cuts a width x height raster into rows x cols blocks (see
 // BlockBounds) and returns, row-major from the top left, each block's count
 // of finite values and their mean (0 when the count is 0).
@@ -85,10 +95,7 @@ func BlockMeans(vals []float32, width, height, rows, cols int) (means []float64,
 	means = make([]float64, rows*cols)
 	counts = make([]int64, rows*cols)
 	sums := means // accumulate in place, divide at the end
-	colBounds := make([]int, cols+1)
-	for c := range cols {
-		colBounds[c], colBounds[c+1] = BlockBounds(c, cols, width)
-	}
+	colBounds := columnBounds(cols, width)
 	for r := range rows {
 		y0, y1 := BlockBounds(r, rows, height)
 		s, k := sums[r*cols:(r+1)*cols], counts[r*cols:(r+1)*cols]

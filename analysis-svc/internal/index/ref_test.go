@@ -156,17 +156,16 @@ func summarizeRef(vals []float32, threshold, histMin, histMax float64) Stats {
 	return st
 }
 
-// CountClasses counts the finite values of vals in each health class.
+// countClassesRef counts the finite values of vals in each health class,
+// one value at a time through Class, the definition of a class.
 func countClassesRef(vals []float32, t Thresholds) [4]int64 {
 	var n [4]int64
-	// Compare in float64, as Class does: float32 thresholds (0.2 is not
-	// exact in either) would move values right at a cut point.
 	for _, v := range vals {
-		if math.Float32bits(v)&0x7f800000 == 0x7f800000 { // NaN or ±Inf
+		f := float64(v)
+		if math.IsNaN(f) || math.IsInf(f, 0) {
 			continue
 		}
-		f := float64(v)
-		n[b2i(f >= t[0])+b2i(f >= t[1])+b2i(f >= t[2])]++
+		n[t.Class(f)]++
 	}
 	return n
 }

@@ -248,10 +248,7 @@ func (s *summarizer) finish(vals []float32, o SummaryOptions) Summary {
 	}
 	sums := make([]float64, rows*cols)
 	counts := make([]int64, rows*cols)
-	colBounds := make([]int, cols+1)
-	for c := range cols {
-		colBounds[c], colBounds[c+1] = BlockBounds(c, cols, width)
-	}
+	colBounds := columnBounds(cols, width)
 	slot = slot[:1<<16]
 	var ss float64
 	for r := range rows {
