@@ -82,17 +82,26 @@ func (m MicaSense) Validate() error {
 	return nil
 }
 
+// checkInput is what every Radiance checks first: the model's metadata,
+// and that v holds the width x height pixels it claims.
+func checkInput(m interface{ Validate() error }, v []float32, width, height int) error {
+	if err := m.Validate(); err != nil {
+		return err
+	}
+	if len(v) != width*height {
+		return fmt.Errorf("radiance: %d values for %d x %d pixels", len(v), width, height)
+	}
+	return nil
+}
+
 // SensorIrradiance is the DLS reading recorded with the image (W/m²/nm).
 func (m MicaSense) SensorIrradiance() float64 { return m.Irradiance }
 
 // Radiance converts raw DN to radiance in place. NaN input stays NaN, and
 // saturated pixels become NaN. Arithmetic is float64 per pixel.
 func (m MicaSense) Radiance(v []float32, width, height int) error {
-	if err := m.Validate(); err != nil {
+	if err := checkInput(m, v, width, height); err != nil {
 		return err
-	}
-	if len(v) != width*height {
-		return fmt.Errorf("radiance: %d values for %d x %d pixels", len(v), width, height)
 	}
 	a1, a2, a3 := m.RadiometricCal[0], m.RadiometricCal[1], m.RadiometricCal[2]
 	scale := a1 / (m.Gain * m.Exposure * math.Exp2(float64(m.BitsPerPixel)))

@@ -134,11 +134,8 @@ func (m Sequoia) SensorIrradiance() float64 { return m.Irradiance }
 // stays NaN, saturated pixels become NaN, negative values are floored at 0;
 // a pixel whose vignetting factor is not positive becomes NaN.
 func (m Sequoia) Radiance(v []float32, width, height int) error {
-	if err := m.Validate(); err != nil {
+	if err := checkInput(m, v, width, height); err != nil {
 		return err
-	}
-	if len(v) != width*height {
-		return fmt.Errorf("radiance: %d values for %d x %d pixels", len(v), width, height)
 	}
 	k := m.FNumber * m.FNumber / (m.A*m.Exposure*m.ISO + m.C)
 	nan := float32(math.NaN())
