@@ -5,12 +5,14 @@ import (
 	"encoding/json"
 	"net/http"
 	"testing"
+	"time"
 
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/durationpb"
 
 	"github.com/google/uuid"
 
@@ -50,6 +52,19 @@ func TestFieldErrorDetails(t *testing.T) {
 			_, err := work.ClaimWork(ctx, &canopyv1.ClaimWorkRequest{MaxItems: -1})
 			return err
 		}, "max_items"},
+		{"ClaimWork with a negative wait", func() error {
+			_, err := work.ClaimWork(ctx, &canopyv1.ClaimWorkRequest{Wait: durationpb.New(-5 * time.Second)})
+			return err
+		}, "wait"},
+		// Unknown, the status would mean no filter at all.
+		{"ListImages by an unknown status", func() error {
+			_, err := s.client.Status.ListImages(ctx, &canopyv1.ListImagesRequest{Status: canopyv1.ImageStatus(99)})
+			return err
+		}, "status"},
+		{"ListImages with a negative page size", func() error {
+			_, err := s.client.Status.ListImages(ctx, &canopyv1.ListImagesRequest{PageSize: -1})
+			return err
+		}, "page_size"},
 		// A worker's empty result would be stored and shown as a blank one.
 		{"CompleteWork without an algorithm version", func() error {
 			_, err := work.CompleteWork(ctx, &canopyv1.CompleteWorkRequest{ImageId: uuid.NewString(), LeaseToken: uuid.NewString(),

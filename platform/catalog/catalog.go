@@ -338,7 +338,10 @@ type ListFilter struct {
 // ListImages returns one page of the scope's images, oldest first, and the
 // token of the next page.
 func ListImages(ctx context.Context, q Querier, scope Scope, f ListFilter) ([]*canopyv1.Image, string, error) {
-	if f.PageSize <= 0 {
+	if f.PageSize < 0 {
+		return nil, "", invalid("page_size", "%d is negative; 0 means the default, 100", f.PageSize)
+	}
+	if f.PageSize == 0 {
 		f.PageSize = 100
 	}
 	if f.PageSize > 1000 {

@@ -182,12 +182,22 @@ func (s *Service) validate(md *canopyv1.UploadMetadata) error {
 			return apierror.BadField(fmt.Sprintf("metadata.files[%d].band_role", i), "%d is not a band role (BAND_ROLE_BLUE, _GREEN, _RED, _RED_EDGE, _NIR ...)", r)
 		}
 	}
-	if len(md.GetClientUploadId()) > 256 || len(md.GetBatchId()) > 256 {
+	if len(md.GetClientUploadId()) > 256 {
 		return apierror.BadField("metadata.client_upload_id", "limited to 256 bytes, like batch_id")
+	}
+	if len(md.GetBatchId()) > 256 {
+		return apierror.BadField("metadata.batch_id", "limited to 256 bytes")
 	}
 	if l := md.GetBandLayout(); l != "" {
 		if len(l) > 16 || strings.Trim(strings.ToUpper(l), "RGBNEOCA") != "" {
 			return apierror.BadField("metadata.band_layout", "%q: use the letters R G B N (near infrared) E (red edge) O C (other) A (alpha), like RGN or NGB", l)
+		}
+		// Only O and C (other) may repeat: two bands of one colour would fail
+		// every index that needs it, after the upload.
+		for _, c := range "RGBNEA" {
+			if strings.Count(strings.ToUpper(l), string(c)) > 1 {
+				return apierror.BadField("metadata.band_layout", "%q names %c twice; only O and C (other) may repeat", l, c)
+			}
 		}
 		if len(fs) != 1 {
 			return apierror.BadField("metadata.band_layout", "describes a single multi-band file; for a capture of one file per band, set files[].band_role")

@@ -98,6 +98,9 @@ func (s *Server) ClaimWork(ctx context.Context, req *canopyv1.ClaimWorkRequest) 
 	if err != nil {
 		return nil, err
 	}
+	if req.GetWait().AsDuration() < 0 {
+		return nil, apierror.BadField("wait", "%s is negative; 0 answers at once, and a longer wait is cut to %s", req.GetWait().AsDuration(), s.cfg.MaxWait)
+	}
 	wait := min(req.GetWait().AsDuration(), s.cfg.MaxWait)
 	worker := req.GetWorkerId()
 	if worker == "" {

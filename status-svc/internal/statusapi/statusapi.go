@@ -111,6 +111,10 @@ func (s *Server) ListImages(ctx context.Context, req *canopyv1.ListImagesRequest
 	if err != nil {
 		return nil, err
 	}
+	if st := req.GetStatus(); st != canopyv1.ImageStatus_IMAGE_STATUS_UNSPECIFIED && catalog.StatusFromProto(st) == "" {
+		// Unknown, it would have meant no filter: every image.
+		return nil, apierror.BadField("status", "%d is not an image status", st)
+	}
 	imgs, next, err := catalog.ListImages(ctx, s.pool, sc, catalog.ListFilter{
 		Status:    catalog.StatusFromProto(req.GetStatus()),
 		BatchID:   req.GetBatchId(),
