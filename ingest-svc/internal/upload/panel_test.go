@@ -56,17 +56,7 @@ func TestCheckCalibration(t *testing.T) {
 		{"band twice", panel(nir(ok), nir(func(b *canopyv1.PanelBand) { b.Band = "n_i_r" })), "metadata.analysis.panel.bands[1].band"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			err := checkAnalysisOptions(c.opts)
-			if c.field == "" {
-				if err != nil {
-					t.Fatalf("refused: %v", err)
-				}
-				return
-			}
-			st, field := violation(err)
-			if st.Code() != codes.InvalidArgument || field != c.field {
-				t.Errorf("%v %q naming %q; want InvalidArgument naming %s", st.Code(), st.Message(), field, c.field)
-			}
+			wantField(t, checkAnalysisOptions(c.opts), c.field)
 		})
 	}
 }
@@ -122,6 +112,22 @@ func TestValidateBandRole(t *testing.T) {
 }
 
 // violation is err's status and the one field its BadRequest detail names.
+// wantField fails t unless err is nil (field "") or InvalidArgument naming
+// field.
+func wantField(t *testing.T, err error, field string) {
+	t.Helper()
+	if field == "" {
+		if err != nil {
+			t.Fatalf("refused: %v", err)
+		}
+		return
+	}
+	st, got := violation(err)
+	if st.Code() != codes.InvalidArgument || got != field {
+		t.Errorf("%v %q naming %q; want InvalidArgument naming %s", st.Code(), st.Message(), got, field)
+	}
+}
+
 func violation(err error) (*status.Status, string) {
 	st := status.Convert(err)
 	for _, d := range st.Details() {

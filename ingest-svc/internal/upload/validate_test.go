@@ -4,8 +4,6 @@ import (
 	"strings"
 	"testing"
 
-	"google.golang.org/grpc/codes"
-
 	canopyv1 "github.com/canopyag/canopy/gen/go/canopy/v1"
 )
 
@@ -27,17 +25,7 @@ func TestValidateNamesTheField(t *testing.T) {
 		{"a band twice, any case", &canopyv1.UploadMetadata{Files: one, BandLayout: "rgR"}, "metadata.band_layout"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			err := s.validate(c.md)
-			if c.field == "" {
-				if err != nil {
-					t.Fatalf("refused: %v", err)
-				}
-				return
-			}
-			st, field := violation(err)
-			if st.Code() != codes.InvalidArgument || field != c.field {
-				t.Errorf("%v %q naming %q; want InvalidArgument naming %s", st.Code(), st.Message(), field, c.field)
-			}
+			wantField(t, s.validate(c.md), c.field)
 		})
 	}
 }
