@@ -25,10 +25,11 @@ var DefaultPolicy = Policy{
 	canopyv1.StatusService_WatchImages_FullMethodName:   readers,
 	canopyv1.StatusService_GetQueueStats_FullMethodName: readers,
 
-	canopyv1.WorkService_ClaimWork_FullMethodName:    {Worker},
-	canopyv1.WorkService_RenewLease_FullMethodName:   {Worker},
-	canopyv1.WorkService_CompleteWork_FullMethodName: {Worker},
-	canopyv1.WorkService_FailWork_FullMethodName:     {Worker},
+	canopyv1.WorkService_ClaimWork_FullMethodName:         {Worker},
+	canopyv1.WorkService_RenewLease_FullMethodName:        {Worker},
+	canopyv1.WorkService_CompleteWork_FullMethodName:      {Worker},
+	canopyv1.WorkService_BatchCompleteWork_FullMethodName: {Worker},
+	canopyv1.WorkService_FailWork_FullMethodName:          {Worker},
 }
 
 // openPrefixes are services anyone may call: health checks for load

@@ -251,27 +251,13 @@ func QueueGetImages(b *pgx.Batch, scope Scope, ids []string) (read func(pgx.Batc
 			return nil, err
 		}
 	}
-	b.Queue(`SELECT `+imageColumns+` `+imageFrom+` WHERE i.id = ANY($1::uuid[]) AND `+scopeClause(2), ids, scope.Arg())
-	b.Queue(filesSQL, ids)
+	find, err := QueueFindImages(b, scope, ids)
+	if err != nil {
+		return nil, err
+	}
 	return func(br pgx.BatchResults) ([]*canopyv1.Image, error) {
-		rows, err := br.Query()
+		byID, err := find(br)
 		if err != nil {
-			return nil, fmt.Errorf("get images: %w", err)
-		}
-		byID := make(map[string]*canopyv1.Image, len(ids))
-		for rows.Next() {
-			img, err := scanImage(rows)
-			if err != nil {
-				rows.Close()
-				return nil, fmt.Errorf("get images: %w", err)
-			}
-			byID[img.Id] = img
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return nil, fmt.Errorf("get images: %w", err)
-		}
-		if err := scanFiles(br, byID); err != nil {
 			return nil, err
 		}
 		out := make([]*canopyv1.Image, len(ids))
@@ -282,6 +268,60 @@ func QueueGetImages(b *pgx.Batch, scope Scope, ids []string) (read func(pgx.Batc
 		}
 		return out, nil
 	}, nil
+}
+
+// QueueFindImages is QueueGetImages for a caller that answers each id on
+// its own: read returns the images of scope found, by id, and leaves out
+// the ids that are not.
+func QueueFindImages(b *pgx.Batch, scope Scope, ids []string) (read func(pgx.BatchResults) (map[string]*canopyv1.Image, error), err error) {
+	ids = slices.Clone(ids)
+	for i, id := range ids {
+		if ids[i], err = ParseID(id); err != nil {
+			return nil, err
+		}
+	}
+	b.Queue(`SELECT `+imageColumns+` `+imageFrom+` WHERE i.id = ANY($1::uuid[]) AND `+scopeClause(2), ids, scope.Arg())
+	b.Queue(filesSQL, ids)
+	return readImages, nil
+}
+
+// QueueGetLeasedImages adds to b the statements that read the images
+// leased with tokens, for a claim that leases and reads its images in one
+// round trip: the claim's statement chooses the images, so their ids are
+// not known when the batch is sent, but the lease tokens it hands out
+// are. read returns them by id; a token no image holds is left out.
+func QueueGetLeasedImages(b *pgx.Batch, tokens []string) (read func(pgx.BatchResults) (map[string]*canopyv1.Image, error)) {
+	b.Queue(`SELECT `+imageColumns+` `+imageFrom+` WHERE i.lease_token = ANY($1::uuid[])`, tokens)
+	b.Queue(`SELECT image_id::text, filename, content_type, band_role, blob_key, size_bytes, sha256
+		FROM image_files WHERE image_id IN (SELECT id FROM images WHERE lease_token = ANY($1::uuid[]))
+		ORDER BY image_id, file_index`, tokens)
+	return readImages
+}
+
+// readImages reads the next two results of br, images and their files (as
+// QueueGetImages queues them), by id.
+func readImages(br pgx.BatchResults) (map[string]*canopyv1.Image, error) {
+	rows, err := br.Query()
+	if err != nil {
+		return nil, fmt.Errorf("get images: %w", err)
+	}
+	byID := map[string]*canopyv1.Image{}
+	for rows.Next() {
+		img, err := scanImage(rows)
+		if err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("get images: %w", err)
+		}
+		byID[img.Id] = img
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("get images: %w", err)
+	}
+	if err := scanFiles(br, byID); err != nil {
+		return nil, err
+	}
+	return byID, nil
 }
 
 const filesSQL = `SELECT image_id::text, filename, content_type, band_role, blob_key, size_bytes, sha256

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"golang.org/x/sync/errgroup"
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/durationpb"
@@ -46,9 +47,18 @@ type Config struct {
 // Analyzer turns an image's files into a result and writes its outputs.
 type Analyzer func(ctx context.Context, files []analyze.File, opt analyze.Options, out analyze.Outputs) (*analyze.Result, error)
 
+// WorkQueue is the part of ingest-svc's WorkService a worker calls
+// (canopyv1.WorkServiceClient has it).
+type WorkQueue interface {
+	ClaimWork(ctx context.Context, in *canopyv1.ClaimWorkRequest, opts ...grpc.CallOption) (*canopyv1.ClaimWorkResponse, error)
+	RenewLease(ctx context.Context, in *canopyv1.RenewLeaseRequest, opts ...grpc.CallOption) (*canopyv1.RenewLeaseResponse, error)
+	CompleteWork(ctx context.Context, in *canopyv1.CompleteWorkRequest, opts ...grpc.CallOption) (*canopyv1.CompleteWorkResponse, error)
+	FailWork(ctx context.Context, in *canopyv1.FailWorkRequest, opts ...grpc.CallOption) (*canopyv1.FailWorkResponse, error)
+}
+
 // Pool runs the workers.
 type Pool struct {
-	work    canopyv1.WorkServiceClient
+	work    WorkQueue
 	blobs   blob.Store
 	analyze Analyzer
 	cfg     Config
@@ -60,7 +70,7 @@ type Pool struct {
 }
 
 // New returns a pool; Run starts it.
-func New(work canopyv1.WorkServiceClient, blobs blob.Store, analyze Analyzer, cfg Config, log *slog.Logger) *Pool {
+func New(work WorkQueue, blobs blob.Store, analyze Analyzer, cfg Config, log *slog.Logger) *Pool {
 	return &Pool{work: work, blobs: blobs, analyze: analyze, cfg: cfg, log: log}
 }
 

@@ -166,7 +166,9 @@ func drain(workers int, round func(w int) (completed int, err error)) (int64, er
 	return done.Load(), <-errs
 }
 
-// rpcWorkers claims and completes through the RPCs until the queue is empty.
+// rpcWorkers claims and completes through the RPCs until the queue is
+// empty: a claim of one and CompleteWork, or a claim of batch and one
+// BatchCompleteWork for all it got.
 func rpcWorkers(ctx context.Context, ingest *grpc.ClientConn, workers, batch int) (int64, error) {
 	wc := canopyv1.NewWorkServiceClient(ingest)
 	return drain(workers, func(w int) (int, error) {
@@ -174,23 +176,42 @@ func rpcWorkers(ctx context.Context, ingest *grpc.ClientConn, workers, batch int
 		if err != nil {
 			return 0, err
 		}
-		for i, it := range resp.GetItems() {
-			if _, err := wc.CompleteWork(ctx, &canopyv1.CompleteWorkRequest{ImageId: it.GetImage().GetId(), LeaseToken: it.GetLeaseToken(), Analysis: noopAnalysis()}); err != nil {
-				return i, err
+		items := resp.GetItems()
+		if len(items) == 0 {
+			return 0, nil
+		}
+		if batch == 1 {
+			it := items[0]
+			_, err := wc.CompleteWork(ctx, &canopyv1.CompleteWorkRequest{ImageId: it.GetImage().GetId(), LeaseToken: it.GetLeaseToken(), Analysis: noopAnalysis()})
+			if err != nil {
+				return 0, err
+			}
+			return 1, nil
+		}
+		req := &canopyv1.BatchCompleteWorkRequest{}
+		for _, it := range items {
+			req.Requests = append(req.Requests, &canopyv1.CompleteWorkRequest{ImageId: it.GetImage().GetId(), LeaseToken: it.GetLeaseToken(), Analysis: noopAnalysis()})
+		}
+		out, err := wc.BatchCompleteWork(ctx, req)
+		if err != nil {
+			return 0, err
+		}
+		for _, r := range out.GetResults() {
+			if r.GetErrorCode() != "" {
+				return 0, fmt.Errorf("complete: %s: %s", r.GetErrorCode(), r.GetErrorMessage())
 			}
 		}
-		return len(resp.GetItems()), nil
+		return len(out.GetResults()), nil
 	})
 }
 
 // The raw-SQL reference runs the statements that change data in the
-// service's claim and completion (queue.Claim and queue.Complete), in the
-// same transactions, without the reads that build the RPC answers
-// (catalog.GetImages) or the exhausted-lease sweep. Its transactions hold
-// PostgreSQL to generic plans as the queue's do (queue.genericPlans), so
-// that the reference is not slowed by re-planning the service avoids.
-var rawTx = pgx.TxOptions{BeginQuery: "BEGIN; SET LOCAL plan_cache_mode = force_generic_plan"}
-
+// service's claim and completion (queue.Claim and queue.CompleteBatch), as
+// the service does: each transaction is one round trip (BEGIN, the
+// statement, COMMIT, sent together), held to generic plans as the queue's
+// are (queue.genericPlans), so that the reference is not slowed by what
+// the service avoids. It leaves out the reads that build the RPC answers
+// (catalog.GetImages), the exhausted-lease sweep, and gRPC.
 const rawClaim = `
 	WITH queued AS (
 		SELECT id, uploaded_at FROM images
@@ -202,67 +223,71 @@ const rawClaim = `
 		ORDER BY uploaded_at, id LIMIT $1 FOR UPDATE SKIP LOCKED),
 	next AS (
 		SELECT id FROM (SELECT * FROM queued UNION ALL SELECT * FROM expired) c
-		ORDER BY uploaded_at, id LIMIT $1)
-	UPDATE images i SET status = 'processing', attempts = i.attempts + 1, lease_owner = $2,
-		lease_token = gen_random_uuid(), lease_expires_at = now() + make_interval(secs => 60),
-		processing_started_at = now()
-	FROM next WHERE i.id = next.id
-	RETURNING i.id::text, i.lease_token::text, i.attempts`
+		ORDER BY uploaded_at, id LIMIT $1),
+	leased AS (
+		UPDATE images i SET status = 'processing', attempts = i.attempts + 1, lease_owner = $2,
+			lease_token = gen_random_uuid(), lease_expires_at = now() + make_interval(secs => 60),
+			processing_started_at = now()
+		FROM next WHERE i.id = next.id
+		RETURNING i.id, i.lease_token, i.attempts),
+	ev AS (
+		INSERT INTO image_events (image_id, status, attempt, message)
+		SELECT id, 'processing', attempts, 'claimed by ' || $2 FROM leased)
+	SELECT id::text, lease_token::text FROM leased`
+
+const rawComplete = `
+	WITH input AS (
+		SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::jsonb[]) AS t(id, token, result)),
+	done AS (
+		UPDATE images i SET status = 'completed', processed_at = now(), last_error = '',
+			lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL
+		FROM input WHERE i.id = input.id AND i.status = 'processing' AND i.lease_token = input.token
+		RETURNING i.id, i.attempts),
+	stored AS (
+		INSERT INTO analyses (image_id, algorithm_version, calibration_mode, width, height, map_index, map_blob_key, worker, result)
+		SELECT id, 'bench-noop', 'none', 1, 1, '', '', $4, n.result FROM done JOIN input n USING (id))
+	INSERT INTO image_events (image_id, status, attempt, message)
+	SELECT id, 'completed', attempts, 'analysis stored' FROM done`
+
+// rawTx runs stmt with args in a transaction of one round trip and calls
+// read with its result.
+func rawTx(ctx context.Context, pool *pgxpool.Pool, read func(pgx.Rows) error, stmt string, args ...any) error {
+	b := &pgx.Batch{}
+	b.Queue("BEGIN")
+	b.Queue("SET LOCAL plan_cache_mode = force_generic_plan")
+	b.Queue(stmt, args...).Query(read)
+	b.Queue("COMMIT")
+	return pool.SendBatch(ctx, b).Close()
+}
 
 func rawWorkers(ctx context.Context, pool *pgxpool.Pool, workers, batch int) (int64, error) {
-	type item struct {
-		id, token string
-		attempt   int
-	}
 	return drain(workers, func(w int) (int, error) {
 		owner := fmt.Sprintf("raw-%d", w)
-		var items []item
-		err := pgx.BeginTxFunc(ctx, pool, rawTx, func(tx pgx.Tx) error {
-			rows, err := tx.Query(ctx, rawClaim, batch, owner)
-			if err != nil {
-				return err
-			}
+		var ids, tokens, results []string
+		err := rawTx(ctx, pool, func(rows pgx.Rows) error {
 			for rows.Next() {
-				var it item
-				if err := rows.Scan(&it.id, &it.token, &it.attempt); err != nil {
+				var id, token string
+				if err := rows.Scan(&id, &token); err != nil {
 					return err
 				}
-				items = append(items, it)
+				ids, tokens = append(ids, id), append(tokens, token)
+				results = append(results, `{"imageId":"`+id+`","algorithmVersion":"bench-noop","width":1,"height":1,"calibrationMode":"none","worker":"`+owner+`"}`)
 			}
-			if err := rows.Err(); err != nil {
-				return err
-			}
-			for _, it := range items {
-				if _, err := tx.Exec(ctx, `INSERT INTO image_events (image_id, status, attempt, message) VALUES ($1, 'processing', $2, $3)`, it.id, it.attempt, "claimed by "+owner); err != nil {
-					return err
-				}
-			}
-			return nil
-		})
-		if err != nil {
+			return rows.Err()
+		}, rawClaim, batch, owner)
+		if err != nil || len(ids) == 0 {
 			return 0, err
 		}
-		for i, it := range items {
-			err := pgx.BeginTxFunc(ctx, pool, rawTx, func(tx pgx.Tx) error {
-				var attempt int
-				if err := tx.QueryRow(ctx, `UPDATE images SET status = 'completed', processed_at = now(), last_error = '',
-						lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL
-					WHERE id = $1 AND status = 'processing' AND lease_token = $2 RETURNING attempts`, it.id, it.token).Scan(&attempt); err != nil {
-					return err
-				}
-				if _, err := tx.Exec(ctx, `INSERT INTO analyses (image_id, algorithm_version, calibration_mode, width, height, map_index, map_blob_key, worker, result)
-					VALUES ($1, 'bench-noop', 'none', 1, 1, '', '', $2, $3)`, it.id, owner,
-					`{"imageId":"`+it.id+`","algorithmVersion":"bench-noop","width":1,"height":1,"calibrationMode":"none","worker":"`+owner+`"}`); err != nil {
-					return err
-				}
-				_, err := tx.Exec(ctx, `INSERT INTO image_events (image_id, status, attempt, message) VALUES ($1, 'completed', $2, 'analysis stored')`, it.id, attempt)
-				return err
-			})
-			if err != nil {
-				return i, err
-			}
+		done := 0
+		err = rawTx(ctx, pool, func(rows pgx.Rows) error {
+			rows.Close()
+			done = int(rows.CommandTag().RowsAffected())
+			return rows.Err()
+		}, rawComplete, ids, tokens, results, owner)
+		if err == nil && done != len(ids) {
+			err = fmt.Errorf("raw SQL completed %d of %d", done, len(ids))
 		}
-		return len(items), nil
+		return done, err
 	})
 }
 

@@ -203,3 +203,95 @@ func TestReleaseDoesNotCountAttempt(t *testing.T) {
 		}
 	}
 }
+
+// A batch of completions stores the ones whose lease is held and answers
+// the others on their own: a stale token, an image that does not exist.
+func TestCompleteBatchAnswersEachImage(t *testing.T) {
+	ctx := context.Background()
+	pool := dbtest.NewPool(t)
+	q := queue.New(pool, queue.Config{}, nil)
+	ids := []string{addImage(t, pool, 3), addImage(t, pool, 3), addImage(t, pool, 3)}
+	claimed, err := q.Claim(ctx, catalog.AllProjects, "w1", 3, time.Minute)
+	if err != nil || len(claimed) != 3 {
+		t.Fatalf("claim: %v, %d images", err, len(claimed))
+	}
+	token := map[string]string{}
+	for _, c := range claimed {
+		token[c.Image.GetId()] = c.Token
+	}
+	analysis := func(w int32) *canopyv1.Analysis {
+		return &canopyv1.Analysis{AlgorithmVersion: "test", Width: w, Height: 2, CalibrationMode: "none"}
+	}
+	missing := uuid.NewString()
+	cs := []queue.Completion{
+		{ID: ids[0], Token: token[ids[0]], Analysis: analysis(10)},
+		{ID: ids[1], Token: uuid.NewString(), Analysis: analysis(11)}, // not its token
+		{ID: missing, Token: uuid.NewString(), Analysis: analysis(12)},
+		{ID: ids[2], Token: token[ids[2]], Analysis: analysis(13)},
+	}
+	got, err := q.CompleteBatch(ctx, catalog.AllProjects, cs)
+	if err != nil || len(got) != len(cs) {
+		t.Fatalf("complete batch: %v, %d answers", err, len(got))
+	}
+	for _, i := range []int{0, 3} {
+		img := got[i].Image
+		if got[i].Err != nil || img.GetId() != cs[i].ID || img.GetStatus() != canopyv1.ImageStatus_IMAGE_STATUS_COMPLETED {
+			t.Errorf("answer %d: %v, image %s %v; want %s completed", i, got[i].Err, img.GetId(), img.GetStatus(), cs[i].ID)
+		}
+		// Each stored analysis is its own request's (width 10 + i).
+		if w := count(t, pool, `SELECT width FROM analyses WHERE image_id = $1`, cs[i].ID); w != 10+i {
+			t.Errorf("image %d: stored width %d, want %d", i, w, 10+i)
+		}
+		// The image carries its completed event's seq.
+		if seq := count(t, pool, `SELECT max(seq) FROM image_events WHERE image_id = $1 AND status = 'completed'`, cs[i].ID); img.GetLastEventSeq() != int64(seq) {
+			t.Errorf("image %d: last_event_seq %d, completed event %d", i, img.GetLastEventSeq(), seq)
+		}
+	}
+	if !errors.Is(got[1].Err, queue.ErrLeaseLost) || got[1].Image != nil {
+		t.Errorf("stale token: %v, %v; want ErrLeaseLost and no image", got[1].Err, got[1].Image)
+	}
+	if !errors.Is(got[2].Err, catalog.ErrNotFound) {
+		t.Errorf("missing image: %v, want ErrNotFound", got[2].Err)
+	}
+	if n := count(t, pool, `SELECT count(*) FROM images WHERE id = $1 AND status = 'processing' AND lease_token IS NOT NULL`, ids[1]); n != 1 {
+		t.Errorf("the image with the stale token changed: %d rows still processing, want 1", n)
+	}
+	if n := count(t, pool, `SELECT count(*) FROM analyses`); n != 2 {
+		t.Errorf("%d analyses stored, want 2", n)
+	}
+	if n := count(t, pool, `SELECT count(*) FROM image_events WHERE status = 'completed'`); n != 2 {
+		t.Errorf("%d completed events, want 2", n)
+	}
+	// The held lease of ids[1] still completes on its own.
+	if img, err := q.Complete(ctx, catalog.AllProjects, ids[1], token[ids[1]], analysis(11)); err != nil || img.GetStatus() != canopyv1.ImageStatus_IMAGE_STATUS_COMPLETED {
+		t.Errorf("complete the remaining image: %v, %v", err, img.GetStatus())
+	}
+}
+
+// A statement that fails leaves no transaction open: the connection goes
+// back to the pool idle (not closed and replaced), and the next call on it
+// works.
+func TestCompleteBatchFailureRollsBack(t *testing.T) {
+	ctx := context.Background()
+	pool := dbtest.NewPool(t)
+	q := queue.New(pool, queue.Config{}, nil)
+	id := addImage(t, pool, 3)
+	claimed, err := q.Claim(ctx, catalog.AllProjects, "w1", 1, time.Minute)
+	if err != nil || len(claimed) != 1 {
+		t.Fatalf("claim: %v", err)
+	}
+	conns := pool.Stat().NewConnsCount()
+	// Not a UUID: PostgreSQL refuses the token, after BEGIN ran.
+	if _, err := q.Complete(ctx, catalog.AllProjects, id, "not-a-token", &canopyv1.Analysis{AlgorithmVersion: "t", Width: 1, Height: 1}); err == nil {
+		t.Fatal("a malformed token was accepted")
+	}
+	if n := count(t, pool, `SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND state LIKE 'idle in transaction%'`); n != 0 {
+		t.Errorf("%d connections left idle in a transaction", n)
+	}
+	if _, err := q.Complete(ctx, catalog.AllProjects, id, claimed[0].Token, &canopyv1.Analysis{AlgorithmVersion: "t", Width: 1, Height: 1}); err != nil {
+		t.Errorf("complete after the failure: %v", err)
+	}
+	if n := pool.Stat().NewConnsCount() - conns; n != 0 {
+		t.Errorf("%d connections opened: the failed one was closed instead of rolled back", n)
+	}
+}

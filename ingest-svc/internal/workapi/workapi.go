@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"google.golang.org/genproto/googleapis/rpc/code"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/peer"
 	"google.golang.org/grpc/status"
@@ -28,6 +29,7 @@ type Queue interface {
 	NextDue(ctx context.Context) (time.Time, bool, error)
 	Renew(ctx context.Context, id, token string, lease time.Duration) error
 	Complete(ctx context.Context, scope catalog.Scope, id, token string, a *canopyv1.Analysis) (*canopyv1.Image, error)
+	CompleteBatch(ctx context.Context, scope catalog.Scope, cs []queue.Completion) ([]queue.Completed, error)
 	Fail(ctx context.Context, id, token, msg string, retryable bool) (*canopyv1.Image, error)
 	Release(ctx context.Context, id, token, reason string) (*canopyv1.Image, error)
 	InScope(ctx context.Context, scope catalog.Scope, id string) (bool, error)
@@ -193,37 +195,99 @@ func (s *Server) RenewLease(ctx context.Context, req *canopyv1.RenewLeaseRequest
 
 // CompleteWork stores the analysis.
 func (s *Server) CompleteWork(ctx context.Context, req *canopyv1.CompleteWorkRequest) (*canopyv1.CompleteWorkResponse, error) {
-	id, token, err := ids(req.GetImageId(), req.GetLeaseToken())
+	c, err := checkCompletion(req)
 	if err != nil {
 		return nil, err
 	}
-	a := req.GetAnalysis()
-	if a == nil {
-		return nil, apierror.BadField("analysis", "is required")
-	}
-	if a.GetImageId() != "" && a.GetImageId() != id {
-		return nil, apierror.BadField("analysis.image_id", "%q does not match image_id %q", a.GetImageId(), id)
-	}
-	// What every reader of a result relies on: an empty analysis would be
-	// stored as the image's result and shown as a blank 0 x 0 one.
-	if a.GetAlgorithmVersion() == "" {
-		return nil, apierror.BadField("analysis.algorithm_version", "is required")
-	}
-	if a.GetWidth() <= 0 || a.GetHeight() <= 0 {
-		return nil, apierror.BadField("analysis.width", "%d x %d: an analysed image has pixels", a.GetWidth(), a.GetHeight())
-	}
-	a.ImageId = id
 	sc, err := leaseScope(ctx)
 	if err != nil {
 		return nil, err
 	}
 	// The project check is part of the completing statement: no extra
 	// round trip on the busiest call.
-	img, err := s.q.Complete(ctx, sc, id, token, a)
+	img, err := s.q.Complete(ctx, sc, c.ID, c.Token, c.Analysis)
 	if err != nil {
 		return nil, toStatus(ctx, s.log, "complete work", err)
 	}
 	return &canopyv1.CompleteWorkResponse{Image: img}, nil
+}
+
+// checkCompletion checks what CompleteWork needs of a request.
+func checkCompletion(req *canopyv1.CompleteWorkRequest) (queue.Completion, error) {
+	id, token, err := ids(req.GetImageId(), req.GetLeaseToken())
+	if err != nil {
+		return queue.Completion{}, err
+	}
+	a := req.GetAnalysis()
+	if a == nil {
+		return queue.Completion{}, apierror.BadField("analysis", "is required")
+	}
+	if a.GetImageId() != "" && a.GetImageId() != id {
+		return queue.Completion{}, apierror.BadField("analysis.image_id", "%q does not match image_id %q", a.GetImageId(), id)
+	}
+	// What every reader of a result relies on: an empty analysis would be
+	// stored as the image's result and shown as a blank 0 x 0 one.
+	if a.GetAlgorithmVersion() == "" {
+		return queue.Completion{}, apierror.BadField("analysis.algorithm_version", "is required")
+	}
+	if a.GetWidth() <= 0 || a.GetHeight() <= 0 {
+		return queue.Completion{}, apierror.BadField("analysis.width", "%d x %d: an analysed image has pixels", a.GetWidth(), a.GetHeight())
+	}
+	a.ImageId = id
+	return queue.Completion{ID: id, Token: token, Analysis: a}, nil
+}
+
+// BatchCompleteWork stores several analyses in one transaction. Each
+// request is checked as CompleteWork checks it; one that fails its check,
+// or whose lease is not held, is answered in its own result, and the
+// others are stored.
+func (s *Server) BatchCompleteWork(ctx context.Context, req *canopyv1.BatchCompleteWorkRequest) (*canopyv1.BatchCompleteWorkResponse, error) {
+	reqs := req.GetRequests()
+	if len(reqs) == 0 || len(reqs) > s.cfg.MaxBatch {
+		return nil, apierror.BadField("requests", "%d completions: want 1 to %d", len(reqs), s.cfg.MaxBatch)
+	}
+	sc, err := leaseScope(ctx)
+	if err != nil {
+		return nil, err
+	}
+	results := make([]*canopyv1.CompleteWorkResult, len(reqs))
+	var (
+		cs []queue.Completion
+		at []int // the request of each of cs
+	)
+	first := map[string]int{}
+	for i, r := range reqs {
+		c, err := checkCompletion(r)
+		if j, seen := first[c.ID]; err == nil && seen {
+			err = apierror.BadField("image_id", "%s is also requests[%d]: complete an image once", c.ID, j)
+		}
+		if err != nil {
+			results[i] = failedResult(err)
+			continue
+		}
+		first[c.ID] = i
+		cs, at = append(cs, c), append(at, i)
+	}
+	if len(cs) > 0 {
+		done, err := s.q.CompleteBatch(ctx, sc, cs)
+		if err != nil {
+			return nil, toStatus(ctx, s.log, "complete work", err)
+		}
+		for j, d := range done {
+			if d.Err != nil {
+				results[at[j]] = failedResult(toStatus(ctx, s.log, "complete work", d.Err))
+			} else {
+				results[at[j]] = &canopyv1.CompleteWorkResult{Image: d.Image}
+			}
+		}
+	}
+	return &canopyv1.BatchCompleteWorkResponse{Results: results}, nil
+}
+
+// failedResult is a batch item's answer for err, a gRPC status error.
+func failedResult(err error) *canopyv1.CompleteWorkResult {
+	st := status.Convert(err)
+	return &canopyv1.CompleteWorkResult{ErrorCode: code.Code(st.Code()).String(), ErrorMessage: st.Message()}
 }
 
 // FailWork ends an attempt with an error.

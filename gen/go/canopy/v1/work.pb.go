@@ -421,6 +421,162 @@ func (x *CompleteWorkResponse) GetImage() *Image {
 	return nil
 }
 
+type BatchCompleteWorkRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// 1 to the server's claim limit (MAX_CLAIM_BATCH) of completions, each
+	// image at most once.
+	Requests      []*CompleteWorkRequest `protobuf:"bytes,1,rep,name=requests,proto3" json:"requests,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BatchCompleteWorkRequest) Reset() {
+	*x = BatchCompleteWorkRequest{}
+	mi := &file_canopy_v1_work_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BatchCompleteWorkRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BatchCompleteWorkRequest) ProtoMessage() {}
+
+func (x *BatchCompleteWorkRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_canopy_v1_work_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BatchCompleteWorkRequest.ProtoReflect.Descriptor instead.
+func (*BatchCompleteWorkRequest) Descriptor() ([]byte, []int) {
+	return file_canopy_v1_work_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *BatchCompleteWorkRequest) GetRequests() []*CompleteWorkRequest {
+	if x != nil {
+		return x.Requests
+	}
+	return nil
+}
+
+type BatchCompleteWorkResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// One per request, in the same order.
+	Results       []*CompleteWorkResult `protobuf:"bytes,1,rep,name=results,proto3" json:"results,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BatchCompleteWorkResponse) Reset() {
+	*x = BatchCompleteWorkResponse{}
+	mi := &file_canopy_v1_work_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BatchCompleteWorkResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BatchCompleteWorkResponse) ProtoMessage() {}
+
+func (x *BatchCompleteWorkResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_canopy_v1_work_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BatchCompleteWorkResponse.ProtoReflect.Descriptor instead.
+func (*BatchCompleteWorkResponse) Descriptor() ([]byte, []int) {
+	return file_canopy_v1_work_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *BatchCompleteWorkResponse) GetResults() []*CompleteWorkResult {
+	if x != nil {
+		return x.Results
+	}
+	return nil
+}
+
+// CompleteWorkResult is one completion's outcome: the image as stored, or
+// the error CompleteWork would have answered for it.
+type CompleteWorkResult struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Set when the analysis was stored.
+	Image *Image `protobuf:"bytes,1,opt,name=image,proto3" json:"image,omitempty"`
+	// Set when it was not: the gRPC status code's name (FAILED_PRECONDITION
+	// for a lost lease, NOT_FOUND, INVALID_ARGUMENT) and the message.
+	ErrorCode     string `protobuf:"bytes,2,opt,name=error_code,json=errorCode,proto3" json:"error_code,omitempty"`
+	ErrorMessage  string `protobuf:"bytes,3,opt,name=error_message,json=errorMessage,proto3" json:"error_message,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CompleteWorkResult) Reset() {
+	*x = CompleteWorkResult{}
+	mi := &file_canopy_v1_work_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CompleteWorkResult) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CompleteWorkResult) ProtoMessage() {}
+
+func (x *CompleteWorkResult) ProtoReflect() protoreflect.Message {
+	mi := &file_canopy_v1_work_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CompleteWorkResult.ProtoReflect.Descriptor instead.
+func (*CompleteWorkResult) Descriptor() ([]byte, []int) {
+	return file_canopy_v1_work_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *CompleteWorkResult) GetImage() *Image {
+	if x != nil {
+		return x.Image
+	}
+	return nil
+}
+
+func (x *CompleteWorkResult) GetErrorCode() string {
+	if x != nil {
+		return x.ErrorCode
+	}
+	return ""
+}
+
+func (x *CompleteWorkResult) GetErrorMessage() string {
+	if x != nil {
+		return x.ErrorMessage
+	}
+	return ""
+}
+
 type FailWorkRequest struct {
 	state      protoimpl.MessageState `protogen:"open.v1"`
 	ImageId    string                 `protobuf:"bytes,1,opt,name=image_id,json=imageId,proto3" json:"image_id,omitempty"`
@@ -438,7 +594,7 @@ type FailWorkRequest struct {
 
 func (x *FailWorkRequest) Reset() {
 	*x = FailWorkRequest{}
-	mi := &file_canopy_v1_work_proto_msgTypes[7]
+	mi := &file_canopy_v1_work_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -450,7 +606,7 @@ func (x *FailWorkRequest) String() string {
 func (*FailWorkRequest) ProtoMessage() {}
 
 func (x *FailWorkRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_canopy_v1_work_proto_msgTypes[7]
+	mi := &file_canopy_v1_work_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -463,7 +619,7 @@ func (x *FailWorkRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FailWorkRequest.ProtoReflect.Descriptor instead.
 func (*FailWorkRequest) Descriptor() ([]byte, []int) {
-	return file_canopy_v1_work_proto_rawDescGZIP(), []int{7}
+	return file_canopy_v1_work_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *FailWorkRequest) GetImageId() string {
@@ -510,7 +666,7 @@ type FailWorkResponse struct {
 
 func (x *FailWorkResponse) Reset() {
 	*x = FailWorkResponse{}
-	mi := &file_canopy_v1_work_proto_msgTypes[8]
+	mi := &file_canopy_v1_work_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -522,7 +678,7 @@ func (x *FailWorkResponse) String() string {
 func (*FailWorkResponse) ProtoMessage() {}
 
 func (x *FailWorkResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_canopy_v1_work_proto_msgTypes[8]
+	mi := &file_canopy_v1_work_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -535,7 +691,7 @@ func (x *FailWorkResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FailWorkResponse.ProtoReflect.Descriptor instead.
 func (*FailWorkResponse) Descriptor() ([]byte, []int) {
-	return file_canopy_v1_work_proto_rawDescGZIP(), []int{8}
+	return file_canopy_v1_work_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *FailWorkResponse) GetImage() *Image {
@@ -576,7 +732,16 @@ const file_canopy_v1_work_proto_rawDesc = "" +
 	"leaseToken\x12/\n" +
 	"\banalysis\x18\x03 \x01(\v2\x13.canopy.v1.AnalysisR\banalysis\">\n" +
 	"\x14CompleteWorkResponse\x12&\n" +
-	"\x05image\x18\x01 \x01(\v2\x10.canopy.v1.ImageR\x05image\"\x9b\x01\n" +
+	"\x05image\x18\x01 \x01(\v2\x10.canopy.v1.ImageR\x05image\"V\n" +
+	"\x18BatchCompleteWorkRequest\x12:\n" +
+	"\brequests\x18\x01 \x03(\v2\x1e.canopy.v1.CompleteWorkRequestR\brequests\"T\n" +
+	"\x19BatchCompleteWorkResponse\x127\n" +
+	"\aresults\x18\x01 \x03(\v2\x1d.canopy.v1.CompleteWorkResultR\aresults\"\x80\x01\n" +
+	"\x12CompleteWorkResult\x12&\n" +
+	"\x05image\x18\x01 \x01(\v2\x10.canopy.v1.ImageR\x05image\x12\x1d\n" +
+	"\n" +
+	"error_code\x18\x02 \x01(\tR\terrorCode\x12#\n" +
+	"\rerror_message\x18\x03 \x01(\tR\ferrorMessage\"\x9b\x01\n" +
 	"\x0fFailWorkRequest\x12\x19\n" +
 	"\bimage_id\x18\x01 \x01(\tR\aimageId\x12\x1f\n" +
 	"\vlease_token\x18\x02 \x01(\tR\n" +
@@ -585,12 +750,13 @@ const file_canopy_v1_work_proto_rawDesc = "" +
 	"\tretryable\x18\x04 \x01(\bR\tretryable\x12\x18\n" +
 	"\arelease\x18\x05 \x01(\bR\arelease\":\n" +
 	"\x10FailWorkResponse\x12&\n" +
-	"\x05image\x18\x01 \x01(\v2\x10.canopy.v1.ImageR\x05image2\xc5\x03\n" +
+	"\x05image\x18\x01 \x01(\v2\x10.canopy.v1.ImageR\x05image2\xc9\x04\n" +
 	"\vWorkService\x12a\n" +
 	"\tClaimWork\x12\x1b.canopy.v1.ClaimWorkRequest\x1a\x1c.canopy.v1.ClaimWorkResponse\"\x19\x82\xd3\xe4\x93\x02\x13:\x01*\"\x0e/v1/work:claim\x12o\n" +
 	"\n" +
 	"RenewLease\x12\x1c.canopy.v1.RenewLeaseRequest\x1a\x1d.canopy.v1.RenewLeaseResponse\"$\x82\xd3\xe4\x93\x02\x1e:\x01*\"\x19/v1/work/{image_id}:renew\x12x\n" +
-	"\fCompleteWork\x12\x1e.canopy.v1.CompleteWorkRequest\x1a\x1f.canopy.v1.CompleteWorkResponse\"'\x82\xd3\xe4\x93\x02!:\x01*\"\x1c/v1/work/{image_id}:complete\x12h\n" +
+	"\fCompleteWork\x12\x1e.canopy.v1.CompleteWorkRequest\x1a\x1f.canopy.v1.CompleteWorkResponse\"'\x82\xd3\xe4\x93\x02!:\x01*\"\x1c/v1/work/{image_id}:complete\x12\x81\x01\n" +
+	"\x11BatchCompleteWork\x12#.canopy.v1.BatchCompleteWorkRequest\x1a$.canopy.v1.BatchCompleteWorkResponse\"!\x82\xd3\xe4\x93\x02\x1b:\x01*\"\x16/v1/work:batchComplete\x12h\n" +
 	"\bFailWork\x12\x1a.canopy.v1.FailWorkRequest\x1a\x1b.canopy.v1.FailWorkResponse\"#\x82\xd3\xe4\x93\x02\x1d:\x01*\"\x18/v1/work/{image_id}:failB6Z4github.com/canopyag/canopy/gen/go/canopy/v1;canopyv1b\x06proto3"
 
 var (
@@ -605,46 +771,54 @@ func file_canopy_v1_work_proto_rawDescGZIP() []byte {
 	return file_canopy_v1_work_proto_rawDescData
 }
 
-var file_canopy_v1_work_proto_msgTypes = make([]protoimpl.MessageInfo, 9)
+var file_canopy_v1_work_proto_msgTypes = make([]protoimpl.MessageInfo, 12)
 var file_canopy_v1_work_proto_goTypes = []any{
-	(*ClaimWorkRequest)(nil),     // 0: canopy.v1.ClaimWorkRequest
-	(*WorkItem)(nil),             // 1: canopy.v1.WorkItem
-	(*ClaimWorkResponse)(nil),    // 2: canopy.v1.ClaimWorkResponse
-	(*RenewLeaseRequest)(nil),    // 3: canopy.v1.RenewLeaseRequest
-	(*RenewLeaseResponse)(nil),   // 4: canopy.v1.RenewLeaseResponse
-	(*CompleteWorkRequest)(nil),  // 5: canopy.v1.CompleteWorkRequest
-	(*CompleteWorkResponse)(nil), // 6: canopy.v1.CompleteWorkResponse
-	(*FailWorkRequest)(nil),      // 7: canopy.v1.FailWorkRequest
-	(*FailWorkResponse)(nil),     // 8: canopy.v1.FailWorkResponse
-	(*durationpb.Duration)(nil),  // 9: google.protobuf.Duration
-	(*Image)(nil),                // 10: canopy.v1.Image
-	(*Analysis)(nil),             // 11: canopy.v1.Analysis
+	(*ClaimWorkRequest)(nil),          // 0: canopy.v1.ClaimWorkRequest
+	(*WorkItem)(nil),                  // 1: canopy.v1.WorkItem
+	(*ClaimWorkResponse)(nil),         // 2: canopy.v1.ClaimWorkResponse
+	(*RenewLeaseRequest)(nil),         // 3: canopy.v1.RenewLeaseRequest
+	(*RenewLeaseResponse)(nil),        // 4: canopy.v1.RenewLeaseResponse
+	(*CompleteWorkRequest)(nil),       // 5: canopy.v1.CompleteWorkRequest
+	(*CompleteWorkResponse)(nil),      // 6: canopy.v1.CompleteWorkResponse
+	(*BatchCompleteWorkRequest)(nil),  // 7: canopy.v1.BatchCompleteWorkRequest
+	(*BatchCompleteWorkResponse)(nil), // 8: canopy.v1.BatchCompleteWorkResponse
+	(*CompleteWorkResult)(nil),        // 9: canopy.v1.CompleteWorkResult
+	(*FailWorkRequest)(nil),           // 10: canopy.v1.FailWorkRequest
+	(*FailWorkResponse)(nil),          // 11: canopy.v1.FailWorkResponse
+	(*durationpb.Duration)(nil),       // 12: google.protobuf.Duration
+	(*Image)(nil),                     // 13: canopy.v1.Image
+	(*Analysis)(nil),                  // 14: canopy.v1.Analysis
 }
 var file_canopy_v1_work_proto_depIdxs = []int32{
-	9,  // 0: canopy.v1.ClaimWorkRequest.wait:type_name -> google.protobuf.Duration
-	9,  // 1: canopy.v1.ClaimWorkRequest.lease:type_name -> google.protobuf.Duration
-	10, // 2: canopy.v1.WorkItem.image:type_name -> canopy.v1.Image
-	9,  // 3: canopy.v1.WorkItem.lease:type_name -> google.protobuf.Duration
-	10, // 4: canopy.v1.WorkItem.calibration_panel:type_name -> canopy.v1.Image
+	12, // 0: canopy.v1.ClaimWorkRequest.wait:type_name -> google.protobuf.Duration
+	12, // 1: canopy.v1.ClaimWorkRequest.lease:type_name -> google.protobuf.Duration
+	13, // 2: canopy.v1.WorkItem.image:type_name -> canopy.v1.Image
+	12, // 3: canopy.v1.WorkItem.lease:type_name -> google.protobuf.Duration
+	13, // 4: canopy.v1.WorkItem.calibration_panel:type_name -> canopy.v1.Image
 	1,  // 5: canopy.v1.ClaimWorkResponse.items:type_name -> canopy.v1.WorkItem
-	9,  // 6: canopy.v1.RenewLeaseRequest.lease:type_name -> google.protobuf.Duration
-	9,  // 7: canopy.v1.RenewLeaseResponse.lease:type_name -> google.protobuf.Duration
-	11, // 8: canopy.v1.CompleteWorkRequest.analysis:type_name -> canopy.v1.Analysis
-	10, // 9: canopy.v1.CompleteWorkResponse.image:type_name -> canopy.v1.Image
-	10, // 10: canopy.v1.FailWorkResponse.image:type_name -> canopy.v1.Image
-	0,  // 11: canopy.v1.WorkService.ClaimWork:input_type -> canopy.v1.ClaimWorkRequest
-	3,  // 12: canopy.v1.WorkService.RenewLease:input_type -> canopy.v1.RenewLeaseRequest
-	5,  // 13: canopy.v1.WorkService.CompleteWork:input_type -> canopy.v1.CompleteWorkRequest
-	7,  // 14: canopy.v1.WorkService.FailWork:input_type -> canopy.v1.FailWorkRequest
-	2,  // 15: canopy.v1.WorkService.ClaimWork:output_type -> canopy.v1.ClaimWorkResponse
-	4,  // 16: canopy.v1.WorkService.RenewLease:output_type -> canopy.v1.RenewLeaseResponse
-	6,  // 17: canopy.v1.WorkService.CompleteWork:output_type -> canopy.v1.CompleteWorkResponse
-	8,  // 18: canopy.v1.WorkService.FailWork:output_type -> canopy.v1.FailWorkResponse
-	15, // [15:19] is the sub-list for method output_type
-	11, // [11:15] is the sub-list for method input_type
-	11, // [11:11] is the sub-list for extension type_name
-	11, // [11:11] is the sub-list for extension extendee
-	0,  // [0:11] is the sub-list for field type_name
+	12, // 6: canopy.v1.RenewLeaseRequest.lease:type_name -> google.protobuf.Duration
+	12, // 7: canopy.v1.RenewLeaseResponse.lease:type_name -> google.protobuf.Duration
+	14, // 8: canopy.v1.CompleteWorkRequest.analysis:type_name -> canopy.v1.Analysis
+	13, // 9: canopy.v1.CompleteWorkResponse.image:type_name -> canopy.v1.Image
+	5,  // 10: canopy.v1.BatchCompleteWorkRequest.requests:type_name -> canopy.v1.CompleteWorkRequest
+	9,  // 11: canopy.v1.BatchCompleteWorkResponse.results:type_name -> canopy.v1.CompleteWorkResult
+	13, // 12: canopy.v1.CompleteWorkResult.image:type_name -> canopy.v1.Image
+	13, // 13: canopy.v1.FailWorkResponse.image:type_name -> canopy.v1.Image
+	0,  // 14: canopy.v1.WorkService.ClaimWork:input_type -> canopy.v1.ClaimWorkRequest
+	3,  // 15: canopy.v1.WorkService.RenewLease:input_type -> canopy.v1.RenewLeaseRequest
+	5,  // 16: canopy.v1.WorkService.CompleteWork:input_type -> canopy.v1.CompleteWorkRequest
+	7,  // 17: canopy.v1.WorkService.BatchCompleteWork:input_type -> canopy.v1.BatchCompleteWorkRequest
+	10, // 18: canopy.v1.WorkService.FailWork:input_type -> canopy.v1.FailWorkRequest
+	2,  // 19: canopy.v1.WorkService.ClaimWork:output_type -> canopy.v1.ClaimWorkResponse
+	4,  // 20: canopy.v1.WorkService.RenewLease:output_type -> canopy.v1.RenewLeaseResponse
+	6,  // 21: canopy.v1.WorkService.CompleteWork:output_type -> canopy.v1.CompleteWorkResponse
+	8,  // 22: canopy.v1.WorkService.BatchCompleteWork:output_type -> canopy.v1.BatchCompleteWorkResponse
+	11, // 23: canopy.v1.WorkService.FailWork:output_type -> canopy.v1.FailWorkResponse
+	19, // [19:24] is the sub-list for method output_type
+	14, // [14:19] is the sub-list for method input_type
+	14, // [14:14] is the sub-list for extension type_name
+	14, // [14:14] is the sub-list for extension extendee
+	0,  // [0:14] is the sub-list for field type_name
 }
 
 func init() { file_canopy_v1_work_proto_init() }
@@ -659,7 +833,7 @@ func file_canopy_v1_work_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_canopy_v1_work_proto_rawDesc), len(file_canopy_v1_work_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   9,
+			NumMessages:   12,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -19,10 +19,11 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	WorkService_ClaimWork_FullMethodName    = "/canopy.v1.WorkService/ClaimWork"
-	WorkService_RenewLease_FullMethodName   = "/canopy.v1.WorkService/RenewLease"
-	WorkService_CompleteWork_FullMethodName = "/canopy.v1.WorkService/CompleteWork"
-	WorkService_FailWork_FullMethodName     = "/canopy.v1.WorkService/FailWork"
+	WorkService_ClaimWork_FullMethodName         = "/canopy.v1.WorkService/ClaimWork"
+	WorkService_RenewLease_FullMethodName        = "/canopy.v1.WorkService/RenewLease"
+	WorkService_CompleteWork_FullMethodName      = "/canopy.v1.WorkService/CompleteWork"
+	WorkService_BatchCompleteWork_FullMethodName = "/canopy.v1.WorkService/BatchCompleteWork"
+	WorkService_FailWork_FullMethodName          = "/canopy.v1.WorkService/FailWork"
 )
 
 // WorkServiceClient is the client API for WorkService service.
@@ -42,6 +43,14 @@ type WorkServiceClient interface {
 	CompleteWork(ctx context.Context, in *CompleteWorkRequest, opts ...grpc.CallOption) (*CompleteWorkResponse, error)
 	// FailWork reports a failed attempt: a retryable one re-queues the image
 	// (until attempts run out), a permanent one marks it failed.
+	// BatchCompleteWork reports several finished analyses in one call, each
+	// as CompleteWork would, in one transaction: for a worker that claims in
+	// batches, a round trip per batch instead of per image. An item that
+	// cannot be stored (its lease lost, the image not found, an invalid
+	// analysis) is answered in its own result and changes nothing; the
+	// others are stored. The call itself fails only when nothing could be
+	// stored (the request is malformed, or the database is unavailable).
+	BatchCompleteWork(ctx context.Context, in *BatchCompleteWorkRequest, opts ...grpc.CallOption) (*BatchCompleteWorkResponse, error)
 	FailWork(ctx context.Context, in *FailWorkRequest, opts ...grpc.CallOption) (*FailWorkResponse, error)
 }
 
@@ -83,6 +92,16 @@ func (c *workServiceClient) CompleteWork(ctx context.Context, in *CompleteWorkRe
 	return out, nil
 }
 
+func (c *workServiceClient) BatchCompleteWork(ctx context.Context, in *BatchCompleteWorkRequest, opts ...grpc.CallOption) (*BatchCompleteWorkResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(BatchCompleteWorkResponse)
+	err := c.cc.Invoke(ctx, WorkService_BatchCompleteWork_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func (c *workServiceClient) FailWork(ctx context.Context, in *FailWorkRequest, opts ...grpc.CallOption) (*FailWorkResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(FailWorkResponse)
@@ -110,6 +129,14 @@ type WorkServiceServer interface {
 	CompleteWork(context.Context, *CompleteWorkRequest) (*CompleteWorkResponse, error)
 	// FailWork reports a failed attempt: a retryable one re-queues the image
 	// (until attempts run out), a permanent one marks it failed.
+	// BatchCompleteWork reports several finished analyses in one call, each
+	// as CompleteWork would, in one transaction: for a worker that claims in
+	// batches, a round trip per batch instead of per image. An item that
+	// cannot be stored (its lease lost, the image not found, an invalid
+	// analysis) is answered in its own result and changes nothing; the
+	// others are stored. The call itself fails only when nothing could be
+	// stored (the request is malformed, or the database is unavailable).
+	BatchCompleteWork(context.Context, *BatchCompleteWorkRequest) (*BatchCompleteWorkResponse, error)
 	FailWork(context.Context, *FailWorkRequest) (*FailWorkResponse, error)
 	mustEmbedUnimplementedWorkServiceServer()
 }
@@ -129,6 +156,9 @@ func (UnimplementedWorkServiceServer) RenewLease(context.Context, *RenewLeaseReq
 }
 func (UnimplementedWorkServiceServer) CompleteWork(context.Context, *CompleteWorkRequest) (*CompleteWorkResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method CompleteWork not implemented")
+}
+func (UnimplementedWorkServiceServer) BatchCompleteWork(context.Context, *BatchCompleteWorkRequest) (*BatchCompleteWorkResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method BatchCompleteWork not implemented")
 }
 func (UnimplementedWorkServiceServer) FailWork(context.Context, *FailWorkRequest) (*FailWorkResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method FailWork not implemented")
@@ -208,6 +238,24 @@ func _WorkService_CompleteWork_Handler(srv interface{}, ctx context.Context, dec
 	return interceptor(ctx, in, info, handler)
 }
 
+func _WorkService_BatchCompleteWork_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(BatchCompleteWorkRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(WorkServiceServer).BatchCompleteWork(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: WorkService_BatchCompleteWork_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(WorkServiceServer).BatchCompleteWork(ctx, req.(*BatchCompleteWorkRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _WorkService_FailWork_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(FailWorkRequest)
 	if err := dec(in); err != nil {
@@ -244,6 +292,10 @@ var WorkService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "CompleteWork",
 			Handler:    _WorkService_CompleteWork_Handler,
+		},
+		{
+			MethodName: "BatchCompleteWork",
+			Handler:    _WorkService_BatchCompleteWork_Handler,
 		},
 		{
 			MethodName: "FailWork",

@@ -15,7 +15,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file canopy/v1/work.proto.
  */
 export const file_canopy_v1_work: GenFile = /*@__PURE__*/
-  fileDesc("ChRjYW5vcHkvdjEvd29yay5wcm90bxIJY2Fub3B5LnYxIosBChBDbGFpbVdvcmtSZXF1ZXN0EhEKCXdvcmtlcl9pZBgBIAEoCRIRCgltYXhfaXRlbXMYAiABKAUSJwoEd2FpdBgDIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhIoCgVsZWFzZRgEIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbiKXAQoIV29ya0l0ZW0SHwoFaW1hZ2UYASABKAsyEC5jYW5vcHkudjEuSW1hZ2USEwoLbGVhc2VfdG9rZW4YAiABKAkSKAoFbGVhc2UYAyABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SKwoRY2FsaWJyYXRpb25fcGFuZWwYBCABKAsyEC5jYW5vcHkudjEuSW1hZ2UiNwoRQ2xhaW1Xb3JrUmVzcG9uc2USIgoFaXRlbXMYASADKAsyEy5jYW5vcHkudjEuV29ya0l0ZW0iZAoRUmVuZXdMZWFzZVJlcXVlc3QSEAoIaW1hZ2VfaWQYASABKAkSEwoLbGVhc2VfdG9rZW4YAiABKAkSKAoFbGVhc2UYAyABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24iPgoSUmVuZXdMZWFzZVJlc3BvbnNlEigKBWxlYXNlGAEgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uImMKE0NvbXBsZXRlV29ya1JlcXVlc3QSEAoIaW1hZ2VfaWQYASABKAkSEwoLbGVhc2VfdG9rZW4YAiABKAkSJQoIYW5hbHlzaXMYAyABKAsyEy5jYW5vcHkudjEuQW5hbHlzaXMiNwoUQ29tcGxldGVXb3JrUmVzcG9uc2USHwoFaW1hZ2UYASABKAsyEC5jYW5vcHkudjEuSW1hZ2UiawoPRmFpbFdvcmtSZXF1ZXN0EhAKCGltYWdlX2lkGAEgASgJEhMKC2xlYXNlX3Rva2VuGAIgASgJEg0KBWVycm9yGAMgASgJEhEKCXJldHJ5YWJsZRgEIAEoCBIPCgdyZWxlYXNlGAUgASgIIjMKEEZhaWxXb3JrUmVzcG9uc2USHwoFaW1hZ2UYASABKAsyEC5jYW5vcHkudjEuSW1hZ2UyxQMKC1dvcmtTZXJ2aWNlEmEKCUNsYWltV29yaxIbLmNhbm9weS52MS5DbGFpbVdvcmtSZXF1ZXN0GhwuY2Fub3B5LnYxLkNsYWltV29ya1Jlc3BvbnNlIhmC0+STAhM6ASoiDi92MS93b3JrOmNsYWltEm8KClJlbmV3TGVhc2USHC5jYW5vcHkudjEuUmVuZXdMZWFzZVJlcXVlc3QaHS5jYW5vcHkudjEuUmVuZXdMZWFzZVJlc3BvbnNlIiSC0+STAh46ASoiGS92MS93b3JrL3tpbWFnZV9pZH06cmVuZXcSeAoMQ29tcGxldGVXb3JrEh4uY2Fub3B5LnYxLkNvbXBsZXRlV29ya1JlcXVlc3QaHy5jYW5vcHkudjEuQ29tcGxldGVXb3JrUmVzcG9uc2UiJ4LT5JMCIToBKiIcL3YxL3dvcmsve2ltYWdlX2lkfTpjb21wbGV0ZRJoCghGYWlsV29yaxIaLmNhbm9weS52MS5GYWlsV29ya1JlcXVlc3QaGy5jYW5vcHkudjEuRmFpbFdvcmtSZXNwb25zZSIjgtPkkwIdOgEqIhgvdjEvd29yay97aW1hZ2VfaWR9OmZhaWxCNlo0Z2l0aHViLmNvbS9jYW5vcHlhZy9jYW5vcHkvZ2VuL2dvL2Nhbm9weS92MTtjYW5vcHl2MWIGcHJvdG8z", [file_canopy_v1_image, file_google_api_annotations, file_google_protobuf_duration]);
+  fileDesc("ChRjYW5vcHkvdjEvd29yay5wcm90bxIJY2Fub3B5LnYxIosBChBDbGFpbVdvcmtSZXF1ZXN0EhEKCXdvcmtlcl9pZBgBIAEoCRIRCgltYXhfaXRlbXMYAiABKAUSJwoEd2FpdBgDIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhIoCgVsZWFzZRgEIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbiKXAQoIV29ya0l0ZW0SHwoFaW1hZ2UYASABKAsyEC5jYW5vcHkudjEuSW1hZ2USEwoLbGVhc2VfdG9rZW4YAiABKAkSKAoFbGVhc2UYAyABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SKwoRY2FsaWJyYXRpb25fcGFuZWwYBCABKAsyEC5jYW5vcHkudjEuSW1hZ2UiNwoRQ2xhaW1Xb3JrUmVzcG9uc2USIgoFaXRlbXMYASADKAsyEy5jYW5vcHkudjEuV29ya0l0ZW0iZAoRUmVuZXdMZWFzZVJlcXVlc3QSEAoIaW1hZ2VfaWQYASABKAkSEwoLbGVhc2VfdG9rZW4YAiABKAkSKAoFbGVhc2UYAyABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24iPgoSUmVuZXdMZWFzZVJlc3BvbnNlEigKBWxlYXNlGAEgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uImMKE0NvbXBsZXRlV29ya1JlcXVlc3QSEAoIaW1hZ2VfaWQYASABKAkSEwoLbGVhc2VfdG9rZW4YAiABKAkSJQoIYW5hbHlzaXMYAyABKAsyEy5jYW5vcHkudjEuQW5hbHlzaXMiNwoUQ29tcGxldGVXb3JrUmVzcG9uc2USHwoFaW1hZ2UYASABKAsyEC5jYW5vcHkudjEuSW1hZ2UiTAoYQmF0Y2hDb21wbGV0ZVdvcmtSZXF1ZXN0EjAKCHJlcXVlc3RzGAEgAygLMh4uY2Fub3B5LnYxLkNvbXBsZXRlV29ya1JlcXVlc3QiSwoZQmF0Y2hDb21wbGV0ZVdvcmtSZXNwb25zZRIuCgdyZXN1bHRzGAEgAygLMh0uY2Fub3B5LnYxLkNvbXBsZXRlV29ya1Jlc3VsdCJgChJDb21wbGV0ZVdvcmtSZXN1bHQSHwoFaW1hZ2UYASABKAsyEC5jYW5vcHkudjEuSW1hZ2USEgoKZXJyb3JfY29kZRgCIAEoCRIVCg1lcnJvcl9tZXNzYWdlGAMgASgJImsKD0ZhaWxXb3JrUmVxdWVzdBIQCghpbWFnZV9pZBgBIAEoCRITCgtsZWFzZV90b2tlbhgCIAEoCRINCgVlcnJvchgDIAEoCRIRCglyZXRyeWFibGUYBCABKAgSDwoHcmVsZWFzZRgFIAEoCCIzChBGYWlsV29ya1Jlc3BvbnNlEh8KBWltYWdlGAEgASgLMhAuY2Fub3B5LnYxLkltYWdlMskECgtXb3JrU2VydmljZRJhCglDbGFpbVdvcmsSGy5jYW5vcHkudjEuQ2xhaW1Xb3JrUmVxdWVzdBocLmNhbm9weS52MS5DbGFpbVdvcmtSZXNwb25zZSIZgtPkkwITOgEqIg4vdjEvd29yazpjbGFpbRJvCgpSZW5ld0xlYXNlEhwuY2Fub3B5LnYxLlJlbmV3TGVhc2VSZXF1ZXN0Gh0uY2Fub3B5LnYxLlJlbmV3TGVhc2VSZXNwb25zZSIkgtPkkwIeOgEqIhkvdjEvd29yay97aW1hZ2VfaWR9OnJlbmV3EngKDENvbXBsZXRlV29yaxIeLmNhbm9weS52MS5Db21wbGV0ZVdvcmtSZXF1ZXN0Gh8uY2Fub3B5LnYxLkNvbXBsZXRlV29ya1Jlc3BvbnNlIieC0+STAiE6ASoiHC92MS93b3JrL3tpbWFnZV9pZH06Y29tcGxldGUSgQEKEUJhdGNoQ29tcGxldGVXb3JrEiMuY2Fub3B5LnYxLkJhdGNoQ29tcGxldGVXb3JrUmVxdWVzdBokLmNhbm9weS52MS5CYXRjaENvbXBsZXRlV29ya1Jlc3BvbnNlIiGC0+STAhs6ASoiFi92MS93b3JrOmJhdGNoQ29tcGxldGUSaAoIRmFpbFdvcmsSGi5jYW5vcHkudjEuRmFpbFdvcmtSZXF1ZXN0GhsuY2Fub3B5LnYxLkZhaWxXb3JrUmVzcG9uc2UiI4LT5JMCHToBKiIYL3YxL3dvcmsve2ltYWdlX2lkfTpmYWlsQjZaNGdpdGh1Yi5jb20vY2Fub3B5YWcvY2Fub3B5L2dlbi9nby9jYW5vcHkvdjE7Y2Fub3B5djFiBnByb3RvMw", [file_canopy_v1_image, file_google_api_annotations, file_google_protobuf_duration]);
 
 /**
  * @generated from message canopy.v1.ClaimWorkRequest
@@ -339,6 +339,133 @@ export const CompleteWorkResponseSchema: GenMessage<CompleteWorkResponse, {jsonT
   messageDesc(file_canopy_v1_work, 6);
 
 /**
+ * @generated from message canopy.v1.BatchCompleteWorkRequest
+ */
+export type BatchCompleteWorkRequest = Message<"canopy.v1.BatchCompleteWorkRequest"> & {
+  /**
+   * 1 to the server's claim limit (MAX_CLAIM_BATCH) of completions, each
+   * image at most once.
+   *
+   * @generated from field: repeated canopy.v1.CompleteWorkRequest requests = 1;
+   */
+  requests: CompleteWorkRequest[];
+};
+
+/**
+ * @generated from message canopy.v1.BatchCompleteWorkRequest
+ */
+export type BatchCompleteWorkRequestJson = {
+  /**
+   * 1 to the server's claim limit (MAX_CLAIM_BATCH) of completions, each
+   * image at most once.
+   *
+   * @generated from field: repeated canopy.v1.CompleteWorkRequest requests = 1;
+   */
+  requests?: CompleteWorkRequestJson[];
+};
+
+/**
+ * Describes the message canopy.v1.BatchCompleteWorkRequest.
+ * Use `create(BatchCompleteWorkRequestSchema)` to create a new message.
+ */
+export const BatchCompleteWorkRequestSchema: GenMessage<BatchCompleteWorkRequest, {jsonType: BatchCompleteWorkRequestJson}> = /*@__PURE__*/
+  messageDesc(file_canopy_v1_work, 7);
+
+/**
+ * @generated from message canopy.v1.BatchCompleteWorkResponse
+ */
+export type BatchCompleteWorkResponse = Message<"canopy.v1.BatchCompleteWorkResponse"> & {
+  /**
+   * One per request, in the same order.
+   *
+   * @generated from field: repeated canopy.v1.CompleteWorkResult results = 1;
+   */
+  results: CompleteWorkResult[];
+};
+
+/**
+ * @generated from message canopy.v1.BatchCompleteWorkResponse
+ */
+export type BatchCompleteWorkResponseJson = {
+  /**
+   * One per request, in the same order.
+   *
+   * @generated from field: repeated canopy.v1.CompleteWorkResult results = 1;
+   */
+  results?: CompleteWorkResultJson[];
+};
+
+/**
+ * Describes the message canopy.v1.BatchCompleteWorkResponse.
+ * Use `create(BatchCompleteWorkResponseSchema)` to create a new message.
+ */
+export const BatchCompleteWorkResponseSchema: GenMessage<BatchCompleteWorkResponse, {jsonType: BatchCompleteWorkResponseJson}> = /*@__PURE__*/
+  messageDesc(file_canopy_v1_work, 8);
+
+/**
+ * CompleteWorkResult is one completion's outcome: the image as stored, or
+ * the error CompleteWork would have answered for it.
+ *
+ * @generated from message canopy.v1.CompleteWorkResult
+ */
+export type CompleteWorkResult = Message<"canopy.v1.CompleteWorkResult"> & {
+  /**
+   * Set when the analysis was stored.
+   *
+   * @generated from field: canopy.v1.Image image = 1;
+   */
+  image?: Image | undefined;
+
+  /**
+   * Set when it was not: the gRPC status code's name (FAILED_PRECONDITION
+   * for a lost lease, NOT_FOUND, INVALID_ARGUMENT) and the message.
+   *
+   * @generated from field: string error_code = 2;
+   */
+  errorCode: string;
+
+  /**
+   * @generated from field: string error_message = 3;
+   */
+  errorMessage: string;
+};
+
+/**
+ * CompleteWorkResult is one completion's outcome: the image as stored, or
+ * the error CompleteWork would have answered for it.
+ *
+ * @generated from message canopy.v1.CompleteWorkResult
+ */
+export type CompleteWorkResultJson = {
+  /**
+   * Set when the analysis was stored.
+   *
+   * @generated from field: canopy.v1.Image image = 1;
+   */
+  image?: ImageJson;
+
+  /**
+   * Set when it was not: the gRPC status code's name (FAILED_PRECONDITION
+   * for a lost lease, NOT_FOUND, INVALID_ARGUMENT) and the message.
+   *
+   * @generated from field: string error_code = 2;
+   */
+  errorCode?: string;
+
+  /**
+   * @generated from field: string error_message = 3;
+   */
+  errorMessage?: string;
+};
+
+/**
+ * Describes the message canopy.v1.CompleteWorkResult.
+ * Use `create(CompleteWorkResultSchema)` to create a new message.
+ */
+export const CompleteWorkResultSchema: GenMessage<CompleteWorkResult, {jsonType: CompleteWorkResultJson}> = /*@__PURE__*/
+  messageDesc(file_canopy_v1_work, 9);
+
+/**
  * @generated from message canopy.v1.FailWorkRequest
  */
 export type FailWorkRequest = Message<"canopy.v1.FailWorkRequest"> & {
@@ -415,7 +542,7 @@ export type FailWorkRequestJson = {
  * Use `create(FailWorkRequestSchema)` to create a new message.
  */
 export const FailWorkRequestSchema: GenMessage<FailWorkRequest, {jsonType: FailWorkRequestJson}> = /*@__PURE__*/
-  messageDesc(file_canopy_v1_work, 7);
+  messageDesc(file_canopy_v1_work, 10);
 
 /**
  * @generated from message canopy.v1.FailWorkResponse
@@ -442,7 +569,7 @@ export type FailWorkResponseJson = {
  * Use `create(FailWorkResponseSchema)` to create a new message.
  */
 export const FailWorkResponseSchema: GenMessage<FailWorkResponse, {jsonType: FailWorkResponseJson}> = /*@__PURE__*/
-  messageDesc(file_canopy_v1_work, 8);
+  messageDesc(file_canopy_v1_work, 11);
 
 /**
  * WorkService is the analysis work queue. ingest-svc serves it because it owns
@@ -486,7 +613,22 @@ export const WorkService: GenService<{
   /**
    * FailWork reports a failed attempt: a retryable one re-queues the image
    * (until attempts run out), a permanent one marks it failed.
+   * BatchCompleteWork reports several finished analyses in one call, each
+   * as CompleteWork would, in one transaction: for a worker that claims in
+   * batches, a round trip per batch instead of per image. An item that
+   * cannot be stored (its lease lost, the image not found, an invalid
+   * analysis) is answered in its own result and changes nothing; the
+   * others are stored. The call itself fails only when nothing could be
+   * stored (the request is malformed, or the database is unavailable).
    *
+   * @generated from rpc canopy.v1.WorkService.BatchCompleteWork
+   */
+  batchCompleteWork: {
+    methodKind: "unary";
+    input: typeof BatchCompleteWorkRequestSchema;
+    output: typeof BatchCompleteWorkResponseSchema;
+  },
+  /**
    * @generated from rpc canopy.v1.WorkService.FailWork
    */
   failWork: {
