@@ -14,6 +14,10 @@ import (
 type OlderComparison struct {
 	Defaults *SidePair `json:"defaults_10s_batch5,omitempty"`
 	Tuned    *SidePair `json:"tuned_0.1s_batch50,omitempty"`
+	// The same, with ours asked for the older design's indices only (NDVI
+	// and SAVI) instead of every index the bands allow (seven for NIR-R-G).
+	DefaultsSameIndices *SidePair `json:"defaults_10s_batch5_same_indices,omitempty"`
+	TunedSameIndices    *SidePair `json:"tuned_0.1s_batch50_same_indices,omitempty"`
 }
 
 // SidePair holds both runs and ours/theirs ratios. The latency ratio is
@@ -23,6 +27,7 @@ type SidePair struct {
 	N               int      `json:"n"`
 	Concurrency     int      `json:"concurrency"`
 	Files           []string `json:"files"`
+	OursIndices     []string `json:"ours_indices,omitempty"`
 	Ours            SideRun  `json:"ours"`
 	Theirs          SideRun  `json:"theirs"`
 	UploadsRatio    float64  `json:"uploads_per_s_ratio"`
@@ -84,7 +89,7 @@ func pair(oursPath, theirsPath string) (*SidePair, error) {
 	if th.N != ours.N || th.Concurrency != ours.Concurrency {
 		return nil, fmt.Errorf("not the same burst: ours n=%d c=%d, theirs n=%d c=%d", ours.N, ours.Concurrency, th.N, th.Concurrency)
 	}
-	p := &SidePair{N: ours.N, Concurrency: ours.Concurrency, Files: ours.Files,
+	p := &SidePair{N: ours.N, Concurrency: ours.Concurrency, Files: ours.Files, OursIndices: ours.Indices,
 		Ours:   SideRun{UploadsPerS: ours.UploadsPerS, ImagesPerS: ours.ImagesPerS, EndToEndS: ours.EndToEndSecond, LatencyP50Ms: ours.Latency.P50, LatencyP99Ms: ours.Latency.P99, Failures: ours.Failures},
 		Theirs: SideRun{UploadsPerS: th.UploadsPerS, ImagesPerS: th.ImagesPerS, EndToEndS: th.EndToEndS, LatencyP50Ms: th.Latency.P50, LatencyP99Ms: th.Latency.P99, Failures: th.Failures, WorkerSPerImg: th.WorkerSPerImg},
 	}
@@ -102,9 +107,21 @@ func cmdCompare(args []string) error {
 	thD := fs.String("defaults", "", "bench_seed.py output, older design at 10 s / 5")
 	oursT := fs.String("ours-tuned", "", "our e2e results run just before the tuned older design")
 	thT := fs.String("tuned", "", "bench_seed.py output, older design at 0.1 s / 50")
+	oursDS := fs.String("ours-defaults-same", "", "like -ours-defaults, uploads asking for the older design's indices only")
+	oursTS := fs.String("ours-tuned-same", "", "like -ours-tuned, uploads asking for the older design's indices only")
 	_ = fs.Parse(args)
 	oc := &OlderComparison{}
 	var err error
+	if *oursDS != "" && *thD != "" {
+		if oc.DefaultsSameIndices, err = pair(*oursDS, *thD); err != nil {
+			return fmt.Errorf("defaults, same indices: %w", err)
+		}
+	}
+	if *oursTS != "" && *thT != "" {
+		if oc.TunedSameIndices, err = pair(*oursTS, *thT); err != nil {
+			return fmt.Errorf("tuned, same indices: %w", err)
+		}
+	}
 	if *oursD != "" && *thD != "" {
 		if oc.Defaults, err = pair(*oursD, *thD); err != nil {
 			return fmt.Errorf("defaults: %w", err)

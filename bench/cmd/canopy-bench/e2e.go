@@ -32,6 +32,8 @@ type E2EResult struct {
 	Failures int  `json:"failures"`
 	// One upload at a time on an otherwise idle system, per file.
 	Idle []IdleE2E `json:"idle"`
+	// Indices asked for with each upload; empty: every index the bands allow.
+	Indices []string `json:"indices,omitempty"`
 }
 
 // IdleE2E is upload-response-to-completed for one file, uploaded alone.
@@ -46,6 +48,9 @@ type capture struct {
 	layout string // band layout of a single multi-band file ("NRG"), from FILE@LAYOUT
 	files  []string
 	data   [][]byte
+	// indices, when set, are the only indices asked for (UploadMetadata
+	// analysis options); nil asks for every index the bands allow.
+	indices []string
 }
 
 func loadCaptures(specs []string) ([]capture, error) {
@@ -79,6 +84,9 @@ func sendCapture(ctx context.Context, cl canopyv1.IngestServiceClient, c capture
 		return "", err
 	}
 	md := &canopyv1.UploadMetadata{BatchId: batch, BandLayout: c.layout}
+	if c.indices != nil {
+		md.Analysis = &canopyv1.AnalysisOptions{Indices: c.indices}
+	}
 	for _, f := range c.files {
 		md.Files = append(md.Files, &canopyv1.FileSpec{Filename: f})
 	}
@@ -175,13 +183,16 @@ func runE2E(ctx context.Context, c *runConfig, ingest, status *grpc.ClientConn) 
 		return nil, fmt.Errorf("-e2e-files is empty")
 	}
 	caps, err := loadCaptures(c.e2eFiles)
+	for i := range caps {
+		caps[i].indices = c.e2eIndices
+	}
 	if err != nil {
 		return nil, err
 	}
 	cl := canopyv1.NewIngestServiceClient(ingest)
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	r := &E2EResult{N: c.e2eN, Concurrency: c.e2eC}
+	r := &E2EResult{N: c.e2eN, Concurrency: c.e2eC, Indices: c.e2eIndices}
 	for _, cp := range caps {
 		r.Files = append(r.Files, cp.name)
 	}

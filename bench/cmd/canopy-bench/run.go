@@ -34,6 +34,7 @@ type runConfig struct {
 	firehoses, eventsPerS   int
 	fanoutSeconds           float64
 	e2eFiles                []string
+	e2eIndices              []string
 	e2eN, e2eC, e2eIdle     int
 	e2eSection              string
 	e2eTimeout              time.Duration
@@ -76,6 +77,7 @@ func cmdRun(args []string) error {
 	fs.IntVar(&c.e2eC, "e2e-c", 8, "upload concurrency of the burst")
 	fs.IntVar(&c.e2eIdle, "e2e-idle", 5, "uploads per file timed one at a time on an idle system")
 	fs.StringVar(&c.e2eSection, "e2e-section", "e2e", "section to write: e2e or e2e_real")
+	indices := fs.String("e2e-indices", "", "comma-separated indices each e2e upload asks for (e.g. NDVI,SAVI: the older design's); empty: every index the bands allow")
 	fs.DurationVar(&c.e2eTimeout, "e2e-timeout", 10*time.Minute, "give up waiting for completions after this")
 	_ = fs.Parse(args)
 	if c.quick {
@@ -113,6 +115,9 @@ func cmdRun(args []string) error {
 	}
 	if *files != "" {
 		c.e2eFiles = strings.Split(*files, ",")
+	}
+	if *indices != "" {
+		c.e2eIndices = strings.Split(*indices, ",")
 	}
 	if c.ingestPID == 0 {
 		c.ingestPID = findPID("ingest-svc")
