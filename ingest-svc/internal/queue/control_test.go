@@ -92,8 +92,13 @@ func TestCancelFencesTheWorker(t *testing.T) {
 		t.Errorf("renew after cancel: %v, want ErrLeaseLost", err)
 	}
 	a := &canopyv1.Analysis{AlgorithmVersion: "test", CalibrationMode: "uncalibrated_dn", Width: 1, Height: 1}
-	if _, err := q.Complete(ctx, catalog.AllProjects, working, c[0].Token, a); !errors.Is(err, queue.ErrLeaseLost) {
+	_, err = q.Complete(ctx, catalog.AllProjects, working, c[0].Token, a)
+	if !errors.Is(err, queue.ErrLeaseLost) {
 		t.Errorf("complete after cancel: %v, want ErrLeaseLost", err)
+	}
+	// The worker is told why: the cancellation, with its reason.
+	if err == nil || !strings.Contains(err.Error(), "has failed: cancelled: wrong field") {
+		t.Errorf("complete after cancel says %q, want the cancellation named", err)
 	}
 	if n := count(t, pool, `SELECT count(*) FROM analyses`); n != 0 {
 		t.Errorf("%d analyses stored after cancel, want 0", n)

@@ -24,8 +24,10 @@ import (
 )
 
 // ErrLeaseLost means the caller's lease token is not the current one: the
-// lease expired and someone else claimed the image, or it was finished.
-var ErrLeaseLost = errors.New("lease is not held: it expired and was reclaimed, or the work is already finished")
+// lease expired and the image was claimed again or went back to the queue,
+// or the image was finished (completed, failed, or cancelled). The error
+// wrapping it says which, from the image's state.
+var ErrLeaseLost = errors.New("lease is not held")
 
 // Config tunes retries. How many attempts an image gets is stored with the
 // image when it is uploaded (images.max_attempts), so a config change never
@@ -414,17 +416,32 @@ func (q *Queue) Renew(ctx context.Context, id, token string, lease time.Duration
 }
 
 // whyNotHeld tells a missing image (or one outside scope, which looks the
-// same) from a lost lease.
+// same) from a lost lease, and says what became of the image: a worker
+// whose image was cancelled is told so, not that its lease expired.
 func (q *Queue) whyNotHeld(ctx context.Context, scope catalog.Scope, id string) error {
-	var exists bool
-	if err := q.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM images WHERE id = $1 AND ($2::text IS NULL OR project_id = $2::text))`,
-		id, scope.Arg()).Scan(&exists); err != nil {
-		return fmt.Errorf("look up image %s: %w", id, err)
-	}
-	if !exists {
+	var st, owner, lastError string
+	err := q.pool.QueryRow(ctx, `SELECT status, coalesce(lease_owner, ''), last_error FROM images
+		WHERE id = $1 AND ($2::text IS NULL OR project_id = $2::text)`, id, scope.Arg()).Scan(&st, &owner, &lastError)
+	if errors.Is(err, pgx.ErrNoRows) {
 		return fmt.Errorf("image %s: %w", id, catalog.ErrNotFound)
 	}
-	return fmt.Errorf("image %s: %w", id, ErrLeaseLost)
+	if err != nil {
+		return fmt.Errorf("look up image %s: %w", id, err)
+	}
+	var why string
+	switch st {
+	case catalog.StatusProcessing:
+		why = "the lease expired and " + owner + " holds it now"
+	case catalog.StatusUploaded:
+		why = "the image is queued again (the lease expired or was released)"
+	case catalog.StatusCompleted:
+		why = "the image is already completed"
+	case catalog.StatusFailed:
+		why = "the image has failed: " + lastError
+	default:
+		why = "the image is " + st
+	}
+	return fmt.Errorf("image %s: %w: %s", id, ErrLeaseLost, why)
 }
 
 // InScope reports whether image id exists within scope.
