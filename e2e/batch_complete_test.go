@@ -61,9 +61,9 @@ func TestBatchCompleteWork(t *testing.T) {
 	defer cc.Close()
 	work := canopyv1.NewWorkServiceClient(cc)
 
-	ids := uploadPlainJPEGs(ctx, t, s, 4)
-	claim, err := work.ClaimWork(ctx, &canopyv1.ClaimWorkRequest{WorkerId: "batcher", MaxItems: 4})
-	if err != nil || len(claim.GetItems()) != 4 {
+	ids := uploadPlainJPEGs(ctx, t, s, 5)
+	claim, err := work.ClaimWork(ctx, &canopyv1.ClaimWorkRequest{WorkerId: "batcher", MaxItems: 5})
+	if err != nil || len(claim.GetItems()) != 5 {
 		t.Fatalf("claim: %v, %d items", err, len(claim.GetItems()))
 	}
 	token := map[string]string{}
@@ -83,12 +83,15 @@ func TestBatchCompleteWork(t *testing.T) {
 		done(ids[2], uuid.NewString(), ok(8)),                                // not its lease
 		done(uuid.NewString(), uuid.NewString(), ok(8)),                      // no such image
 		done(ids[3], "not-a-token", ok(8)),
+		// PostgreSQL stores no NUL: refused for this item, not the batch.
+		done(ids[4], token[ids[4]], &canopyv1.Analysis{AlgorithmVersion: "v\x00", Width: 8, Height: 8}),
+		done(strings.ToUpper(ids[0]), token[ids[0]], ok(8)), // ids[0] again, in capitals
 	}
 	resp, err := work.BatchCompleteWork(ctx, &canopyv1.BatchCompleteWorkRequest{Requests: reqs})
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []string{"", "INVALID_ARGUMENT", "INVALID_ARGUMENT", "FAILED_PRECONDITION", "NOT_FOUND", "INVALID_ARGUMENT"}
+	want := []string{"", "INVALID_ARGUMENT", "INVALID_ARGUMENT", "FAILED_PRECONDITION", "NOT_FOUND", "INVALID_ARGUMENT", "INVALID_ARGUMENT", "INVALID_ARGUMENT"}
 	if len(resp.GetResults()) != len(want) {
 		t.Fatalf("%d results for %d requests", len(resp.GetResults()), len(want))
 	}
@@ -103,8 +106,10 @@ func TestBatchCompleteWork(t *testing.T) {
 	if img := resp.GetResults()[0].GetImage(); img.GetId() != ids[0] || img.GetStatus() != canopyv1.ImageStatus_IMAGE_STATUS_COMPLETED {
 		t.Errorf("stored image: %s %v, want %s completed", img.GetId(), img.GetStatus(), ids[0])
 	}
-	if msg := resp.GetResults()[1].GetErrorMessage(); !strings.Contains(msg, "algorithm_version") {
-		t.Errorf("invalid analysis answered %q, which does not name the field", msg)
+	for _, i := range []int{1, 6} {
+		if msg := resp.GetResults()[i].GetErrorMessage(); !strings.Contains(msg, "analysis.algorithm_version") {
+			t.Errorf("request %d answered %q, which does not name the field", i, msg)
+		}
 	}
 	// What the status service reads back: only ids[0] is completed.
 	for i, id := range ids {

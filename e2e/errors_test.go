@@ -76,6 +76,15 @@ func TestFieldErrorDetails(t *testing.T) {
 				Analysis: &canopyv1.Analysis{AlgorithmVersion: "v", Width: 0, Height: 10}})
 			return err
 		}, "analysis.width"},
+		{"CompleteWork of 10 x 0 pixels", func() error {
+			_, err := work.CompleteWork(ctx, &canopyv1.CompleteWorkRequest{ImageId: uuid.NewString(), LeaseToken: uuid.NewString(),
+				Analysis: &canopyv1.Analysis{AlgorithmVersion: "v", Width: 10, Height: 0}})
+			return err
+		}, "analysis.height"},
+		{"FailWork with a NUL in its error", func() error {
+			_, err := work.FailWork(ctx, &canopyv1.FailWorkRequest{ImageId: uuid.NewString(), LeaseToken: uuid.NewString(), Error: "disk\x00full"})
+			return err
+		}, "error"},
 	} {
 		st := status.Convert(c.call())
 		if st.Code() != codes.InvalidArgument {

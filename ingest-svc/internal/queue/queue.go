@@ -46,6 +46,9 @@ type Queue struct {
 	ann  *notify.Announcer
 	// lastSweep is when a claim last failed the exhausted images (unix ns).
 	lastSweep atomic.Int64
+	// afterRead, when set (by tests), runs once a pipelined transaction's
+	// results are read, before a confirmed commit.
+	afterRead func()
 }
 
 // sweepEvery is how often claims fail images whose lease expired on their
@@ -122,19 +125,26 @@ var genericPlans = pgx.TxOptions{BeginQuery: "BEGIN; SET LOCAL plan_cache_mode =
 // transaction is rolled back. Because COMMIT is sent before read runs, an
 // error of read's own (decoding a row) no longer undoes the transaction:
 // the reads only build the caller's answer, and losing it after the commit
-// is what a lost response already does (a claim's lease expires and the
-// image is claimed again; a completion's retry finds it done), so the
-// transitions stay correct. The events read collected are announced
-// whenever the transaction may have committed; a notification for nothing
-// new only makes listeners read.
-func (q *Queue) pipelined(ctx context.Context, queue func(b *pgx.Batch) error, read func(br pgx.BatchResults, ev *Events) error) error {
+// is what a lost response already does (a completion's retry finds it
+// done), so the transitions stay correct. The events read collected are
+// announced whenever the transaction may have committed; a notification
+// for nothing new only makes listeners read.
+//
+// With confirm, COMMIT is sent only after read, in a second round trip,
+// and only if ctx is still live: a transaction whose caller has gone is
+// rolled back. A claim needs that: committed for a caller that never gets
+// the answer, its images would sit leased under tokens no one holds until
+// the lease expires, each losing an attempt.
+func (q *Queue) pipelined(ctx context.Context, confirm bool, queue func(b *pgx.Batch) error, read func(br pgx.BatchResults, ev *Events) error) error {
 	b := &pgx.Batch{}
 	b.Queue("BEGIN")
 	b.Queue("SET LOCAL plan_cache_mode = force_generic_plan")
 	if err := queue(b); err != nil {
 		return err
 	}
-	b.Queue("COMMIT")
+	if !confirm {
+		b.Queue("COMMIT")
+	}
 	conn, err := q.pool.Acquire(ctx)
 	if err != nil {
 		return fmt.Errorf("acquire a connection: %w", err)
@@ -149,20 +159,29 @@ func (q *Queue) pipelined(ctx context.Context, queue func(b *pgx.Batch) error, r
 	if err == nil {
 		err = read(br, ev)
 	}
-	if err == nil {
+	if err == nil && !confirm {
 		_, err = br.Exec() // COMMIT
 	}
 	if cerr := br.Close(); err == nil {
 		err = cerr
 	}
+	if q.afterRead != nil {
+		q.afterRead()
+	}
 	pg := conn.Conn().PgConn()
+	if err == nil && confirm {
+		if err = ctx.Err(); err == nil {
+			_, err = conn.Exec(ctx, "COMMIT")
+		}
+	}
 	if pg.IsClosed() {
 		// A cancelled or broken round trip: whether it committed is unknown.
 		return err
 	}
 	if pg.TxStatus() != 'I' {
-		// A statement failed, so the transaction is open and aborted: end
-		// it here rather than have the pool close the connection.
+		// A statement failed, or the caller went away before a confirmed
+		// commit: the transaction is still open. End it here rather than
+		// have the pool close the connection.
 		_, _ = conn.Exec(context.WithoutCancel(ctx), "ROLLBACK")
 		return err
 	}
@@ -191,7 +210,9 @@ func (q *Queue) Claim(ctx context.Context, scope catalog.Scope, worker string, n
 		return nil, nil
 	}
 	// The tokens are made here, so that the statement reading the leased
-	// images back can go in the claim's round trip (see pipelined).
+	// images back can go in the claim's round trip (see pipelined); COMMIT
+	// follows in a second one, once the answer is built and the caller is
+	// still there to get it.
 	tokens := make([]string, n)
 	for i := range tokens {
 		tokens[i] = uuid.NewString()
@@ -205,7 +226,7 @@ func (q *Queue) Claim(ctx context.Context, scope catalog.Scope, worker string, n
 		projects []string // of out's images
 		read     func(pgx.BatchResults) (map[string]*canopyv1.Image, error)
 	)
-	err := q.pipelined(ctx, func(b *pgx.Batch) error {
+	err := q.pipelined(ctx, true, func(b *pgx.Batch) error {
 		if sweep {
 			b.Queue(failExhaustedSQL)
 		}
@@ -509,7 +530,7 @@ func (q *Queue) CompleteBatch(ctx context.Context, scope catalog.Scope, cs []Com
 	out := make([]Completed, len(cs))
 	held := make(map[string]bool, len(cs))
 	var read func(pgx.BatchResults) (map[string]*canopyv1.Image, error)
-	err := q.pipelined(ctx, func(b *pgx.Batch) error {
+	err := q.pipelined(ctx, false, func(b *pgx.Batch) error {
 		if len(ids) == 1 {
 			b.Queue(completeOneSQL, ids[0], tokens[0], versions[0], modes[0], widths[0], heights[0], indices[0], keys[0], workers[0], results[0], scope.Arg())
 		} else {

@@ -222,8 +222,10 @@ func checkCompletion(req *canopyv1.CompleteWorkRequest) (queue.Completion, error
 	if a == nil {
 		return queue.Completion{}, apierror.BadField("analysis", "is required")
 	}
-	if a.GetImageId() != "" && a.GetImageId() != id {
-		return queue.Completion{}, apierror.BadField("analysis.image_id", "%q does not match image_id %q", a.GetImageId(), id)
+	if a.GetImageId() != "" {
+		if aid, err := catalog.ParseID(a.GetImageId()); err != nil || aid != id {
+			return queue.Completion{}, apierror.BadField("analysis.image_id", "%q does not match image_id %q", a.GetImageId(), id)
+		}
 	}
 	// What every reader of a result relies on: an empty analysis would be
 	// stored as the image's result and shown as a blank 0 x 0 one.
@@ -231,7 +233,14 @@ func checkCompletion(req *canopyv1.CompleteWorkRequest) (queue.Completion, error
 		return queue.Completion{}, apierror.BadField("analysis.algorithm_version", "is required")
 	}
 	if a.GetWidth() <= 0 || a.GetHeight() <= 0 {
-		return queue.Completion{}, apierror.BadField("analysis.width", "%d x %d: an analysed image has pixels", a.GetWidth(), a.GetHeight())
+		field := "analysis.width"
+		if a.GetWidth() > 0 {
+			field = "analysis.height"
+		}
+		return queue.Completion{}, apierror.BadField(field, "%d x %d: an analysed image has pixels", a.GetWidth(), a.GetHeight())
+	}
+	if err := apierror.StorableText(a, "analysis"); err != nil {
+		return queue.Completion{}, err
 	}
 	a.ImageId = id
 	return queue.Completion{ID: id, Token: token, Analysis: a}, nil
@@ -296,12 +305,15 @@ func (s *Server) FailWork(ctx context.Context, req *canopyv1.FailWorkRequest) (*
 	if err != nil {
 		return nil, err
 	}
-	if err := s.checkLease(ctx, id); err != nil {
+	msg := req.GetError()
+	if err := apierror.StorableText(req, ""); err != nil {
 		return nil, err
 	}
-	msg := req.GetError()
 	if msg == "" {
 		return nil, apierror.BadField("error", "is required: say why the attempt failed")
+	}
+	if err := s.checkLease(ctx, id); err != nil {
+		return nil, err
 	}
 	var img *canopyv1.Image
 	if req.GetRelease() {

@@ -41,8 +41,6 @@ type WorkServiceClient interface {
 	RenewLease(ctx context.Context, in *RenewLeaseRequest, opts ...grpc.CallOption) (*RenewLeaseResponse, error)
 	// CompleteWork records the analysis and marks the image completed.
 	CompleteWork(ctx context.Context, in *CompleteWorkRequest, opts ...grpc.CallOption) (*CompleteWorkResponse, error)
-	// FailWork reports a failed attempt: a retryable one re-queues the image
-	// (until attempts run out), a permanent one marks it failed.
 	// BatchCompleteWork reports several finished analyses in one call, each
 	// as CompleteWork would, in one transaction: for a worker that claims in
 	// batches, a round trip per batch instead of per image. An item that
@@ -51,6 +49,8 @@ type WorkServiceClient interface {
 	// others are stored. The call itself fails only when nothing could be
 	// stored (the request is malformed, or the database is unavailable).
 	BatchCompleteWork(ctx context.Context, in *BatchCompleteWorkRequest, opts ...grpc.CallOption) (*BatchCompleteWorkResponse, error)
+	// FailWork reports a failed attempt: a retryable one re-queues the image
+	// (until attempts run out), a permanent one marks it failed.
 	FailWork(ctx context.Context, in *FailWorkRequest, opts ...grpc.CallOption) (*FailWorkResponse, error)
 }
 
@@ -127,8 +127,6 @@ type WorkServiceServer interface {
 	RenewLease(context.Context, *RenewLeaseRequest) (*RenewLeaseResponse, error)
 	// CompleteWork records the analysis and marks the image completed.
 	CompleteWork(context.Context, *CompleteWorkRequest) (*CompleteWorkResponse, error)
-	// FailWork reports a failed attempt: a retryable one re-queues the image
-	// (until attempts run out), a permanent one marks it failed.
 	// BatchCompleteWork reports several finished analyses in one call, each
 	// as CompleteWork would, in one transaction: for a worker that claims in
 	// batches, a round trip per batch instead of per image. An item that
@@ -137,6 +135,8 @@ type WorkServiceServer interface {
 	// others are stored. The call itself fails only when nothing could be
 	// stored (the request is malformed, or the database is unavailable).
 	BatchCompleteWork(context.Context, *BatchCompleteWorkRequest) (*BatchCompleteWorkResponse, error)
+	// FailWork reports a failed attempt: a retryable one re-queues the image
+	// (until attempts run out), a permanent one marks it failed.
 	FailWork(context.Context, *FailWorkRequest) (*FailWorkResponse, error)
 	mustEmbedUnimplementedWorkServiceServer()
 }

@@ -611,8 +611,6 @@ export const WorkService: GenService<{
     output: typeof CompleteWorkResponseSchema;
   },
   /**
-   * FailWork reports a failed attempt: a retryable one re-queues the image
-   * (until attempts run out), a permanent one marks it failed.
    * BatchCompleteWork reports several finished analyses in one call, each
    * as CompleteWork would, in one transaction: for a worker that claims in
    * batches, a round trip per batch instead of per image. An item that
@@ -629,6 +627,9 @@ export const WorkService: GenService<{
     output: typeof BatchCompleteWorkResponseSchema;
   },
   /**
+   * FailWork reports a failed attempt: a retryable one re-queues the image
+   * (until attempts run out), a permanent one marks it failed.
+   *
    * @generated from rpc canopy.v1.WorkService.FailWork
    */
   failWork: {
