@@ -117,7 +117,7 @@ func show(v any) string { return fmt.Sprintf("%#v", v) }
 // pass sums squared deviations from the running mean run by run and
 // merges the runs (Chan et al.), the reference from the final mean, so the
 // two round differently. Either variance's relative rounding error is
-// bounded by about n·2^-53 (≈ 3.4e-11 for the largest case here, n = 307,200)
+// bounded by about n·2^-53 (≈ 6.7e-11 for the largest case here, n = 600,000)
 // in the worst case and is far smaller in practice; and where the values
 // hardly vary (constant data) the reference's Std is itself only the
 // rounding error of its mean, about n·2^-53·|Mean|. 1e-9 of Std+|Mean| is
@@ -184,7 +184,7 @@ func TestSummarizeAllBitIdentical(t *testing.T) {
 // TestSummarizeAllBitIdentical checks.
 func TestSummarizeAllFallbacks(t *testing.T) {
 	want := map[string]struct{ overflow, secondPass bool }{
-		// The sample, an ninth of the values, spreads over -1..1, the
+		// The sample, a ninth of the values, spreads over -1..1, the
 		// rest lie in 0.6..0.7: pass one keeps the wrong bins for the
 		// percentiles, and finish goes over all values again.
 		"sample misled": {false, true},
