@@ -14,9 +14,7 @@ import (
 	"testing"
 
 	"github.com/google/uuid"
-	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 
 	"github.com/canopyag/canopy/cli/client"
@@ -54,12 +52,7 @@ func uploadPlainJPEGs(ctx context.Context, t *testing.T, s *stack, n int) []stri
 func TestBatchCompleteWork(t *testing.T) {
 	s := newStack(t, "local")
 	ctx := context.Background()
-	cc, err := grpc.NewClient(s.ingestAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cc.Close()
-	work := canopyv1.NewWorkServiceClient(cc)
+	work := dialWork(t, s)
 
 	ids := uploadPlainJPEGs(ctx, t, s, 5)
 	claim, err := work.ClaimWork(ctx, &canopyv1.ClaimWorkRequest{WorkerId: "batcher", MaxItems: 5})

@@ -8,9 +8,7 @@ import (
 	"time"
 
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
-	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/durationpb"
 
@@ -24,12 +22,7 @@ import (
 func TestFieldErrorDetails(t *testing.T) {
 	s := newStack(t, "local")
 	ctx := context.Background()
-	cc, err := grpc.NewClient(s.ingestAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cc.Close()
-	work := canopyv1.NewWorkServiceClient(cc)
+	work := dialWork(t, s)
 
 	for _, c := range []struct {
 		name  string

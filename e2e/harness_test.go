@@ -8,8 +8,12 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+
 	analysisapp "github.com/canopyag/canopy/analysis-svc/app"
 	"github.com/canopyag/canopy/cli/client"
+	canopyv1 "github.com/canopyag/canopy/gen/go/canopy/v1"
 	ingestapp "github.com/canopyag/canopy/ingest-svc/app"
 	"github.com/canopyag/canopy/platform/blob"
 	"github.com/canopyag/canopy/platform/blob/blobtest"
@@ -173,3 +177,15 @@ func (s *stack) stop() {
 }
 
 func sharedData(t *testing.T) string { return shareddata.Dir(t) }
+
+// dialWork returns a WorkService client of the stack's ingest-svc, closed
+// when the test ends.
+func dialWork(t *testing.T, s *stack) canopyv1.WorkServiceClient {
+	t.Helper()
+	cc, err := grpc.NewClient(s.ingestAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cc.Close() })
+	return canopyv1.NewWorkServiceClient(cc)
+}
