@@ -303,11 +303,34 @@ func (c *Capture) Read(ctx context.Context) error {
 		if err := ctx.Err(); err != nil {
 			return fmt.Errorf("read capture: %w", err)
 		}
-		px, err := f.ReadPixels()
+		rig := rigSensor(f)
+		// A file that is neither a radiometric model's nor a rig's is
+		// scaled as it is read (see ReadPixelsScaled); those keep their raw
+		// values for saturation and black level.
+		var scales []BandScale
+		if models == nil && rig == nil {
+			scales = make([]BandScale, len(f.Bands))
+			for bi, b := range f.Bands {
+				scaled := b.Scale != 1 || b.Offset != 0
+				if scaled {
+					scales[bi] = BandScale{Scale: b.Scale, Offset: b.Offset}
+				} else if c.DeclaredScale > 0 && b.ColorInterp != "Alpha" {
+					scales[bi] = BandScale{Scale: c.DeclaredScale}
+					scaled = true
+				} else if full := fullScale(b.DataType); full > 0 && b.ColorInterp != "Alpha" {
+					// Integer counts as a fraction of full scale: indices with an
+					// additive constant (SAVI's L) assume values in 0..1.
+					scales[bi] = BandScale{Scale: 1 / full}
+				}
+				if b.ColorInterp != "Alpha" && !scaled && !strings.HasPrefix(b.DataType, "Float") {
+					allFloatOrScaled = false
+				}
+			}
+		}
+		px, err := f.ReadPixelsScaled(scales)
 		if err != nil {
 			return err
 		}
-		rig := rigSensor(f)
 		if rig != nil && c.DeclaredScale > 0 && !declaredIgnored {
 			declaredIgnored = true
 			c.Warnings = append(c.Warnings, "the declared reflectance scale is ignored for rig band files: they hold raw sensor values")
@@ -331,23 +354,6 @@ func (c *Capture) Read(ctx context.Context) error {
 			}
 			normalised = normalised || ok
 			allFloatOrScaled = false
-		default:
-			for bi, b := range f.Bands {
-				scaled := b.Scale != 1 || b.Offset != 0
-				if scaled {
-					applyScale(px[bi], b.Scale, b.Offset)
-				} else if c.DeclaredScale > 0 && b.ColorInterp != "Alpha" {
-					applyScale(px[bi], c.DeclaredScale, 0)
-					scaled = true
-				} else if full := fullScale(b.DataType); full > 0 && b.ColorInterp != "Alpha" {
-					// Integer counts as a fraction of full scale: indices with an
-					// additive constant (SAVI's L) assume values in 0..1.
-					applyScale(px[bi], 1/full, 0)
-				}
-				if b.ColorInterp != "Alpha" && !scaled && !strings.HasPrefix(b.DataType, "Float") {
-					allFloatOrScaled = false
-				}
-			}
 		}
 		for i := range c.Bands {
 			if c.bandFile[i] == fi && c.Bands[i].Role != index.Alpha {
