@@ -326,8 +326,13 @@ func (s *summarizer) add(vals []float32) {
 // value's difference from the mean so far (k), which give the run's mean
 // and squared deviations without the cancellation a plain sum of squares
 // suffers, and these are merged into the running figures by Chan, Golub &
-// LeVeque's update. Its rounding differs from the two-pass variance's but
-// is as small: each run's squares are of deviations from a near mean.
+// LeVeque's update. Its rounding differs from the two-pass variance's, and
+// is as small while the mean so far is near the run's values. A run of
+// near-equal values far from the mean so far loses more in s2 - s1²/n: an
+// adversarial test of old against new found Std off by 3.5e-10 of itself
+// (the two-pass one by 1e-13), inside the 1e-9·(Std+|Mean|) the tests
+// allow; on real images and on 45-100 MP random data the differences were
+// at most 1.1e-11 of Std+|Mean|, the new Std at times the closer one.
 //
 // The loop assumes that every value is valid, which saves masking each
 // one; a NaN or ±Inf makes s2 NaN or +Inf (a finite float32 squared, 4096
