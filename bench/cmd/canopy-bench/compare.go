@@ -111,26 +111,24 @@ func cmdCompare(args []string) error {
 	oursTS := fs.String("ours-tuned-same", "", "like -ours-tuned, uploads asking for the older design's indices only")
 	_ = fs.Parse(args)
 	oc := &OlderComparison{}
-	var err error
-	if *oursDS != "" && *thD != "" {
-		if oc.DefaultsSameIndices, err = pair(*oursDS, *thD); err != nil {
-			return fmt.Errorf("defaults, same indices: %w", err)
+	for _, x := range []struct {
+		name         string
+		ours, theirs string
+		into         **SidePair
+	}{
+		{"defaults", *oursD, *thD, &oc.Defaults},
+		{"tuned", *oursT, *thT, &oc.Tuned},
+		{"defaults, same indices", *oursDS, *thD, &oc.DefaultsSameIndices},
+		{"tuned, same indices", *oursTS, *thT, &oc.TunedSameIndices},
+	} {
+		if x.ours == "" || x.theirs == "" {
+			continue
 		}
-	}
-	if *oursTS != "" && *thT != "" {
-		if oc.TunedSameIndices, err = pair(*oursTS, *thT); err != nil {
-			return fmt.Errorf("tuned, same indices: %w", err)
+		p, err := pair(x.ours, x.theirs)
+		if err != nil {
+			return fmt.Errorf("%s: %w", x.name, err)
 		}
-	}
-	if *oursD != "" && *thD != "" {
-		if oc.Defaults, err = pair(*oursD, *thD); err != nil {
-			return fmt.Errorf("defaults: %w", err)
-		}
-	}
-	if *oursT != "" && *thT != "" {
-		if oc.Tuned, err = pair(*oursT, *thT); err != nil {
-			return fmt.Errorf("tuned: %w", err)
-		}
+		*x.into = p
 	}
 	if oc.Defaults == nil && oc.Tuned == nil {
 		return fmt.Errorf("%w: give -ours-defaults with -defaults and/or -ours-tuned with -tuned", errUsage)
