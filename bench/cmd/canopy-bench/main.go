@@ -17,6 +17,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"os"
 	"path/filepath"
@@ -127,10 +128,21 @@ func cmdFreeport(args []string) error {
 			l.Close()
 		}
 	}()
-	for range n {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
+	// Below Linux's ephemeral range (32768 up by default): a port the
+	// kernel picks (port 0) is from the range every outgoing connection
+	// draws from, so one of them could take it between this check and the
+	// service's bind.
+	for try := 0; len(ls) < n; try++ {
+		addr := fmt.Sprintf("127.0.0.1:%d", 20000+rand.IntN(12000))
+		if try >= 1000 {
+			addr = "127.0.0.1:0" // that range is full: take what the kernel gives
+		}
+		l, err := net.Listen("tcp", addr)
 		if err != nil {
-			return err
+			if try >= 1000 {
+				return err
+			}
+			continue // in use; held ports are refused too, so none repeats
 		}
 		ls = append(ls, l)
 		fmt.Println(l.Addr().(*net.TCPAddr).Port)
