@@ -12,7 +12,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
@@ -34,6 +33,7 @@ import (
 
 	"github.com/canopyag/canopy/platform/blob"
 	"github.com/canopyag/canopy/platform/shareddata"
+	"github.com/canopyag/canopy/platform/testnet"
 )
 
 func TestMain(m *testing.M) {
@@ -80,44 +80,9 @@ func serviceBinaries(t *testing.T) string {
 	return binDir
 }
 
-// freePortAddr returns a local address with a free port for a service to
-// listen on. The port is found by binding it and closing it again, so
-// another socket may take it before the service binds: a port the kernel
-// picked (port 0) is from the ephemeral range that every outgoing
-// connection (to PostgreSQL, versitygw, the services) also draws from, and
-// CI once lost a status-svc start to "address already in use" that way.
-// So the port is drawn below that range (Linux's default starts at
-// 32768), where only explicit binds go, and never handed out twice by
-// this process.
-func freePortAddr(t *testing.T) string {
-	t.Helper()
-	portsMu.Lock()
-	defer portsMu.Unlock()
-	for range 200 {
-		port := 20000 + rand.IntN(12000)
-		if portsGiven[port] {
-			continue
-		}
-		l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
-		if err != nil {
-			continue // in use
-		}
-		l.Close()
-		portsGiven[port] = true
-		return l.Addr().String()
-	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
-}
-
-var (
-	portsMu    sync.Mutex
-	portsGiven = map[int]bool{}
-)
+// freePortAddr returns a local address with a free port (see
+// testnet.FreeAddr).
+func freePortAddr(t *testing.T) string { return testnet.FreeAddr(t) }
 
 // proc is one service running as a child process.
 type proc struct {

@@ -5,18 +5,17 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/canopyag/canopy/platform/blob"
 	"github.com/canopyag/canopy/platform/shareddata"
+	"github.com/canopyag/canopy/platform/testnet"
 )
 
 const (
@@ -43,7 +42,7 @@ func StartVersity(t *testing.T) blob.S3Config {
 		t.Skip(msg)
 	}
 
-	addr := freeAddr(t)
+	addr := testnet.FreeAddr(t)
 	dataDir := t.TempDir()
 	var out syncBuffer
 	cmd := exec.Command(bin, "--port", addr, "--quiet", "posix", dataDir)
@@ -100,19 +99,6 @@ func findVersity() (string, error) {
 		return "", fmt.Errorf("not on PATH nor at %s", p)
 	}
 	return p, nil
-}
-
-// freeAddr asks the kernel for a free port. Another process could take it
-// before versitygw binds it; that shows up as versitygw exiting early.
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("find free port: %v", err)
-	}
-	port := l.Addr().(*net.TCPAddr).Port
-	_ = l.Close()
-	return net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
 }
 
 // waitReady polls until an anonymous GET is refused with 403, which
