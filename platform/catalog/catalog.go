@@ -9,7 +9,6 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -245,18 +244,13 @@ func GetImages(ctx context.Context, q Querier, scope Scope, ids []string) ([]*ca
 // in the same transaction). read returns what GetImages would; call it
 // with b's results once those of the statements queued before are read.
 func QueueGetImages(b *pgx.Batch, scope Scope, ids []string) (read func(pgx.BatchResults) ([]*canopyv1.Image, error), err error) {
-	ids = slices.Clone(ids)
-	for i, id := range ids {
-		if ids[i], err = ParseID(id); err != nil {
-			return nil, err
-		}
-	}
-	find, err := QueueFindImages(b, scope, ids)
+	ids, err = parseIDs(ids)
 	if err != nil {
 		return nil, err
 	}
+	queueImagesByID(b, scope, ids)
 	return func(br pgx.BatchResults) ([]*canopyv1.Image, error) {
-		byID, err := find(br)
+		byID, err := readImages(br)
 		if err != nil {
 			return nil, err
 		}
@@ -274,15 +268,31 @@ func QueueGetImages(b *pgx.Batch, scope Scope, ids []string) (read func(pgx.Batc
 // its own: read returns the images of scope found, by id, and leaves out
 // the ids that are not.
 func QueueFindImages(b *pgx.Batch, scope Scope, ids []string) (read func(pgx.BatchResults) (map[string]*canopyv1.Image, error), err error) {
-	ids = slices.Clone(ids)
+	ids, err = parseIDs(ids)
+	if err != nil {
+		return nil, err
+	}
+	queueImagesByID(b, scope, ids)
+	return readImages, nil
+}
+
+// parseIDs is ParseID of each of ids, in a new slice.
+func parseIDs(ids []string) ([]string, error) {
+	out := make([]string, len(ids))
 	for i, id := range ids {
-		if ids[i], err = ParseID(id); err != nil {
+		var err error
+		if out[i], err = ParseID(id); err != nil {
 			return nil, err
 		}
 	}
+	return out, nil
+}
+
+// queueImagesByID adds the statements readImages reads: the images with
+// (parsed) ids within scope, and their files.
+func queueImagesByID(b *pgx.Batch, scope Scope, ids []string) {
 	b.Queue(`SELECT `+imageColumns+` `+imageFrom+` WHERE i.id = ANY($1::uuid[]) AND `+scopeClause(2), ids, scope.Arg())
 	b.Queue(filesSQL, ids)
-	return readImages, nil
 }
 
 // QueueGetLeasedImages adds to b the statements that read the images
@@ -292,9 +302,7 @@ func QueueFindImages(b *pgx.Batch, scope Scope, ids []string) (read func(pgx.Bat
 // are. read returns them by id; a token no image holds is left out.
 func QueueGetLeasedImages(b *pgx.Batch, tokens []string) (read func(pgx.BatchResults) (map[string]*canopyv1.Image, error)) {
 	b.Queue(`SELECT `+imageColumns+` `+imageFrom+` WHERE i.lease_token = ANY($1::uuid[])`, tokens)
-	b.Queue(`SELECT image_id::text, filename, content_type, band_role, blob_key, size_bytes, sha256
-		FROM image_files WHERE image_id IN (SELECT id FROM images WHERE lease_token = ANY($1::uuid[]))
-		ORDER BY image_id, file_index`, tokens)
+	b.Queue(filesSelect+` WHERE image_id IN (SELECT id FROM images WHERE lease_token = ANY($1::uuid[]))`+filesOrder, tokens)
 	return readImages
 }
 
@@ -324,8 +332,12 @@ func readImages(br pgx.BatchResults) (map[string]*canopyv1.Image, error) {
 	return byID, nil
 }
 
-const filesSQL = `SELECT image_id::text, filename, content_type, band_role, blob_key, size_bytes, sha256
-		FROM image_files WHERE image_id = ANY($1::uuid[]) ORDER BY image_id, file_index`
+const (
+	filesSelect = `SELECT image_id::text, filename, content_type, band_role, blob_key, size_bytes, sha256
+		FROM image_files`
+	filesOrder = ` ORDER BY image_id, file_index`
+	filesSQL   = filesSelect + ` WHERE image_id = ANY($1::uuid[])` + filesOrder
+)
 
 // scanFiles attaches the files read by filesSQL, the next result of br, to
 // their images in byID (files of images not there are skipped).

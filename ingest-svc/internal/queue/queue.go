@@ -112,7 +112,9 @@ func (q *Queue) inTx(ctx context.Context, fn func(tx pgx.Tx, ev *Events) error) 
 // that a project's claim keeps its own index (see claimSQL). SET LOCAL
 // ends with the transaction, so nothing leaks to other users of a pooled
 // connection.
-var genericPlans = pgx.TxOptions{BeginQuery: "BEGIN; SET LOCAL plan_cache_mode = force_generic_plan"}
+var genericPlans = pgx.TxOptions{BeginQuery: "BEGIN; " + genericPlansSQL}
+
+const genericPlansSQL = "SET LOCAL plan_cache_mode = force_generic_plan"
 
 // pipelined runs a transaction in one round trip: BEGIN (with
 // genericPlans' setting), the statements queue adds to the batch, and
@@ -138,7 +140,7 @@ var genericPlans = pgx.TxOptions{BeginQuery: "BEGIN; SET LOCAL plan_cache_mode =
 func (q *Queue) pipelined(ctx context.Context, confirm bool, queue func(b *pgx.Batch) error, read func(br pgx.BatchResults, ev *Events) error) error {
 	b := &pgx.Batch{}
 	b.Queue("BEGIN")
-	b.Queue("SET LOCAL plan_cache_mode = force_generic_plan")
+	b.Queue(genericPlansSQL)
 	if err := queue(b); err != nil {
 		return err
 	}
@@ -628,12 +630,12 @@ var (
 // fn reports whether token was still the image's lease; when it was not,
 // nothing changed and the error says whether the image is missing or the
 // lease was lost.
-func (q *Queue) inLease(ctx context.Context, action string, scope catalog.Scope, id string, fn func(tx pgx.Tx, ev *Events) (held bool, img *canopyv1.Image, err error)) (*canopyv1.Image, error) {
+func (q *Queue) inLease(ctx context.Context, action string, scope catalog.Scope, id string, fn func(tx pgx.Tx, ev *Events) (held bool, err error)) (*canopyv1.Image, error) {
 	var img *canopyv1.Image
 	held := false
 	err := q.inTx(ctx, func(tx pgx.Tx, ev *Events) error {
 		var err error
-		if held, img, err = fn(tx, ev); err != nil || !held || img != nil {
+		if held, err = fn(tx, ev); err != nil || !held {
 			return err
 		}
 		// The lease token proved the right to this image, whatever its project.
@@ -652,15 +654,15 @@ func (q *Queue) inLease(ctx context.Context, action string, scope catalog.Scope,
 // Fail ends an attempt. A retryable error re-queues the image after a
 // backoff while attempts remain; otherwise the image is failed with msg.
 func (q *Queue) Fail(ctx context.Context, id, token, msg string, retryable bool) (*canopyv1.Image, error) {
-	return q.inLease(ctx, "fail", catalog.AllProjects, id, func(tx pgx.Tx, ev *Events) (bool, *canopyv1.Image, error) {
+	return q.inLease(ctx, "fail", catalog.AllProjects, id, func(tx pgx.Tx, ev *Events) (bool, error) {
 		var attempt, maxAttempts int
 		err := tx.QueryRow(ctx, `SELECT attempts, max_attempts FROM images
 			WHERE id = $1 AND status = 'processing' AND lease_token = $2 FOR UPDATE`, id, token).Scan(&attempt, &maxAttempts)
 		if errors.Is(err, pgx.ErrNoRows) {
-			return false, nil, nil
+			return false, nil
 		}
 		if err != nil {
-			return false, nil, fmt.Errorf("lock image: %w", err)
+			return false, fmt.Errorf("lock image: %w", err)
 		}
 		if retryable && attempt < maxAttempts {
 			delay := q.backoff(attempt)
@@ -668,17 +670,17 @@ func (q *Queue) Fail(ctx context.Context, id, token, msg string, retryable bool)
 					run_after = now() + make_interval(secs => $3),
 					lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL
 				WHERE id = $1`, id, msg, delay.Seconds()); err != nil {
-				return false, nil, fmt.Errorf("re-queue: %w", err)
+				return false, fmt.Errorf("re-queue: %w", err)
 			}
 			note := fmt.Sprintf("attempt %d of %d failed, retrying in %s: %s", attempt, maxAttempts, delay.Round(time.Millisecond), msg)
-			return true, nil, RecordEvent(ctx, tx, ev, id, catalog.StatusUploaded, attempt, note)
+			return true, RecordEvent(ctx, tx, ev, id, catalog.StatusUploaded, attempt, note)
 		}
 		if _, err := tx.Exec(ctx, `UPDATE images SET status = 'failed', last_error = $2, processed_at = now(),
 				lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL
 			WHERE id = $1`, id, msg); err != nil {
-			return false, nil, fmt.Errorf("mark failed: %w", err)
+			return false, fmt.Errorf("mark failed: %w", err)
 		}
-		return true, nil, RecordEvent(ctx, tx, ev, id, catalog.StatusFailed, attempt, msg)
+		return true, RecordEvent(ctx, tx, ev, id, catalog.StatusFailed, attempt, msg)
 	})
 }
 
@@ -686,19 +688,19 @@ func (q *Queue) Fail(ctx context.Context, id, token, msg string, retryable bool)
 // once and the attempt is not counted, so restarting workers never uses up
 // an image's attempts.
 func (q *Queue) Release(ctx context.Context, id, token, reason string) (*canopyv1.Image, error) {
-	return q.inLease(ctx, "release", catalog.AllProjects, id, func(tx pgx.Tx, ev *Events) (bool, *canopyv1.Image, error) {
+	return q.inLease(ctx, "release", catalog.AllProjects, id, func(tx pgx.Tx, ev *Events) (bool, error) {
 		var attempt int
 		err := tx.QueryRow(ctx, `UPDATE images SET status = 'uploaded', attempts = greatest(attempts - 1, 0),
 				run_after = now(), lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL
 			WHERE id = $1 AND status = 'processing' AND lease_token = $2
 			RETURNING attempts`, id, token).Scan(&attempt)
 		if errors.Is(err, pgx.ErrNoRows) {
-			return false, nil, nil
+			return false, nil
 		}
 		if err != nil {
-			return false, nil, fmt.Errorf("release: %w", err)
+			return false, fmt.Errorf("release: %w", err)
 		}
-		return true, nil, RecordEvent(ctx, tx, ev, id, catalog.StatusUploaded, attempt, "released unfinished: "+reason)
+		return true, RecordEvent(ctx, tx, ev, id, catalog.StatusUploaded, attempt, "released unfinished: "+reason)
 	})
 }
 
