@@ -76,15 +76,13 @@ func TestBatchCompleteWork(t *testing.T) {
 		done(ids[2], uuid.NewString(), ok(8)),                                // not its lease
 		done(uuid.NewString(), uuid.NewString(), ok(8)),                      // no such image
 		done(ids[3], "not-a-token", ok(8)),
-		// PostgreSQL stores no NUL: refused for this item, not the batch.
-		done(ids[4], token[ids[4]], &canopyv1.Analysis{AlgorithmVersion: "v\x00", Width: 8, Height: 8}),
 		done(strings.ToUpper(ids[0]), token[ids[0]], ok(8)), // ids[0] again, in capitals
 	}
 	resp, err := work.BatchCompleteWork(ctx, &canopyv1.BatchCompleteWorkRequest{Requests: reqs})
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []string{"", "INVALID_ARGUMENT", "INVALID_ARGUMENT", "FAILED_PRECONDITION", "NOT_FOUND", "INVALID_ARGUMENT", "INVALID_ARGUMENT", "INVALID_ARGUMENT"}
+	want := []string{"", "INVALID_ARGUMENT", "INVALID_ARGUMENT", "FAILED_PRECONDITION", "NOT_FOUND", "INVALID_ARGUMENT", "INVALID_ARGUMENT"}
 	if len(resp.GetResults()) != len(want) {
 		t.Fatalf("%d results for %d requests", len(resp.GetResults()), len(want))
 	}
@@ -99,10 +97,17 @@ func TestBatchCompleteWork(t *testing.T) {
 	if img := resp.GetResults()[0].GetImage(); img.GetId() != ids[0] || img.GetStatus() != canopyv1.ImageStatus_IMAGE_STATUS_COMPLETED {
 		t.Errorf("stored image: %s %v, want %s completed", img.GetId(), img.GetStatus(), ids[0])
 	}
-	for _, i := range []int{1, 6} {
-		if msg := resp.GetResults()[i].GetErrorMessage(); !strings.Contains(msg, "analysis.algorithm_version") {
-			t.Errorf("request %d answered %q, which does not name the field", i, msg)
-		}
+	if msg := resp.GetResults()[1].GetErrorMessage(); !strings.Contains(msg, "analysis.algorithm_version") {
+		t.Errorf("request 1 answered %q, which does not name the field", msg)
+	}
+	// PostgreSQL stores no NUL: a request holding one is malformed, refused
+	// as a whole and named, before anything is stored.
+	_, err = work.BatchCompleteWork(ctx, &canopyv1.BatchCompleteWorkRequest{Requests: []*canopyv1.CompleteWorkRequest{
+		done(ids[4], token[ids[4]], ok(8)),
+		done(ids[4], token[ids[4]], &canopyv1.Analysis{AlgorithmVersion: "v\x00", Width: 8, Height: 8}),
+	}})
+	if status.Code(err) != codes.InvalidArgument || !strings.Contains(status.Convert(err).Message(), "requests[1].analysis.algorithm_version") {
+		t.Errorf("a batch with a NUL: %v, want InvalidArgument naming requests[1].analysis.algorithm_version", err)
 	}
 	// What the status service reads back: only ids[0] is completed.
 	for i, id := range ids {

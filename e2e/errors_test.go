@@ -3,7 +3,9 @@ package e2e
 import (
 	"context"
 	"encoding/json"
+	"io"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -14,6 +16,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/canopyag/canopy/cli/client"
 	canopyv1 "github.com/canopyag/canopy/gen/go/canopy/v1"
 )
 
@@ -74,6 +77,21 @@ func TestFieldErrorDetails(t *testing.T) {
 				Analysis: &canopyv1.Analysis{AlgorithmVersion: "v", Width: 10, Height: 0}})
 			return err
 		}, "analysis.height"},
+		// PostgreSQL stores no NUL: refused up front, for every request,
+		// not answered "database unavailable, try again".
+		{"ListImages by a batch with a NUL", func() error {
+			_, err := s.client.Status.ListImages(ctx, &canopyv1.ListImagesRequest{BatchId: "x\x00y"})
+			return err
+		}, "batch_id"},
+		{"ClaimWork by a worker with a NUL", func() error {
+			_, err := work.ClaimWork(ctx, &canopyv1.ClaimWorkRequest{WorkerId: "a\x00b"})
+			return err
+		}, "worker_id"},
+		{"UploadImage with a NUL in its batch id", func() error {
+			md := &canopyv1.UploadMetadata{BatchId: "x\x00y", Files: []*canopyv1.FileSpec{{Filename: "a.jpg"}}}
+			_, err := s.client.Upload(ctx, md, []io.Reader{strings.NewReader("\xff\xd8\xff")}, client.UploadOptions{})
+			return err
+		}, "metadata.batch_id"},
 		{"FailWork with a NUL in its error", func() error {
 			_, err := work.FailWork(ctx, &canopyv1.FailWorkRequest{ImageId: uuid.NewString(), LeaseToken: uuid.NewString(), Error: "disk\x00full"})
 			return err

@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -149,16 +150,31 @@ func scopeClause(n int) string {
 	return fmt.Sprintf("($%d::text IS NULL OR i.project_id = $%d::text)", n, n)
 }
 
+// Abbrev shortens a caller's value for an error message: a 100,000-byte
+// "id" would otherwise come back whole, twice (message and details), and
+// fill a log line.
+func Abbrev(s string) string {
+	const keep = 64
+	if len(s) <= keep {
+		return s
+	}
+	cut := keep
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return fmt.Sprintf("%s... (%d bytes)", s[:cut], len(s))
+}
+
 // ParseID checks an image id is a UUID, so a malformed one is an
 // InvalidArgument rather than a database error.
 func ParseID(id string) (string, error) {
 	id = strings.TrimSpace(id)
 	if len(id) != 36 || strings.Count(id, "-") != 4 {
-		return "", invalid("image_id", "%q is not a UUID", id)
+		return "", invalid("image_id", "%q is not a UUID", Abbrev(id))
 	}
 	for _, c := range strings.ReplaceAll(id, "-", "") {
 		if !strings.ContainsRune("0123456789abcdefABCDEF", c) {
-			return "", invalid("image_id", "%q is not a UUID", id)
+			return "", invalid("image_id", "%q is not a UUID", Abbrev(id))
 		}
 	}
 	return strings.ToLower(id), nil

@@ -2,7 +2,9 @@ package catalog
 
 import (
 	"slices"
+	"strings"
 	"testing"
+	"unicode/utf8"
 )
 
 func TestSeqRuns(t *testing.T) {
@@ -18,5 +20,21 @@ func TestSeqRuns(t *testing.T) {
 		if !slices.Equal(lo, c.lo) || !slices.Equal(hi, c.hi) {
 			t.Errorf("seqRuns(%v) = %v, %v; want %v, %v", c.seqs, lo, hi, c.lo, c.hi)
 		}
+	}
+}
+
+// A huge id comes back shortened in its error, not whole.
+func TestParseIDShortensAHugeID(t *testing.T) {
+	huge := strings.Repeat("é", 50_000) // 100,000 bytes, multi-byte runes
+	_, err := ParseID(huge)
+	if err == nil {
+		t.Fatal("accepted")
+	}
+	msg := err.Error()
+	if len(msg) > 300 || !strings.Contains(msg, "(100000 bytes)") || !utf8.ValidString(msg) {
+		t.Errorf("error of %d bytes: %.120q", len(msg), msg)
+	}
+	if _, err := ParseID("plot-7"); err == nil || !strings.Contains(err.Error(), `"plot-7"`) {
+		t.Errorf("a short id is not quoted whole: %v", err)
 	}
 }

@@ -88,8 +88,8 @@ func New(cfg Config, log *slog.Logger, opts ...grpc.ServerOption) *Server {
 		// ingest-svc's CPU. When all are busy (long watches and
 		// uploads), a call gets a goroutine of its own as before.
 		grpc.NumStreamWorkers(uint32(4 * goruntime.GOMAXPROCS(0))),
-		grpc.ChainUnaryInterceptor(unaryRequestID(), metrics.unary(), unaryRecover(log), unaryLog(log)),
-		grpc.ChainStreamInterceptor(streamRequestID(), metrics.stream(), streamRecover(log), streamLog(log)),
+		grpc.ChainUnaryInterceptor(unaryRequestID(), metrics.unary(), unaryRecover(log), unaryLog(log), unaryStorableText()),
+		grpc.ChainStreamInterceptor(streamRequestID(), metrics.stream(), streamRecover(log), streamLog(log), streamStorableText()),
 	}, opts...)
 	s := &Server{
 		cfg:      cfg,

@@ -454,7 +454,7 @@ func (q *Queue) whyNotHeld(ctx context.Context, scope catalog.Scope, id string) 
 	var why string
 	switch st {
 	case catalog.StatusProcessing:
-		why = "the lease expired and " + owner + " holds it now"
+		why = "the image is leased to " + owner + " under another token (the lease expired and it was claimed again, or the token is wrong)"
 	case catalog.StatusUploaded:
 		why = "the image is queued again (the lease expired or was released)"
 	case catalog.StatusCompleted:

@@ -224,7 +224,7 @@ func checkCompletion(req *canopyv1.CompleteWorkRequest) (queue.Completion, error
 	}
 	if a.GetImageId() != "" {
 		if aid, err := catalog.ParseID(a.GetImageId()); err != nil || aid != id {
-			return queue.Completion{}, apierror.BadField("analysis.image_id", "%q does not match image_id %q", a.GetImageId(), id)
+			return queue.Completion{}, apierror.BadField("analysis.image_id", "%q does not match image_id %q", catalog.Abbrev(a.GetImageId()), id)
 		}
 	}
 	// What every reader of a result relies on: an empty analysis would be
@@ -238,9 +238,6 @@ func checkCompletion(req *canopyv1.CompleteWorkRequest) (queue.Completion, error
 			field = "analysis.height"
 		}
 		return queue.Completion{}, apierror.BadField(field, "%d x %d: an analysed image has pixels", a.GetWidth(), a.GetHeight())
-	}
-	if err := apierror.StorableText(a, "analysis"); err != nil {
-		return queue.Completion{}, err
 	}
 	a.ImageId = id
 	return queue.Completion{ID: id, Token: token, Analysis: a}, nil
@@ -306,9 +303,6 @@ func (s *Server) FailWork(ctx context.Context, req *canopyv1.FailWorkRequest) (*
 		return nil, err
 	}
 	msg := req.GetError()
-	if err := apierror.StorableText(req, ""); err != nil {
-		return nil, err
-	}
 	if msg == "" {
 		return nil, apierror.BadField("error", "is required: say why the attempt failed")
 	}
@@ -382,7 +376,7 @@ func ids(imageID, token string) (string, string, error) {
 	}
 	tok, err := catalog.ParseID(token)
 	if err != nil {
-		return "", "", apierror.BadField("lease_token", "%q is not a lease token", token)
+		return "", "", apierror.BadField("lease_token", "%q is not a lease token", catalog.Abbrev(token))
 	}
 	return id, tok, nil
 }
