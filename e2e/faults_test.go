@@ -806,9 +806,12 @@ func TestFaultObjectStore(t *testing.T) {
 		"BLOB_STORE": "s3", "S3_BUCKET": cfg.Bucket, "S3_ENDPOINT": "http://" + proxy.addr,
 		"S3_ACCESS_KEY_ID": cfg.AccessKeyID, "S3_SECRET_ACCESS_KEY": cfg.SecretAccessKey, "S3_REGION": cfg.Region,
 	})
-	s.startIngest(nil) // creates the bucket through the healthy proxy
+	// At debug level every call is logged when its handler returns, which
+	// is how phase 4 knows the server has finished with a cancelled upload.
+	ingest := s.startIngest(map[string]string{"LOG_LEVEL": "debug"}) // creates the bucket through the healthy proxy
 	s.startStatus(nil)
 	c := dial(t, s)
+	uploadsDone := func() int { return strings.Count(ingest.log.String(), "method=/canopy.v1.IngestService/UploadImage ") }
 	direct, err := blob.NewS3(ctx, cfg) // the store as it really is, behind the proxy
 	if err != nil {
 		t.Fatal(err)
@@ -903,6 +906,7 @@ func TestFaultObjectStore(t *testing.T) {
 
 	// Phase 4: the client gives up half-way through a multipart upload.
 	proxy.mode.Store(int32(firstTry503))
+	handled := uploadsDone()
 	cctx, ccancel := context.WithCancel(ctx)
 	var sentBytes atomic.Int64
 	go func() {
@@ -922,12 +926,18 @@ func TestFaultObjectStore(t *testing.T) {
 	if err == nil {
 		t.Fatal("cancelled upload succeeded")
 	}
-	deadline := time.Now().Add(30 * time.Second)
-	for len(pendingMultipart()) > 0 && time.Now().Before(deadline) {
-		time.Sleep(100 * time.Millisecond)
+	// The client's call returns as soon as it cancels; the server may
+	// still be creating the multipart upload (its first try answered 503),
+	// so the store is checked only once the server's handler has returned.
+	deadline := time.Now().Add(90 * time.Second)
+	for uploadsDone() == handled && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	if uploadsDone() == handled {
+		t.Fatalf("ingest-svc still handling the cancelled upload after 90s")
 	}
 	if keys := pendingMultipart(); len(keys) > 0 {
-		t.Errorf("cancelled multipart upload not aborted within 30s: %v", keys)
+		t.Errorf("cancelled multipart upload not aborted when its call ended: %v", keys)
 	}
 	var n int
 	if err := db.QueryRow(ctx, `SELECT count(*) FROM images WHERE client_upload_id = 'cancelled'`).Scan(&n); err != nil || n != 0 {
