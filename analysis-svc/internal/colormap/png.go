@@ -1,14 +1,10 @@
 package colormap
 
 import (
-	"bufio"
-	"compress/flate"
-	"compress/zlib"
 	"encoding/binary"
 	"hash/crc32"
 	"image/color"
 	"io"
-	"sync"
 )
 
 // encodePaletted writes pix (row-major, width x height palette indices) as
@@ -43,39 +39,12 @@ func encodePaletted(w io.Writer, pix []uint8, width, height int, pal color.Palet
 	}
 	// IDAT: the zlib stream of each row after a filter-type byte 0 (none:
 	// palette indices gain nothing from PNG's filters), cut into chunks.
-	idat := &idatWriter{e: &e}
-	bw := bufio.NewWriterSize(idat, 1<<16)
-	z := zlibPool.Get().(*zlib.Writer)
-	defer zlibPool.Put(z)
-	z.Reset(bw)
-	var none = []byte{0}
-	for y := range height {
-		if _, err := z.Write(none); err != nil {
-			return err
-		}
-		if _, err := z.Write(pix[y*width : (y+1)*width]); err != nil {
-			return err
-		}
-	}
-	if err := z.Close(); err != nil {
-		return err
-	}
-	if err := bw.Flush(); err != nil {
+	if err := writeScanlines(&idatWriter{e: &e}, pix, width, height); err != nil {
 		return err
 	}
 	e.chunk("IEND", nil)
 	return e.err
 }
-
-// zlibPool holds Huffman-only zlib writers: each is a few hundred KiB of
-// state, worth reusing across maps.
-var zlibPool = sync.Pool{New: func() any {
-	z, err := zlib.NewWriterLevel(io.Discard, flate.HuffmanOnly)
-	if err != nil {
-		panic(err) // only for an invalid level
-	}
-	return z
-}}
 
 // pngWriter writes PNG chunks, keeping the first error.
 type pngWriter struct {
