@@ -5,6 +5,8 @@ import (
 	"image/color"
 	"image/png"
 	"math"
+	"math/rand/v2"
+	"slices"
 	"testing"
 
 	"github.com/canopyag/canopy/analysis-svc/internal/index"
@@ -69,5 +71,55 @@ func TestRender(t *testing.T) {
 	}
 	if _, _, _, a := img.At(1, 0).RGBA(); a != 0 {
 		t.Errorf("right alpha = %d, want transparent", a)
+	}
+}
+
+// TestKthSmallestIsTheSortedValue: for every k, the value at index k of
+// the sorted slice, on random values, many duplicates, sorted, reversed
+// and constant input.
+func TestKthSmallestIsTheSortedValue(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	inputs := map[string]func(n int) []float64{
+		"random": func(n int) []float64 {
+			s := make([]float64, n)
+			for i := range s {
+				s[i] = rng.NormFloat64()
+			}
+			return s
+		},
+		"duplicates": func(n int) []float64 {
+			s := make([]float64, n)
+			for i := range s {
+				s[i] = float64(rng.IntN(3))
+			}
+			return s
+		},
+		"sorted": func(n int) []float64 {
+			s := make([]float64, n)
+			for i := range s {
+				s[i] = float64(i) / 7
+			}
+			return s
+		},
+		"reversed": func(n int) []float64 {
+			s := make([]float64, n)
+			for i := range s {
+				s[i] = float64(n - i)
+			}
+			return s
+		},
+		"constant": func(n int) []float64 { return slices.Repeat([]float64{0.25}, n) },
+	}
+	for name, gen := range inputs {
+		for _, n := range []int{1, 2, 3, 5, 16, 101, 1000} {
+			in := gen(n)
+			sorted := slices.Sorted(slices.Values(in))
+			for k := range n {
+				s := slices.Clone(in)
+				if got := kthSmallest(s, k); got != sorted[k] {
+					t.Fatalf("%s, n=%d, k=%d: %v, want %v", name, n, k, got, sorted[k])
+				}
+			}
+		}
 	}
 }
