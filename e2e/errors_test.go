@@ -83,6 +83,18 @@ func TestFieldErrorDetails(t *testing.T) {
 			_, err := s.client.Status.ListImages(ctx, &canopyv1.ListImagesRequest{BatchId: "x\x00y"})
 			return err
 		}, "batch_id"},
+		{"ListImages by a batch id longer than any upload's", func() error {
+			_, err := s.client.Status.ListImages(ctx, &canopyv1.ListImagesRequest{BatchId: strings.Repeat("b", 257)})
+			return err
+		}, "batch_id"},
+		{"WatchImages of a batch id longer than any upload's", func() error {
+			stream, err := s.client.Status.WatchImages(ctx, &canopyv1.WatchImagesRequest{BatchId: strings.Repeat("b", 257)})
+			if err != nil {
+				return err
+			}
+			_, err = stream.Recv()
+			return err
+		}, "batch_id"},
 		{"ClaimWork by a worker with a NUL", func() error {
 			_, err := work.ClaimWork(ctx, &canopyv1.ClaimWorkRequest{WorkerId: "a\x00b"})
 			return err

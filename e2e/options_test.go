@@ -98,6 +98,7 @@ func TestAnalysisOptions(t *testing.T) {
 		{"L above 1", &canopyv1.AnalysisOptions{SaviL: proto.Float64(1.5)}, "metadata.analysis.savi_l"},
 		{"L not a number", &canopyv1.AnalysisOptions{SaviL: proto.Float64(math.NaN())}, "metadata.analysis.savi_l"},
 		{"unknown index", &canopyv1.AnalysisOptions{Indices: []string{"NDVI", "NDWI"}}, "metadata.analysis.indices[1]"},
+		{"an index twice, in another case", &canopyv1.AnalysisOptions{Indices: []string{"NDVI", "SAVI", "ndvi"}}, "metadata.analysis.indices[2]"},
 		{"scale above 1", &canopyv1.AnalysisOptions{ReflectanceScale: proto.Float64(10)}, "metadata.analysis.reflectance_scale"},
 		{"scale zero", &canopyv1.AnalysisOptions{ReflectanceScale: proto.Float64(0)}, "metadata.analysis.reflectance_scale"},
 		{"take-off in orbit", &canopyv1.AnalysisOptions{TakeoffAltitudeM: proto.Float64(400000)}, "metadata.analysis.takeoff_altitude_m"},

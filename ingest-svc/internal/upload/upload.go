@@ -733,10 +733,18 @@ func checkAnalysisOptions(o *canopyv1.AnalysisOptions) error {
 	if len(o.GetIndices()) > len(catalog.IndexNames) {
 		return apierror.BadField("metadata.analysis.indices", "names %d indices; there are %d", len(o.GetIndices()), len(catalog.IndexNames))
 	}
+	named := map[string]int{} // canonical name -> where it was first named
 	for i, n := range o.GetIndices() {
-		if _, ok := catalog.CanonicalIndexName(n); !ok {
+		c, ok := catalog.CanonicalIndexName(n)
+		if !ok {
 			return apierror.BadField(fmt.Sprintf("metadata.analysis.indices[%d]", i), "%q is not an index; known: %s", n, strings.Join(catalog.IndexNames, ", "))
 		}
+		// Refused rather than dropped: a repeat is more likely a typo for
+		// another index than a wish to have one twice.
+		if j, ok := named[c]; ok {
+			return apierror.BadField(fmt.Sprintf("metadata.analysis.indices[%d]", i), "%q names %s again, as indices[%d] did", n, c, j)
+		}
+		named[c] = i
 	}
 	return nil
 }

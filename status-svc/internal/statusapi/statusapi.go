@@ -105,6 +105,15 @@ func (s *Server) GetImage(ctx context.Context, req *canopyv1.GetImageRequest) (*
 	return img, nil
 }
 
+// checkBatchID refuses a batch id no upload can have: uploads take at most
+// 256 bytes, so a longer one would match nothing, silently.
+func checkBatchID(id string) error {
+	if len(id) > 256 {
+		return apierror.BadField("batch_id", "%d bytes; batch ids are limited to 256 bytes", len(id))
+	}
+	return nil
+}
+
 // ListImages pages through images.
 func (s *Server) ListImages(ctx context.Context, req *canopyv1.ListImagesRequest) (*canopyv1.ListImagesResponse, error) {
 	sc, err := scope(ctx)
@@ -114,6 +123,9 @@ func (s *Server) ListImages(ctx context.Context, req *canopyv1.ListImagesRequest
 	if st := req.GetStatus(); st != canopyv1.ImageStatus_IMAGE_STATUS_UNSPECIFIED && catalog.StatusFromProto(st) == "" {
 		// Unknown, it would have meant no filter: every image.
 		return nil, apierror.BadField("status", "%d is not an image status", st)
+	}
+	if err := checkBatchID(req.GetBatchId()); err != nil {
+		return nil, err
 	}
 	imgs, next, err := catalog.ListImages(ctx, s.pool, sc, catalog.ListFilter{
 		Status:    catalog.StatusFromProto(req.GetStatus()),
@@ -254,6 +266,9 @@ func (s *Server) WatchImages(req *canopyv1.WatchImagesRequest, stream grpc.Serve
 	sc := catalog.Project(p.ProjectID)
 	if req.GetAfterSeq() < 0 {
 		return apierror.BadField("after_seq", "must not be negative")
+	}
+	if err := checkBatchID(req.GetBatchId()); err != nil {
+		return err
 	}
 	sub := s.wake.Subscribe(EventsChannel, ProjectKey(p.ProjectID))
 	defer sub.Close()
