@@ -257,10 +257,14 @@ type bitWriter struct {
 }
 
 func newBitWriter(w io.Writer, width int) *bitWriter {
-	// A row is at most width+1 codes of 15 bits; 8 bytes more for the
-	// store of a whole accumulator at the end.
-	return &bitWriter{w: w, buf: make([]byte, flushSize+2*(width+1)+64)}
+	// Past flushSize, buf takes what may come before the next flush: a
+	// block header (at most 17+19*3+258*7 bits, 235 bytes), a row of at
+	// most width+1 codes of 15 bits, the end-of-block code and the
+	// checksum, and 8 bytes for the store of a whole accumulator.
+	return &bitWriter{w: w, buf: make([]byte, flushSize+maxHeaderBytes+2*(width+1)+16)}
 }
+
+const maxHeaderBytes = (17 + numCodeLengthCodes*3 + (numLiterals+1)*maxCodeLengthBits + 7) / 8
 
 // put writes the low n bits of v, n <= 32.
 func (b *bitWriter) put(v uint64, n uint) {

@@ -118,6 +118,15 @@ func TestHuffmanLengthsAreCompleteAndLimited(t *testing.T) {
 	}
 }
 
+func noise(w, h int) []uint8 {
+	rng := rand.New(rand.NewPCG(uint64(w), uint64(h)))
+	pix := make([]uint8, w*h)
+	for i := range pix {
+		pix[i] = uint8(rng.Uint32())
+	}
+	return pix
+}
+
 func ones(n int) []int {
 	f := make([]int, n)
 	for i := range f {
@@ -150,6 +159,10 @@ func TestScanlinesDecodeWithZlibAndGDAL(t *testing.T) {
 		{"constant 0", make([]uint8, 64*64), 64, 64},
 		{"map 1200x700", smoothMap(1200, 700, 3), 1200, 700},
 		{"every value", all, 256, 3},
+		// Narrow and tall: many blocks, and block headers that start
+		// with the buffer nearly full.
+		{"column of noise", noise(1, 400000), 1, 400000},
+		{"two columns of noise", noise(2, 150000), 2, 150000},
 		{"fibonacci rows", append(slices.Clone(fibRow), fibRow...), len(fibRow), 2},
 	}
 	if err := godal.RegisterRaster(godal.DriverName("PNG")); err != nil {
@@ -250,4 +263,42 @@ func BenchmarkScanlines(b *testing.B) {
 			b.ReportMetric(float64(buf.Len())/(w*h), "bytes/pixel")
 		})
 	}
+}
+
+// TestBitWriterHasRoomForAHeaderAfterAFullRow: a block header begun with
+// the buffer just short of its flush point, after a row of the longest
+// codes, fits (one that did not would panic). Which position a block
+// starts at depends on the image, so this is forced here.
+func TestBitWriterHasRoomForAHeaderAfterAFullRow(t *testing.T) {
+	// A code as deep as deflate allows for many symbols, and code lengths
+	// spread over every value, so the header's codes are long too.
+	lit := make([]uint8, numLiterals)
+	for i := range lit {
+		lit[i] = uint8(1 + i%maxLiteralBits)
+	}
+	deep := huffmanLengths(fibonacciFreq(numLiterals), maxLiteralBits)
+	for _, width := range []int{1, 2, 1000} {
+		bw := newBitWriter(io.Discard, width)
+		var codes [numLiterals]code
+		for i := range codes {
+			codes[i] = code{bits: 0x7fff, len: maxLiteralBits}
+		}
+		bw.o = flushSize - 1
+		bw.symbols(&codes, make([]byte, width+1))
+		bw.blockHeader(lit, false)
+		bw.blockHeader(deep, true)
+		bw.put(0x7fff, maxLiteralBits)
+		bw.align()
+		bw.bigEndian32(1)
+	}
+}
+
+func fibonacciFreq(n int) []int {
+	f := make([]int, n)
+	a, b := 1, 1
+	for i := range f {
+		f[i] = a
+		a, b = b, (a+b)%1000003
+	}
+	return f
 }
