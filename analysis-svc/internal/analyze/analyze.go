@@ -20,6 +20,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 	"time"
 
@@ -43,6 +44,27 @@ var (
 	// ErrMissingBands: the bands allow none of the requested indices.
 	ErrMissingBands = raster.ErrMissingBands
 )
+
+// PanicError is a panic of the analysis of one image, recovered so that it
+// fails that image and not every analysis of the process. It is a bug of
+// Canopy's, not of the input, though some input set it off.
+type PanicError struct {
+	Value any
+	Stack []byte // of the goroutine that panicked, for the log
+}
+
+func (e *PanicError) Error() string {
+	return fmt.Sprintf("internal error, a bug in Canopy's analysis (please report it): %v", e.Value)
+}
+
+// Recovered turns a panic recovered as r (non-nil) into a *PanicError with
+// the stack of the goroutine that is recovering.
+func Recovered(r any) error {
+	if pe, ok := r.(*PanicError); ok {
+		return pe
+	}
+	return &PanicError{Value: r, Stack: debug.Stack()}
+}
 
 // DefaultMaxPixels caps width*height*bands when Options.MaxPixels is 0:
 // 200 million samples are 800 MB as float32, about a 45 MP RGB photo with

@@ -80,6 +80,13 @@ func runIndices(ctx context.Context, defs []index.Def, res *Result, bands *index
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			// A panic here would end the process with every analysis in
+			// it; recovered, it fails this image.
+			defer func() {
+				if r := recover(); r != nil {
+					fail(Recovered(r))
+				}
+			}()
 			var cur []float32 // this worker's index buffer, made on first use
 			for {
 				j, ok := take()

@@ -161,3 +161,21 @@ func TestSAVIExplicitZero(t *testing.T) {
 		t.Errorf("L=0: SAVI %v, NDVI %v, want both %v; L %v", s, n, want, res.SAVIL)
 	}
 }
+
+// TestAPanicFailsTheAnalysisOnly: a panic on one of the goroutines that
+// compute the indices (here the Written callback, which runs on them)
+// comes back as the analysis's *PanicError, with the panic's value and a
+// stack, instead of ending the process.
+func TestAPanicFailsTheAnalysisOnly(t *testing.T) {
+	p := fiveBand(t)
+	dir := t.TempDir()
+	_, err := Analyze(context.Background(), []File{{Path: p, Filename: "stack.tif"}}, Options{BandLayout: "BGRNE"},
+		Outputs{GeoTIFFDir: dir, Written: func(Output) { panic("boom") }})
+	var pe *PanicError
+	if !errors.As(err, &pe) || pe.Value != "boom" || !strings.Contains(string(pe.Stack), "runIndices") {
+		t.Fatalf("error %v; want a *PanicError of \"boom\" with runIndices in its stack", err)
+	}
+	if !strings.Contains(err.Error(), "boom") || !strings.Contains(err.Error(), "bug") {
+		t.Errorf("message %q: want the panic's value, called a bug", err.Error())
+	}
+}

@@ -328,3 +328,50 @@ func TestMissingBlobFailsPermanently(t *testing.T) {
 		t.Errorf("FailWork retryable %v, release %v, error %q; want a permanent failure naming the key and the settings to check", f.GetRetryable(), f.GetRelease(), f.GetError())
 	}
 }
+
+// A panic in the analysis of one image fails that image for good, saying
+// it is a bug, logs the stack, and the worker goes on to the next image.
+func TestAPanicFailsThatImageAndTheWorkerGoesOn(t *testing.T) {
+	work := &fakeWork{items: make(chan *canopyv1.WorkItem, 2)}
+	work.items <- item("trips")
+	work.items <- item("ok")
+	ok := fakeAnalyzer(nil)
+	a := func(ctx context.Context, fs []analyze.File, opt analyze.Options, out analyze.Outputs) (*analyze.Result, error) {
+		if strings.Contains(out.MapDir, "canopy-trips-") {
+			var none []int
+			_ = none[len(out.MapDir)] // a runtime panic, as a bug would make
+		}
+		return ok(ctx, fs, opt, out)
+	}
+	var logs syncBuffer
+	p, _ := newTestPool(t, work, a, &logs)
+	runUntilReported(t, p, work, 2)
+	if len(work.failed) != 1 || len(work.completed) != 1 {
+		t.Fatalf("reports: %d completed, %d failed; want the panicking image failed and the other completed", len(work.completed), len(work.failed))
+	}
+	f := work.failed[0]
+	if f.GetImageId() != "trips" || f.GetRetryable() || !strings.Contains(f.GetError(), "bug") || !strings.Contains(f.GetError(), "index out of range") {
+		t.Errorf("FailWork %s retryable %v, error %q; want trips failed for good as a bug, with the panic's message", f.GetImageId(), f.GetRetryable(), f.GetError())
+	}
+	if l := logs.String(); !strings.Contains(l, "panic in analysis") || !strings.Contains(l, "analyseContained") {
+		t.Errorf("log lacks the panic and its stack:\n%s", l)
+	}
+}
+
+// syncBuffer is a bytes.Buffer the pool's goroutines may log to at once.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}

@@ -141,12 +141,15 @@ func (p *Pool) process(ctx context.Context, worker string, item *canopyv1.WorkIt
 	defer cancel(nil)
 	go p.heartbeat(ctx, cancel, item, log)
 
-	result, keys, panel, err := p.analyseImage(ctx, item)
+	result, keys, panel, err := p.analyseContained(ctx, item)
 	if err != nil {
 		if cause := context.Cause(ctx); cause != nil && errors.Is(cause, errLeaseLost) {
 			log.WarnContext(ctx, "lease lost mid-analysis; result dropped")
 			p.metrics.finish(resultFailed, time.Since(start).Seconds(), nil)
 			return
+		}
+		if pe := (*analyze.PanicError)(nil); errors.As(err, &pe) {
+			log.ErrorContext(ctx, "panic in analysis", "panic", fmt.Sprint(pe.Value), "stack", string(pe.Stack))
 		}
 		req := &canopyv1.FailWorkRequest{ImageId: img.GetId(), LeaseToken: item.GetLeaseToken(), Error: err.Error(), Retryable: !isInputError(err)}
 		outcome := resultFailed
@@ -285,6 +288,19 @@ func (p *Pool) fetch(ctx context.Context, img *canopyv1.Image, dir string) ([]an
 // analyseImage downloads the files, analyses them and stores the outputs.
 // It returns the result, the blob key of each of result.Outputs and the
 // calibration panel applied, if any.
+// analyseContained is analyseImage with a panic on its goroutine turned
+// into the image's error (analyze does the same on the goroutines it
+// starts): one image that trips a bug fails, the others in the process
+// go on.
+func (p *Pool) analyseContained(ctx context.Context, item *canopyv1.WorkItem) (res *analyze.Result, keys []string, used *usedPanel, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			res, keys, used, err = nil, nil, nil, analyze.Recovered(r)
+		}
+	}()
+	return p.analyseImage(ctx, item)
+}
+
 func (p *Pool) analyseImage(ctx context.Context, item *canopyv1.WorkItem) (*analyze.Result, []string, *usedPanel, error) {
 	img := item.GetImage()
 	dir, err := os.MkdirTemp(p.cfg.TempDir, "canopy-"+img.GetId()+"-")
@@ -505,7 +521,10 @@ var errBlobMissing = errors.New("uploaded file missing")
 // unsupported or too large file, missing bands, a file the store does not
 // have) from a passing fault of the machine.
 func isInputError(err error) bool {
-	return errors.Is(err, analyze.ErrUnsupported) || errors.Is(err, analyze.ErrCorrupt) ||
+	// A panic is counted with them: the same input would set it off again
+	// on every attempt. canopy retry tries again once it is fixed.
+	var pe *analyze.PanicError
+	return errors.As(err, &pe) || errors.Is(err, analyze.ErrUnsupported) || errors.Is(err, analyze.ErrCorrupt) ||
 		errors.Is(err, analyze.ErrTooLarge) || errors.Is(err, analyze.ErrMissingBands) ||
 		errors.Is(err, errBlobMissing) || errors.Is(err, errPanel)
 }
