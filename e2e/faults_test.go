@@ -31,6 +31,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
 	"github.com/canopyag/canopy/cli/client"
@@ -806,12 +807,20 @@ func TestFaultObjectStore(t *testing.T) {
 		"BLOB_STORE": "s3", "S3_BUCKET": cfg.Bucket, "S3_ENDPOINT": "http://" + proxy.addr,
 		"S3_ACCESS_KEY_ID": cfg.AccessKeyID, "S3_SECRET_ACCESS_KEY": cfg.SecretAccessKey, "S3_REGION": cfg.Region,
 	})
-	// At debug level every call is logged when its handler returns, which
-	// is how phase 4 knows the server has finished with a cancelled upload.
+	// At debug level every call is logged when its handler returns, with
+	// its request id, which is how phase 4 knows the server has finished
+	// with a cancelled upload.
 	ingest := s.startIngest(map[string]string{"LOG_LEVEL": "debug"}) // creates the bucket through the healthy proxy
 	s.startStatus(nil)
 	c := dial(t, s)
-	uploadsDone := func() int { return strings.Count(ingest.log.String(), "method=/canopy.v1.IngestService/UploadImage ") }
+	uploadDone := func(requestID string) bool {
+		for _, line := range strings.Split(ingest.log.String(), "\n") {
+			if strings.Contains(line, "method=/canopy.v1.IngestService/UploadImage ") && strings.Contains(line+" ", " request_id="+requestID+" ") {
+				return true
+			}
+		}
+		return false
+	}
 	direct, err := blob.NewS3(ctx, cfg) // the store as it really is, behind the proxy
 	if err != nil {
 		t.Fatal(err)
@@ -906,8 +915,8 @@ func TestFaultObjectStore(t *testing.T) {
 
 	// Phase 4: the client gives up half-way through a multipart upload.
 	proxy.mode.Store(int32(firstTry503))
-	handled := uploadsDone()
-	cctx, ccancel := context.WithCancel(ctx)
+	const cancelledID = "cancelled-upload"
+	cctx, ccancel := context.WithCancel(metadata.AppendToOutgoingContext(ctx, "x-request-id", cancelledID))
 	var sentBytes atomic.Int64
 	go func() {
 		for sentBytes.Load() < 10<<20 && cctx.Err() == nil {
@@ -928,12 +937,15 @@ func TestFaultObjectStore(t *testing.T) {
 	}
 	// The client's call returns as soon as it cancels; the server may
 	// still be creating the multipart upload (its first try answered 503),
-	// so the store is checked only once the server's handler has returned.
+	// so the store is checked only once the server's handler has returned:
+	// its own log line, found by request id. (A count of lines taken before
+	// the call misses a line of phase 3 still in the pipe from ingest-svc,
+	// whose arrival then ended the wait.)
 	deadline := time.Now().Add(90 * time.Second)
-	for uploadsDone() == handled && time.Now().Before(deadline) {
+	for !uploadDone(cancelledID) && time.Now().Before(deadline) {
 		time.Sleep(50 * time.Millisecond)
 	}
-	if uploadsDone() == handled {
+	if !uploadDone(cancelledID) {
 		t.Fatalf("ingest-svc still handling the cancelled upload after 90s")
 	}
 	if keys := pendingMultipart(); len(keys) > 0 {
