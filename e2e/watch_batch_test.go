@@ -147,7 +147,17 @@ func TestWatchImagesReadsOnPastAFullPage(t *testing.T) {
 		VALUES (gen_random_uuid(), 'many.jpg', 1, 'processing', 3, 1) RETURNING id::text`).Scan(&id); err != nil {
 		t.Fatal(err)
 	}
-	st, err := statusClient(t, s).WatchImages(ctx, &canopyv1.WatchImagesRequest{})
+	// The watch resumes after an event of its own rather than starting at
+	// "new events only": that start is read when the call reaches
+	// status-svc, which on a slow machine can be after the events below,
+	// and the stream then waited for good. Either way round, the 2,500
+	// events are more than a page after its start.
+	var start int64
+	if err := db.QueryRow(ctx, `INSERT INTO image_events (image_id, status, attempt, message)
+		VALUES ($1, 'processing', 1, 'start') RETURNING seq`, id).Scan(&start); err != nil {
+		t.Fatal(err)
+	}
+	st, err := statusClient(t, s).WatchImages(ctx, &canopyv1.WatchImagesRequest{AfterSeq: start})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -160,7 +170,6 @@ func TestWatchImagesReadsOnPastAFullPage(t *testing.T) {
 			got <- struct{}{}
 		}
 	}()
-	time.Sleep(300 * time.Millisecond) // the watch is past its first read
 	const n = 2500
 	insertEventsNotifyOnce(t, ctx, db, id, n)
 	for i := range n {
@@ -234,11 +243,14 @@ func TestWatchImagesOpenHoleDoesNotHoldUpLaterEvents(t *testing.T) {
 		t.Fatal(err)
 	}
 	// One event first, so the hole below is not seq 1 (a resume point of
-	// 0 would mean "new events only").
-	if _, err := db.Exec(ctx, `INSERT INTO image_events (image_id, status, attempt, message) VALUES ($1, 'processing', 1, 'first')`, id); err != nil {
+	// 0 would mean "new events only"). The watch resumes after it: "new
+	// events only" starts where the sequence stands when the call reaches
+	// status-svc, which on a slow machine can be after the events below.
+	var first int64
+	if err := db.QueryRow(ctx, `INSERT INTO image_events (image_id, status, attempt, message) VALUES ($1, 'processing', 1, 'first') RETURNING seq`, id).Scan(&first); err != nil {
 		t.Fatal(err)
 	}
-	st, err := statusClient(t, s).WatchImages(ctx, &canopyv1.WatchImagesRequest{})
+	st, err := statusClient(t, s).WatchImages(ctx, &canopyv1.WatchImagesRequest{AfterSeq: first})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -256,7 +268,6 @@ func TestWatchImagesOpenHoleDoesNotHoldUpLaterEvents(t *testing.T) {
 		return got
 	}
 	got := follow(st)
-	time.Sleep(300 * time.Millisecond) // the watch is past its first read
 	// The hole: an event inserted in a transaction left open.
 	late, err := db.Begin(ctx)
 	if err != nil {
