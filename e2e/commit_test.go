@@ -19,9 +19,9 @@ import (
 
 // commitCutter is a TCP proxy in front of PostgreSQL. Once armed, on the
 // first connection that has sent "INSERT INTO images" it forwards the
-// COMMIT that follows, gives the server time to carry it out, then cuts
-// the connection before the reply can come back: the client sees COMMIT
-// fail although the transaction is durable.
+// COMMIT that follows, waits for the server's answer (so it has carried it
+// out), then cuts the connection: with dropReply the answer never reaches
+// the client, which sees COMMIT fail although the transaction is durable.
 type commitCutter struct {
 	ln    net.Listener
 	to    string
@@ -57,14 +57,20 @@ func (c *commitCutter) accept() {
 			continue
 		}
 		var hold atomic.Bool
+		var committing atomic.Bool
+		replied := make(chan struct{})
 		c.wg.Add(2)
-		go func() { defer c.wg.Done(); serverToClient(down, up, &hold); down.Close() }()
-		go func() { defer c.wg.Done(); c.clientToServer(down, up, &hold); up.Close() }()
+		go func() { defer c.wg.Done(); serverToClient(down, up, &hold, &committing, replied); down.Close() }()
+		go func() { defer c.wg.Done(); c.clientToServer(down, up, &hold, &committing, replied); up.Close() }()
 	}
 }
 
-func serverToClient(down, up net.Conn, hold *atomic.Bool) {
+// serverToClient closes replied at the first bytes from the server once
+// committing is set: the answer to the COMMIT (the client sends nothing
+// after it until answered, and every earlier answer has reached it).
+func serverToClient(down, up net.Conn, hold, committing *atomic.Bool, replied chan struct{}) {
 	buf := make([]byte, 64<<10)
+	answered := false
 	for {
 		n, err := up.Read(buf)
 		if n > 0 && !hold.Load() {
@@ -72,13 +78,17 @@ func serverToClient(down, up net.Conn, hold *atomic.Bool) {
 				return
 			}
 		}
+		if n > 0 && !answered && committing.Load() {
+			answered = true
+			close(replied)
+		}
 		if err != nil {
 			return
 		}
 	}
 }
 
-func (c *commitCutter) clientToServer(down, up net.Conn, hold *atomic.Bool) {
+func (c *commitCutter) clientToServer(down, up net.Conn, hold, committing *atomic.Bool, replied chan struct{}) {
 	buf := make([]byte, 64<<10)
 	sawInsert := false
 	for {
@@ -89,12 +99,20 @@ func (c *commitCutter) clientToServer(down, up net.Conn, hold *atomic.Bool) {
 			cutNow := sawInsert && c.armed.Load() && bytes.Contains(bytes.ToLower(b), []byte("commit")) && c.armed.CompareAndSwap(true, false)
 			if cutNow {
 				hold.Store(c.dropReply) // before the COMMIT goes, so its answer is caught
+				committing.Store(true)
 			}
 			if _, werr := up.Write(b); werr != nil {
 				return
 			}
 			if cutNow {
-				time.Sleep(300 * time.Millisecond) // the server commits meanwhile
+				// Cut once the server has answered, so the COMMIT is carried
+				// out (a fixed pause was not always long enough under load:
+				// ingest-svc's check then found no row yet). Bounded, in case
+				// no answer comes; the test then fails on the upload.
+				select {
+				case <-replied:
+				case <-time.After(30 * time.Second):
+				}
 				c.cut.Add(1)
 				down.Close()
 				up.Close()
