@@ -471,13 +471,15 @@ func (s *Service) record(ctx context.Context, project, id string, md *canopyv1.U
 	// it came from COMMIT, which the server may have carried out before the
 	// connection dropped (a database restart does that).
 	reachedCommit := false
+	var xid string // the transaction's id, to ask its outcome by if COMMIT's answer is lost
 	ev := &queue.Events{}
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, `INSERT INTO images (id, batch_id, client_upload_id, filename, band_layout,
+		if err := tx.QueryRow(ctx, `INSERT INTO images (id, batch_id, client_upload_id, filename, band_layout,
 				size_bytes, status, max_attempts, capture_time, analysis_options, project_id)
-			VALUES ($1, $2, $3, $4, $5, $6, 'uploaded', $7, $8, $9, $10)`,
+			VALUES ($1, $2, $3, $4, $5, $6, 'uploaded', $7, $8, $9, $10)
+			RETURNING pg_current_xact_id()::text`,
 			id, md.GetBatchId(), clientID, files[0].spec.GetFilename(), strings.ToUpper(md.GetBandLayout()),
-			total, s.limits.MaxAttempts, nullTime(captureTime), analysisOptionsJSON(md.GetAnalysis()), project); err != nil {
+			total, s.limits.MaxAttempts, nullTime(captureTime), analysisOptionsJSON(md.GetAnalysis()), project).Scan(&xid); err != nil {
 			return fmt.Errorf("insert image: %w", err)
 		}
 		for i, f := range files {
@@ -506,7 +508,7 @@ func (s *Service) record(ctx context.Context, project, id string, md *canopyv1.U
 		return img, true, nil
 	}
 	if err != nil && reachedCommit {
-		committed, cerr := s.wasCommitted(ctx, id)
+		committed, cerr := s.wasCommitted(ctx, id, xid)
 		switch {
 		case cerr != nil:
 			// Unknown: keep the blobs, since deleting them could leave a
@@ -540,19 +542,39 @@ func (e *maybeRecordedError) GRPCStatus() *status.Status {
 }
 
 // wasCommitted asks, for a few seconds (a restarting database comes back
-// in about that), whether the image row exists. It keeps asking after the
-// client has gone: the answer decides whether the blobs may be deleted.
-func (s *Service) wasCommitted(ctx context.Context, id string) (bool, error) {
+// in about that), what became of transaction xid, which inserted image id.
+// It keeps asking after the client has gone: the answer decides whether
+// the blobs may be deleted. The transaction's status is asked, not whether
+// the row is there yet: a COMMIT whose connection was lost may still be
+// under way in its server process (deferred work, the WAL flush), and a
+// row that is not there yet would have its blobs deleted before it
+// appears.
+func (s *Service) wasCommitted(ctx context.Context, id, xid string) (bool, error) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 15*time.Second)
 	defer cancel()
 	var last error
 	for wait := 100 * time.Millisecond; ; wait = min(2*wait, 2*time.Second) {
-		var exists bool
-		err := s.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM images WHERE id = $1)`, id).Scan(&exists)
-		if err == nil {
-			return exists, nil
+		var st *string
+		err := s.pool.QueryRow(ctx, `SELECT pg_xact_status($1::xid8)`, xid).Scan(&st)
+		switch {
+		case err != nil:
+			last = err
+		case st == nil:
+			// Too old for PostgreSQL to know (not after seconds, but
+			// should it be): the row says.
+			var exists bool
+			err := s.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM images WHERE id = $1)`, id).Scan(&exists)
+			if err == nil {
+				return exists, nil
+			}
+			last = err
+		case *st == "committed":
+			return true, nil
+		case *st == "aborted":
+			return false, nil
+		default: // "in progress": still committing, or about to be aborted
+			last = fmt.Errorf("transaction %s is still in progress", xid)
 		}
-		last = err
 		select {
 		case <-ctx.Done():
 			return false, fmt.Errorf("check whether image %s was recorded: %w", id, last)
