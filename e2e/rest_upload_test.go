@@ -16,6 +16,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -26,6 +27,7 @@ import (
 
 	"github.com/canopyag/canopy/cli/sample"
 	canopyv1 "github.com/canopyag/canopy/gen/go/canopy/v1"
+	"github.com/canopyag/canopy/platform/database/dbtest"
 )
 
 type uploadReply struct {
@@ -442,5 +444,87 @@ func TestRESTAcceptsBothFieldNames(t *testing.T) {
 		if got := rel["image"].(map[string]any)["status"]; got != "IMAGE_STATUS_UPLOADED" {
 			t.Errorf("release with %s: status %v", names[1], got)
 		}
+	}
+}
+
+// A REST upload whose client stops sending mid-body is answered once the
+// idle timeout passes (408, saying so) and its connection closed, as a
+// gRPC upload is ended: the handler used to stay blocked reading the body,
+// holding the connection unanswered for as long as the client kept it.
+func TestRESTUploadStalledMidBody(t *testing.T) {
+	s := newStack(t, "local", map[string]string{"UPLOAD_IDLE_TIMEOUT": "300ms"})
+	for _, c := range []struct {
+		name, contentType, head string
+	}{
+		{"raw body", "image/jpeg", ""},
+		{"form field", "multipart/form-data; boundary=XX", "--XX\r\nContent-Disposition: form-data; name=\"latitude\"\r\n\r\n12"},
+	} {
+		conn, err := net.Dial("tcp", s.ingestHTTP)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body := c.head
+		if body == "" {
+			body = "\xff\xd8\xff" + strings.Repeat("x", 100000)
+		}
+		fmt.Fprintf(conn, "POST /v1/images:upload?filename=stall.jpg HTTP/1.1\r\nHost: x\r\nContent-Type: %s\r\nContent-Length: 300000\r\n\r\n%s", c.contentType, body)
+		// A hang guard only: the answer comes after the 300 ms idle timeout.
+		_ = conn.SetReadDeadline(time.Now().Add(30 * time.Second))
+		resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+		if err != nil {
+			t.Fatalf("%s: no answer to a stalled upload: %v", c.name, err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusRequestTimeout || !strings.Contains(string(b), "UPLOAD_IDLE_TIMEOUT") || !resp.Close {
+			t.Errorf("%s: HTTP %d %s (close %v); want 408 naming UPLOAD_IDLE_TIMEOUT, connection closed", c.name, resp.StatusCode, b, resp.Close)
+		}
+		conn.Close()
+	}
+}
+
+// A REST upload still arriving when ingest-svc is told to stop is answered
+// 503 (upload again) within the grace period, where the HTTP server used
+// to close its connection at the end of the grace with no answer at all.
+func TestRESTUploadAnsweredAtShutdown(t *testing.T) {
+	s := newServices(t, dbtest.NewDatabase(t), map[string]string{"BLOB_STORE": "local", "BLOB_DIR": t.TempDir()})
+	httpAddr := freePortAddr(t)
+	ingest := s.startIngest(map[string]string{"INGEST_HTTP_ADDR": httpAddr, "SHUTDOWN_GRACE": "3s"})
+	conn, err := net.Dial("tcp", httpAddr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	fmt.Fprintf(conn, "POST /v1/images:upload?filename=slow.jpg HTTP/1.1\r\nHost: x\r\nContent-Type: image/jpeg\r\nContent-Length: 10000000\r\n\r\n\xff\xd8\xff")
+	stop := make(chan struct{})
+	defer close(stop)
+	go func() { // a slow client: a byte every 50 ms, never idle
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(50 * time.Millisecond):
+				if _, err := conn.Write([]byte("x")); err != nil {
+					return
+				}
+			}
+		}
+	}()
+	// Before or after the handler has begun, the answer is the same: an
+	// upload that starts once shutdown has begun is refused as well.
+	time.Sleep(200 * time.Millisecond)
+	ingest.signal(syscall.SIGTERM)
+	_ = conn.SetReadDeadline(time.Now().Add(30 * time.Second)) // a hang guard
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatalf("no answer to an upload cut by shutdown: %v", err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusServiceUnavailable || !strings.Contains(string(b), "shutting down") {
+		t.Errorf("HTTP %d %s; want 503 saying ingest-svc is shutting down", resp.StatusCode, b)
+	}
+	if code := ingest.wait(30 * time.Second); code != 0 {
+		t.Errorf("ingest-svc exited %d", code)
 	}
 }

@@ -174,7 +174,9 @@ func Run(ctx context.Context, getenv config.Getenv, stdout io.Writer, ready func
 		return fmt.Errorf("dial own gRPC port: %w", err)
 	}
 	defer self.Close()
-	srv.HandleBeforeGateway("/v1/images:upload", restupload.Wrap(canopyv1.NewIngestServiceClient(self), cfg.Upload.MaxBytes))
+	srv.HandleBeforeGateway("/v1/images:upload", restupload.Wrap(canopyv1.NewIngestServiceClient(self), restupload.Options{
+		MaxBytes: cfg.Upload.MaxBytes, Idle: cfg.UploadIdle, Stopping: ctx, Grace: cfg.Server.ShutdownGrace,
+	}))
 
 	// Outputs that failed analyses left behind are removed in the
 	// background; the sweeper stops before the pool closes.

@@ -7,14 +7,17 @@ package restupload
 
 import (
 	"bufio"
+	"context"
 	"errors"
 	"fmt"
 	"io"
 	"mime"
 	"mime/multipart"
 	"net/http"
+	"os"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
@@ -38,16 +41,30 @@ type Uploader = canopyv1.IngestServiceClient
 type Handler struct {
 	up      Uploader
 	gateway http.Handler
-	// maxBytes is ingest-svc's MAX_UPLOAD_BYTES; 0 checks nothing here.
-	maxBytes int64
+	opt     Options
 }
 
-// Wrap returns a function for server.HandleBeforeGateway. maxBytes lets a
-// request that declares a larger body be refused before it is read (the
-// upload itself enforces the limit on what arrives).
-func Wrap(up Uploader, maxBytes int64) func(gateway http.Handler) http.Handler {
+// Options are the upload limits the HTTP side applies itself, because
+// the gRPC side cannot reach a handler blocked reading a silent body.
+type Options struct {
+	// MaxBytes is ingest-svc's MAX_UPLOAD_BYTES: a request that declares a
+	// larger body is refused before it is read (the upload itself enforces
+	// the limit on what arrives). 0 checks nothing here.
+	MaxBytes int64
+	// Idle is UPLOAD_IDLE_TIMEOUT: a body that sends nothing for this
+	// long is answered and its connection closed (0: no limit).
+	Idle time.Duration
+	// Stopping ends when ingest-svc starts shutting down; an upload still
+	// running Grace later (less a second to answer in) is ended with
+	// Unavailable before the HTTP server closes its connection unanswered.
+	Stopping context.Context
+	Grace    time.Duration
+}
+
+// Wrap returns a function for server.HandleBeforeGateway.
+func Wrap(up Uploader, opt Options) func(gateway http.Handler) http.Handler {
 	return func(gateway http.Handler) http.Handler {
-		return &Handler{up: up, gateway: gateway, maxBytes: maxBytes}
+		return &Handler{up: up, gateway: gateway, opt: opt}
 	}
 }
 
@@ -61,8 +78,8 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Allow", http.MethodPost)
 		writeJSON(w, http.StatusMethodNotAllowed, status.Newf(codes.Unimplemented, "%s %s: uploads are POST", r.Method, r.URL.Path).Proto())
 		return
-	case h.maxBytes > 0 && r.ContentLength > h.maxBytes+formSlack:
-		writeError(w, status.Errorf(codes.ResourceExhausted, "the request declares %d bytes; uploads are limited to %d (MAX_UPLOAD_BYTES)", r.ContentLength, h.maxBytes))
+	case h.opt.MaxBytes > 0 && r.ContentLength > h.opt.MaxBytes+formSlack:
+		writeError(w, status.Errorf(codes.ResourceExhausted, "the request declares %d bytes; uploads are limited to %d (MAX_UPLOAD_BYTES)", r.ContentLength, h.opt.MaxBytes))
 		return
 	case mediaType == "application/json" || mediaType == "application/x-ndjson":
 		// The gateway's form: newline-delimited UploadImageRequest messages.
@@ -79,15 +96,47 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}{br, r.Body}
 		h.gateway.ServeHTTP(w, r)
 	case mediaType == "multipart/form-data":
-		h.multipart(w, r, params["boundary"])
+		dr, done := h.body(w, r)
+		defer done()
+		h.multipart(w, r, params["boundary"], dr)
 	default:
-		h.raw(w, r)
+		dr, done := h.body(w, r)
+		defer done()
+		h.raw(w, r, dr)
 	}
+}
+
+// body puts a deadlineReader in front of r.Body. The gRPC side ends a
+// silent upload after the idle timeout, but this handler, blocked reading
+// the body, would never know: it would hold the connection, unanswered,
+// for as long as the client keeps it. So every read has the idle timeout
+// as its deadline, and a shutdown still under way Grace later (less a
+// second to answer in) moves it to now. done ends the watch for shutdown.
+func (h *Handler) body(w http.ResponseWriter, r *http.Request) (dr *deadlineReader, done func()) {
+	dr = &deadlineReader{r: r.Body, rc: http.NewResponseController(w), idle: h.opt.Idle}
+	r.Body = struct {
+		io.Reader
+		io.Closer
+	}{dr, r.Body}
+	if h.opt.Stopping == nil {
+		return dr, func() {}
+	}
+	answered := make(chan struct{})
+	stop := context.AfterFunc(h.opt.Stopping, func() {
+		t := time.NewTimer(max(0, h.opt.Grace-time.Second))
+		defer t.Stop()
+		select {
+		case <-t.C:
+			dr.stop()
+		case <-answered:
+		}
+	})
+	return dr, func() { stop(); close(answered) }
 }
 
 // raw takes the body as the file; metadata comes from the query string
 // (or X-Canopy-* headers, for clients that cannot set a query).
-func (h *Handler) raw(w http.ResponseWriter, r *http.Request) {
+func (h *Handler) raw(w http.ResponseWriter, r *http.Request, dr *deadlineReader) {
 	md, err := metadata(func(name string) string {
 		if v := r.URL.Query().Get(name); v != "" {
 			return v
@@ -108,13 +157,13 @@ func (h *Handler) raw(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	md.Files[0].ContentType = r.Header.Get("Content-Type")
-	h.stream(w, r, md, r.Body)
+	h.stream(w, r, md, r.Body, dr)
 }
 
 // multipart reads the form's fields up to its file part, then streams the
 // file. Fields must come before the file: reading past it would mean
 // holding the whole file.
-func (h *Handler) multipart(w http.ResponseWriter, r *http.Request, boundary string) {
+func (h *Handler) multipart(w http.ResponseWriter, r *http.Request, boundary string, dr *deadlineReader) {
 	if boundary == "" {
 		writeError(w, status.Error(codes.InvalidArgument, "multipart/form-data without a boundary"))
 		return
@@ -128,13 +177,13 @@ func (h *Handler) multipart(w http.ResponseWriter, r *http.Request, boundary str
 			return
 		}
 		if err != nil {
-			writeError(w, status.Errorf(codes.InvalidArgument, "read form: %v", err))
+			h.fail(w, dr, status.Errorf(codes.InvalidArgument, "read form: %v", err), err)
 			return
 		}
 		if part.FileName() == "" && part.FormName() != "file" {
 			v, err := io.ReadAll(io.LimitReader(part, 4096))
 			if err != nil {
-				writeError(w, status.Errorf(codes.InvalidArgument, "read form field %s: %v", part.FormName(), err))
+				h.fail(w, dr, status.Errorf(codes.InvalidArgument, "read form field %s: %v", part.FormName(), err), err)
 				return
 			}
 			fields[part.FormName()] = string(v)
@@ -157,7 +206,7 @@ func (h *Handler) multipart(w http.ResponseWriter, r *http.Request, boundary str
 			md.Files[0].Filename = "upload"
 		}
 		md.Files[0].ContentType = part.Header.Get("Content-Type")
-		h.stream(w, r, md, &lastPart{Reader: part, form: mr})
+		h.stream(w, r, md, &lastPart{Reader: part, form: mr}, dr)
 		return
 	}
 }
@@ -275,7 +324,7 @@ func analysisOptions(get func(string) string) (*canopyv1.AnalysisOptions, error)
 // stream sends md then body through the Go client's upload (the same
 // chunking and early-answer handling as every other client), and answers
 // with the server's reply.
-func (h *Handler) stream(w http.ResponseWriter, r *http.Request, md *canopyv1.UploadMetadata, body io.Reader) {
+func (h *Handler) stream(w http.ResponseWriter, r *http.Request, md *canopyv1.UploadMetadata, body io.Reader, dr *deadlineReader) {
 	// r.Context ends when the HTTP client goes away: the stream is then
 	// cancelled and ingest stores nothing.
 	c := &client.Client{Ingest: h.up}
@@ -283,10 +332,81 @@ func (h *Handler) stream(w http.ResponseWriter, r *http.Request, md *canopyv1.Up
 	// authenticates this upload exactly like a direct one.
 	resp, err := c.Upload(auth.ForwardHTTP(r.Context(), r), md, []io.Reader{body}, client.UploadOptions{})
 	if err != nil {
-		writeError(w, err)
+		h.fail(w, dr, err, err)
 		return
 	}
 	writeJSON(w, http.StatusOK, resp)
+}
+
+// fail answers a failed upload with err, or, when reading the body failed
+// (cause) because dr's deadline passed, with why: ingest-svc shutting
+// down, or the client silent for the idle timeout. Either way the body
+// is unread, so the connection cannot carry another request.
+func (h *Handler) fail(w http.ResponseWriter, dr *deadlineReader, err, cause error) {
+	switch {
+	case dr.stopped():
+		w.Header().Set("Connection", "close")
+		writeError(w, status.Error(codes.Unavailable, "ingest-svc is shutting down; nothing was stored, upload again"))
+	case errors.Is(cause, os.ErrDeadlineExceeded) || dr.timedOut():
+		// Whichever side noticed first: the gRPC side's answer to the
+		// same silence is ResourceExhausted, a 429 that invites a retry.
+		w.Header().Set("Connection", "close")
+		writeJSON(w, http.StatusRequestTimeout, status.Newf(codes.DeadlineExceeded,
+			"nothing received for %s (UPLOAD_IDLE_TIMEOUT): upload ended; nothing was stored", h.opt.Idle).Proto())
+	default:
+		writeError(w, err)
+	}
+}
+
+// deadlineReader reads an HTTP request body with a read deadline of idle
+// from each read, or one already past once stop is called.
+type deadlineReader struct {
+	r        io.Reader
+	rc       *http.ResponseController
+	idle     time.Duration
+	mu       sync.Mutex
+	done     bool // stop was called
+	deadline bool // a read ended at its deadline
+}
+
+func (d *deadlineReader) Read(p []byte) (int, error) {
+	d.mu.Lock()
+	if d.done {
+		d.mu.Unlock()
+		return 0, os.ErrDeadlineExceeded
+	}
+	if d.idle > 0 {
+		// Not every connection supports deadlines (HTTP/2 may not); it
+		// then reads as before.
+		_ = d.rc.SetReadDeadline(time.Now().Add(d.idle))
+	}
+	d.mu.Unlock()
+	n, err := d.r.Read(p)
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		d.mu.Lock()
+		d.deadline = true
+		d.mu.Unlock()
+	}
+	return n, err
+}
+
+func (d *deadlineReader) timedOut() bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.deadline
+}
+
+func (d *deadlineReader) stop() {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.done = true
+	_ = d.rc.SetReadDeadline(time.Now())
+}
+
+func (d *deadlineReader) stopped() bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.done
 }
 
 // writeError answers like the gateway does: the HTTP code for the gRPC code
