@@ -95,6 +95,15 @@ func TestFieldErrorDetails(t *testing.T) {
 			_, err = stream.Recv()
 			return err
 		}, "batch_id"},
+		{"ListImages by a batch id that is not UTF-8", func() error {
+			_, err := s.client.Status.ListImages(ctx, &canopyv1.ListImagesRequest{BatchId: "b\xff"})
+			return err
+		}, "batch_id"},
+		{"UploadImage with a batch id that is not UTF-8", func() error {
+			md := &canopyv1.UploadMetadata{BatchId: "b\xff", Files: []*canopyv1.FileSpec{{Filename: "a.jpg"}}}
+			_, err := s.client.Upload(ctx, md, []io.Reader{strings.NewReader("\xff\xd8\xff")}, client.UploadOptions{})
+			return err
+		}, "metadata.batch_id"},
 		{"ClaimWork by a worker with a NUL", func() error {
 			_, err := work.ClaimWork(ctx, &canopyv1.ClaimWorkRequest{WorkerId: "a\x00b"})
 			return err

@@ -100,6 +100,17 @@ func TestREST(t *testing.T) {
 		t.Errorf("GET /v1/images?batchId=no-such-batch: %+v, want none", list.Images)
 	}
 
+	// Not UTF-8: the gateway failed to marshal it, an HTTP 500 Internal.
+	var bad struct {
+		Message string `json:"message"`
+	}
+	for _, path := range []string{"/v1/images?batchId=%FF", "/v1/images/%FF"} {
+		getJSON(t, "http://"+s.statusHTTP+path, http.StatusBadRequest, &bad)
+		if !strings.Contains(bad.Message, "is not UTF-8 text") {
+			t.Errorf("GET %s: %q, want it to say the text is not UTF-8", path, bad.Message)
+		}
+	}
+
 	var doc struct {
 		Swagger string         `json:"swagger"`
 		Paths   map[string]any `json:"paths"`

@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"google.golang.org/grpc"
@@ -17,6 +18,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	canopyv1 "github.com/canopyag/canopy/gen/go/canopy/v1"
+	"github.com/canopyag/canopy/platform/apierror"
 )
 
 // DefaultChunkSize balances per-message overhead against memory: 256 KiB
@@ -33,7 +35,10 @@ type Client struct {
 // Dial connects to the two services, in plaintext unless opts include
 // WithTLS; WithAPIKey adds the caller's key.
 func Dial(ingestAddr, statusAddr string, opts ...grpc.DialOption) (*Client, error) {
-	opts = append([]grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())}, opts...)
+	// File names come from the file system and flags from the shell: a
+	// string that is not UTF-8 fails as InvalidArgument naming its field,
+	// not as an Internal marshalling error.
+	opts = append(append(apierror.TextCheckDialOptions(), grpc.WithTransportCredentials(insecure.NewCredentials())), opts...)
 	ic, err := grpc.NewClient(ingestAddr, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("dial ingest-svc %s: %w", ingestAddr, err)
@@ -95,7 +100,11 @@ func (c *Client) UploadFiles(ctx context.Context, files []File, opt UploadOption
 		}
 		defer fh.Close()
 		readers[i] = fh
-		md.Files = append(md.Files, &canopyv1.FileSpec{Filename: filepath.Base(f.Path), BandRole: f.Role})
+		// A name in another encoding (Latin-1 from an old card reader) is
+		// sent with U+FFFD for the bytes that are not UTF-8: the name is
+		// only a label, and the file still uploads.
+		name := strings.ToValidUTF8(filepath.Base(f.Path), "\uFFFD")
+		md.Files = append(md.Files, &canopyv1.FileSpec{Filename: name, BandRole: f.Role})
 	}
 	return c.Upload(ctx, md, readers, opt)
 }
@@ -116,7 +125,7 @@ func (c *Client) Upload(ctx context.Context, md *canopyv1.UploadMetadata, reader
 		return nil, fmt.Errorf("start upload: %w", err)
 	}
 	if err := stream.Send(&canopyv1.UploadImageRequest{Payload: &canopyv1.UploadImageRequest_Metadata{Metadata: md}}); err != nil {
-		return serverAnswer(stream)
+		return serverAnswer(stream, err)
 	}
 	buf := make([]byte, size)
 	var sent int64
@@ -130,7 +139,7 @@ func (c *Client) Upload(ctx context.Context, md *canopyv1.UploadMetadata, reader
 					// status (say ResourceExhausted) is what the user needs,
 					// or its answer (say, the image of an earlier upload
 					// with the same client upload id).
-					return serverAnswer(stream)
+					return serverAnswer(stream, err)
 				}
 				sent += int64(n)
 				if opt.Progress != nil {
@@ -155,7 +164,12 @@ func (c *Client) Upload(ctx context.Context, md *canopyv1.UploadMetadata, reader
 // serverAnswer is what the server said when it ended the call before the
 // client finished sending: its status, or its response when it answered
 // early (an upload it already has needs no more bytes).
-func serverAnswer(stream grpc.ClientStreamingClient[canopyv1.UploadImageRequest, canopyv1.UploadImageResponse]) (*canopyv1.UploadImageResponse, error) {
+func serverAnswer(stream grpc.ClientStreamingClient[canopyv1.UploadImageRequest, canopyv1.UploadImageResponse], sendErr error) (*canopyv1.UploadImageResponse, error) {
+	if !errors.Is(sendErr, io.EOF) {
+		// The client's own error (a message it refused to send): the
+		// server has nothing to say.
+		return nil, fmt.Errorf("upload: %w", sendErr)
+	}
 	resp, err := stream.CloseAndRecv()
 	if err != nil {
 		return nil, fmt.Errorf("upload: %w", err)

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -222,5 +224,53 @@ func TestWatchGivesUp(t *testing.T) {
 	err := c.Watch(context.Background(), "img", func(*canopyv1.WatchImageResponse) {})
 	if status.Code(err) != codes.Unavailable || !strings.Contains(err.Error(), "gave up resuming") {
 		t.Errorf("err %v, want Unavailable after giving up", err)
+	}
+}
+
+// recordingIngest answers every upload, keeping the metadata it was sent.
+type recordingIngest struct {
+	canopyv1.UnimplementedIngestServiceServer
+	md chan *canopyv1.UploadMetadata
+}
+
+func (r *recordingIngest) UploadImage(stream grpc.ClientStreamingServer[canopyv1.UploadImageRequest, canopyv1.UploadImageResponse]) error {
+	msg, err := stream.Recv()
+	if err != nil {
+		return err
+	}
+	r.md <- msg.GetMetadata()
+	for {
+		if _, err := stream.Recv(); err != nil {
+			break
+		}
+	}
+	return stream.SendAndClose(&canopyv1.UploadImageResponse{ImageId: "x"})
+}
+
+// A file whose name is in another encoding (Latin-1, from an old card
+// reader) uploads, its name sent with U+FFFD for the byte that is not
+// UTF-8; a batch id that is not UTF-8 is refused before anything is sent,
+// naming its field, where it failed as an Internal marshalling error.
+func TestUploadFilesWithTextThatIsNotUTF8(t *testing.T) {
+	rec := &recordingIngest{md: make(chan *canopyv1.UploadMetadata, 2)}
+	c := serveFake(t, func(srv *grpc.Server) { canopyv1.RegisterIngestServiceServer(srv, rec) })
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	p := filepath.Join(t.TempDir(), "lat\xe9n.jpg")
+	if err := os.WriteFile(p, []byte{0xFF, 0xD8, 0xFF, 0xE0}, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.UploadFiles(ctx, []client.File{{Path: p}}, client.UploadOptions{}); err != nil {
+		t.Fatalf("a Latin-1 file name: %v", err)
+	}
+	if got := (<-rec.md).GetFiles()[0].GetFilename(); got != "lat\uFFFDn.jpg" {
+		t.Errorf("file name sent as %q, want %q", got, "lat\uFFFDn.jpg")
+	}
+	_, err := c.UploadFiles(ctx, []client.File{{Path: p}}, client.UploadOptions{BatchID: "b\xff"})
+	if status.Code(err) != codes.InvalidArgument || !strings.Contains(err.Error(), "metadata.batch_id") {
+		t.Errorf("a batch id that is not UTF-8: %v, want InvalidArgument naming metadata.batch_id", err)
+	}
+	if len(rec.md) != 0 {
+		t.Error("the refused upload reached the server")
 	}
 }

@@ -22,11 +22,19 @@ func TestStorableTextNamesTheField(t *testing.T) {
 		{&canopyv1.Analysis{AlgorithmVersion: "t\x00x"}, "analysis.algorithm_version"},
 		{&canopyv1.Analysis{AlgorithmVersion: "v1", Warnings: []string{"a", "b\x00"}}, "analysis.warnings[1]"},
 		{&canopyv1.Analysis{AlgorithmVersion: "v1", Indices: []*canopyv1.IndexResult{{Name: "NDVI"}, {Name: "SA\x00VI"}}}, "analysis.indices[1].name"},
+		// Not UTF-8 (Latin-1 é), which protobuf would refuse to marshal.
+		{&canopyv1.Analysis{AlgorithmVersion: "v1", Warnings: []string{"caf\xe9"}}, "analysis.warnings[0]"},
 	} {
 		err := StorableText(c.m, "analysis")
 		if status.Code(err) != codes.InvalidArgument || !strings.HasPrefix(status.Convert(err).Message(), c.want+": ") {
 			t.Errorf("%v: %v, want InvalidArgument naming %s", c.m, err, c.want)
 		}
+	}
+	if err := StorableText(&canopyv1.Analysis{AlgorithmVersion: "caf\xe9"}, ""); !strings.Contains(status.Convert(err).Message(), "not UTF-8 text (byte 0xe9 at offset 3)") {
+		t.Errorf("Latin-1 text: %v, want the byte and its offset named", err)
+	}
+	if err := StorableText(&canopyv1.Analysis{AlgorithmVersion: "café 🌱"}, ""); err != nil {
+		t.Errorf("UTF-8 text refused: %v", err)
 	}
 	// A request's own field, without a prefix.
 	err := StorableText(&canopyv1.FailWorkRequest{Error: "disk\x00full"}, "")

@@ -16,6 +16,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/canopyag/canopy/platform/apierror"
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
 	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/grpc"
@@ -286,11 +287,14 @@ func (s *Server) TLS() bool { return s.tls != nil }
 // TLS on, the peer must present exactly our own certificate: pinning it
 // needs no CA file and cannot be fooled by another certificate.
 func (s *Server) SelfDialOptions() []grpc.DialOption {
+	// What the gateway and REST uploads pass on comes from HTTP requests:
+	// a string that is not UTF-8 must come back as a 400 naming its field.
+	text := apierror.TextCheckDialOptions()
 	if s.tls == nil {
-		return []grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())}
+		return append(text, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	}
 	own := s.tls.Certificates[0].Certificate[0]
-	return []grpc.DialOption{grpc.WithTransportCredentials(credentials.NewTLS(&tls.Config{
+	return append(text, grpc.WithTransportCredentials(credentials.NewTLS(&tls.Config{
 		MinVersion: tls.VersionTLS12,
 		// Verification is done below, against our own certificate.
 		InsecureSkipVerify: true, //nolint:gosec // pinned by VerifyPeerCertificate
@@ -300,5 +304,5 @@ func (s *Server) SelfDialOptions() []grpc.DialOption {
 			}
 			return nil
 		},
-	}))}
+	})))
 }
