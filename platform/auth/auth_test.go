@@ -1,9 +1,11 @@
 package auth
 
 import (
+	"bytes"
 	"context"
 	"io"
 	"log/slog"
+	"strings"
 	"testing"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -117,5 +119,35 @@ func TestKeysMode(t *testing.T) {
 	keys, err := ListKeys(ctx, pool)
 	if err != nil || len(keys) != 2 {
 		t.Fatalf("ListKeys: %d keys, %v", len(keys), err)
+	}
+}
+
+// A caller that goes away while its key is looked up (a REST client that
+// aborted its upload) is answered Canceled, and nothing is logged as a
+// failed lookup: that error log and its Unavailable "try again" were
+// false alarms for something the client did.
+func TestKeyLookupOfAGoneCaller(t *testing.T) {
+	ctx := context.Background()
+	pool, err := pgxpool.New(ctx, dbtest.NewDatabase(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	key, _, err := CreateKey(ctx, pool, "farm", Viewer, "v")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var logs bytes.Buffer
+	a, err := New(pool, DefaultPolicy, Config{Mode: ModeKeys}, slog.New(slog.NewTextHandler(&logs, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	gone, cancel := context.WithCancel(withAuth("Bearer " + key))
+	cancel()
+	if _, _, err := a.authorize(gone, canopyv1.StatusService_GetImage_FullMethodName); status.Code(err) != codes.Canceled {
+		t.Errorf("lookup for a gone caller: %v, want Canceled", err)
+	}
+	if strings.Contains(logs.String(), "lookup failed") {
+		t.Errorf("logged as a failed lookup:\n%s", logs.String())
 	}
 }

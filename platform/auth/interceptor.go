@@ -145,6 +145,11 @@ func (a *Authenticator) principal(ctx context.Context, key string) (*Principal, 
 		a.log.WarnContext(ctx, "rejected API key", "key_prefix", key[:displayLen])
 		return nil, status.Error(codes.Unauthenticated, "invalid or revoked API key")
 	}
+	if err != nil && ctx.Err() != nil {
+		// The caller went away (a REST client that aborted its upload):
+		// nothing failed here, and no one waits for the answer.
+		return nil, status.FromContextError(ctx.Err()).Err()
+	}
 	if err != nil {
 		a.log.ErrorContext(ctx, "API key lookup failed", "error", err)
 		return nil, status.Error(codes.Unavailable, "cannot check the API key now; try again")
