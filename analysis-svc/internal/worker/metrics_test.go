@@ -3,6 +3,7 @@ package worker
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -17,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	dto "github.com/prometheus/client_model/go"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
 	"github.com/canopyag/canopy/analysis-svc/internal/analyze"
@@ -374,4 +376,32 @@ func (s *syncBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
+}
+
+// refusingWork refuses every claim for the worker's credentials.
+type refusingWork struct{ *fakeWork }
+
+func (refusingWork) ClaimWork(context.Context, *canopyv1.ClaimWorkRequest, ...grpc.CallOption) (*canopyv1.ClaimWorkResponse, error) {
+	return nil, status.Error(codes.Unauthenticated, "missing API key")
+}
+
+// A claim refused for the worker's credentials ends Run with an error
+// saying what to set, instead of retrying (and warning) for good.
+func TestRefusedCredentialsStopThePool(t *testing.T) {
+	work := refusingWork{&fakeWork{}}
+	blobs, err := blob.NewLocal(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := Config{Workers: 2, WorkerID: "w", ClaimWait: time.Second, Lease: time.Minute, TempDir: t.TempDir()}
+	p := New(work, blobs, fakeAnalyzer(nil), cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute) // a hang guard
+	defer cancel()
+	err = p.Run(ctx)
+	if !errors.Is(err, errRefused) || !strings.Contains(err.Error(), "Unauthenticated") || !strings.Contains(err.Error(), "API_KEY") {
+		t.Errorf("Run: %v; want the refusal, naming API_KEY", err)
+	}
+	if ctx.Err() != nil {
+		t.Error("Run returned only when its context ended")
+	}
 }

@@ -78,6 +78,11 @@ func New(work WorkQueue, blobs blob.Store, analyze Analyzer, cfg Config, log *sl
 // ShutdownGrace to finish; what is still running after that is cut off and
 // handed back (FailWork, retryable) so no one waits for its lease to expire.
 func (p *Pool) Run(ctx context.Context) error {
+	// A claim refused for the worker's credentials stops every worker:
+	// no retry can succeed, and exiting says so where a retry loop would
+	// only log warnings for good.
+	ctx, refuse := context.WithCancelCause(ctx)
+	defer refuse(nil)
 	jobCtx, cancelJobs := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelJobs()
 	go func() {
@@ -93,14 +98,21 @@ func (p *Pool) Run(ctx context.Context) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			p.loop(ctx, jobCtx, fmt.Sprintf("%s/%d", p.cfg.WorkerID, i))
+			p.loop(ctx, jobCtx, fmt.Sprintf("%s/%d", p.cfg.WorkerID, i), refuse)
 		}()
 	}
 	wg.Wait()
+	if err := context.Cause(ctx); errors.Is(err, errRefused) {
+		return err
+	}
 	return nil
 }
 
-func (p *Pool) loop(ctx, jobCtx context.Context, id string) {
+// errRefused is wrapped by Run's error when ingest-svc refused the
+// worker's credentials.
+var errRefused = errors.New("ingest-svc refused this worker")
+
+func (p *Pool) loop(ctx, jobCtx context.Context, id string, refuse context.CancelCauseFunc) {
 	backoff := 100 * time.Millisecond
 	for ctx.Err() == nil {
 		resp, err := p.work.ClaimWork(ctx, &canopyv1.ClaimWorkRequest{
@@ -110,6 +122,10 @@ func (p *Pool) loop(ctx, jobCtx context.Context, id string) {
 		})
 		if err != nil {
 			if ctx.Err() != nil {
+				return
+			}
+			if c := status.Code(err); c == codes.Unauthenticated || c == codes.PermissionDenied {
+				refuse(fmt.Errorf("%w: %s: %s (set API_KEY to a key with the worker role)", errRefused, c, status.Convert(err).Message()))
 				return
 			}
 			p.log.WarnContext(ctx, "claim failed; retrying", "worker", id, "error", err, "backoff", backoff)
