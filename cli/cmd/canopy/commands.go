@@ -35,7 +35,9 @@ type cli struct {
 	apiKey                 string
 	tls                    bool
 	caFile                 string
-	stdout, stderr         io.Writer
+	stdout, stderr         io.Writer // terminalSafe
+	rawStdout              io.Writer // for file contents (download -o -)
+	rawStderr              io.Writer // for the progress bar's own control sequences
 	getenv                 func(string) string
 	c                      *client.Client
 }
@@ -161,7 +163,7 @@ func (a *cli) upload(ctx context.Context, args []string) error {
 			batchBytes += st.Size()
 		}
 	}
-	bar := newProgress(a.stderr, len(groups), batchBytes)
+	bar := newProgress(a.rawStderr, len(groups), batchBytes)
 	var ids []string
 	var failed int
 	for i, g := range groups {
@@ -479,7 +481,7 @@ func (a *cli) list(ctx context.Context, args []string) error {
 	w := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(w, "id\tstatus\tfile\tfiles\tsize\tuploaded")
 	for _, img := range imgs {
-		fmt.Fprintf(w, "%s\t%s\t%s\t%d\t%s\t%s\n", img.GetId(), statusName(img.GetStatus()), img.GetFilename(),
+		fmt.Fprintf(w, "%s\t%s\t%s\t%d\t%s\t%s\n", img.GetId(), statusName(img.GetStatus()), cell(img.GetFilename()),
 			len(img.GetFiles()), humanBytes(img.GetSizeBytes()), img.GetUploadedAt().AsTime().Local().Format("2006-01-02 15:04:05"))
 	}
 	return w.Flush()

@@ -98,7 +98,7 @@ func (a *cli) download(ctx context.Context, args []string) error {
 	dest := *out
 	switch {
 	case dest == "-":
-		_, err := io.Copy(a.stdout, r)
+		_, err := io.Copy(a.rawStdout, r)
 		return err
 	case dest == "":
 		dest = name

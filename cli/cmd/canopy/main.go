@@ -84,7 +84,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	cmd, rest := fs.Arg(0), fs.Args()[1:]
 	app := &cli{ingestAddr: *ingest, statusAddr: *status, apiKey: *apiKey, tls: *useTLS || *caFile != "", caFile: *caFile,
-		stdout: stdout, stderr: stderr, getenv: getenv}
+		stdout: terminalSafe{stdout}, stderr: terminalSafe{stderr}, rawStdout: stdout, rawStderr: stderr, getenv: getenv}
 	var err error
 	switch cmd {
 	case "upload":

@@ -159,8 +159,8 @@ func (a *cli) printResults(ctx context.Context, ids []string, format string) err
 		if note == "" && r.Warnings > 0 {
 			note = fmt.Sprintf("%d warning(s)", r.Warnings)
 		}
-		fmt.Fprintln(w, strings.Join([]string{r.ID, r.Filename, r.Status, fixed(r.Lat, 6), fixed(r.Lon, 6),
-			fixed(r.NDVIMean, 3), fixed(r.SAVIMean, 3), fixed(r.VARIMean, 3), vf, health, note}, "\t"))
+		fmt.Fprintln(w, strings.Join([]string{r.ID, cell(r.Filename), r.Status, fixed(r.Lat, 6), fixed(r.Lon, 6),
+			fixed(r.NDVIMean, 3), fixed(r.SAVIMean, 3), fixed(r.VARIMean, 3), vf, health, cell(note)}, "\t"))
 	}
 	return w.Flush()
 }

@@ -1,0 +1,59 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"strings"
+	"unicode/utf8"
+)
+
+// terminalSafe writes what it is given with control characters spelled
+// out (ESC as \x1b, CR as \r), tabs and newlines apart: file names,
+// batch ids and error messages come from other users and from files, and
+// printed raw an escape sequence could clear or rewrite the reader's
+// terminal. Binary output (download -o -) bypasses it.
+type terminalSafe struct{ w io.Writer }
+
+func (t terminalSafe) Write(p []byte) (int, error) {
+	if !needsEscape(p) {
+		return t.w.Write(p)
+	}
+	n := len(p)
+	var b strings.Builder
+	for len(p) > 0 {
+		r, size := utf8.DecodeRune(p)
+		switch {
+		case r == '\t' || r == '\n':
+			b.WriteRune(r)
+		case r == utf8.RuneError && size == 1:
+			fmt.Fprintf(&b, `\x%02x`, p[0])
+		case r < 0x20 || r == 0x7f:
+			fmt.Fprintf(&b, `\x%02x`, r)
+		case r >= 0x80 && r <= 0x9f: // C1 controls, CSI among them
+			fmt.Fprintf(&b, `\u%04x`, r)
+		default:
+			b.Write(p[:size])
+		}
+		p = p[size:]
+	}
+	if _, err := io.WriteString(t.w, b.String()); err != nil {
+		return 0, err
+	}
+	return n, nil
+}
+
+func needsEscape(p []byte) bool {
+	for i, c := range p {
+		switch {
+		case c < 0x20 && c != '\t' && c != '\n', c == 0x7f:
+			return true
+		case c == 0xc2 && i+1 < len(p) && p[i+1] >= 0x80 && p[i+1] <= 0x9f: // a C1 control in UTF-8
+			return true
+		}
+	}
+	return !utf8.Valid(p)
+}
+
+// cell makes s one table cell: a tab or a line break inside a value (a
+// file name, a multi-line error) would start a new column or row.
+var cell = strings.NewReplacer("\r\n", " / ", "\n", " / ", "\r", " / ", "\t", " ").Replace
