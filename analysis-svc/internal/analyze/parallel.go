@@ -130,11 +130,25 @@ func runIndices(ctx context.Context, defs []index.Def, res *Result, bands *index
 	if firstErr != nil {
 		return firstErr
 	}
+	withData := 0
 	for i, d := range defs {
 		res.Outputs = append(res.Outputs, outputs[i]...)
-		if ir := res.Indices[i]; ir.Available && ir.Stats.Valid == 0 {
-			res.Warnings = append(res.Warnings, fmt.Sprintf("%s: no valid pixel", d.Name))
+		ir := &res.Indices[i]
+		if !ir.Available {
+			continue
 		}
+		if ir.Stats.Valid > 0 {
+			withData++
+			continue
+		}
+		// The figures of no pixel are zeros that read as a bare field:
+		// the index is reported as not computed, saying why.
+		res.Warnings = append(res.Warnings, fmt.Sprintf("%s: no valid pixel", d.Name))
+		*ir = IndexResult{Name: ir.Name, Reference: ir.Reference, Duration: ir.Duration,
+			Reason: fmt.Sprintf("no valid pixel: all %d are nodata, transparent or outside the index's defined range", ir.Stats.NoData)}
+	}
+	if withData == 0 {
+		return fmt.Errorf("analyze: %w: no pixel has data for any index: every pixel is nodata or transparent (or, for every index, outside its defined range)", ErrMissingBands)
 	}
 	res.Outputs = append(res.Outputs, thumbOut...)
 	return nil

@@ -179,3 +179,30 @@ func TestAPanicFailsTheAnalysisOnly(t *testing.T) {
 		t.Errorf("message %q: want the panic's value, called a bug", err.Error())
 	}
 }
+
+// An index no pixel of which has a value is reported as not computed,
+// saying why, rather than with figures of zero that read as bare ground:
+// here Blue equals Green plus Red, VARI's 0/0, while NDVI is defined.
+// A capture with no value for any index fails, as the input's fault.
+func TestIndexWithoutValidPixels(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "stack.tif")
+	// B 5000 = G 2000 + R 3000; NIR 9000, red edge 6000.
+	writeTIFF(t, p, godal.UInt16, 2, 1, [][]float32{{5000, 5000}, {2000, 2000}, {3000, 3000}, {9000, 9000}, {6000, 6000}}, nil)
+	res := run(t, []File{{Path: p, Filename: "stack.tif"}}, Options{BandLayout: "BGRNE"})
+	vari := indexResult(t, res, "VARI")
+	if vari.Available || !strings.Contains(vari.Reason, "no valid pixel: all 2 are nodata") || vari.Stats.Valid != 0 || vari.Stats.Mean != 0 {
+		t.Errorf("VARI = %+v; want not available, saying no pixel is valid", vari)
+	}
+	// (9000-3000)/(9000+3000) = 0.5 on both pixels.
+	if ndvi := indexResult(t, res, "NDVI"); !ndvi.Available || ndvi.Stats.Valid != 2 || math.Abs(ndvi.Stats.Mean-0.5) > 1e-7 {
+		t.Errorf("NDVI = %+v; want two valid pixels of 0.5", ndvi.Stats)
+	}
+
+	nan := float32(math.NaN())
+	empty := filepath.Join(t.TempDir(), "empty.tif")
+	writeTIFF(t, empty, godal.Float32, 2, 1, [][]float32{{nan, nan}, {nan, nan}, {nan, nan}, {nan, nan}, {nan, nan}}, nil)
+	_, err := Analyze(context.Background(), []File{{Path: empty, Filename: "empty.tif"}}, Options{BandLayout: "BGRNE"}, Outputs{})
+	if !errors.Is(err, ErrMissingBands) || !strings.Contains(err.Error(), "no pixel has data for any index") {
+		t.Errorf("a capture of no data: %v; want ErrMissingBands saying no pixel has data", err)
+	}
+}
