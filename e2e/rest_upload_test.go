@@ -151,7 +151,7 @@ func TestRESTUpload(t *testing.T) {
 		{"altitude NaN", base + "?filename=a.jpg&latitude=1&longitude=1&altitude=NaN", "image/jpeg", bytes.NewReader(jpeg), 400, "NaN m is out of range"},
 		{"altitude in space", base + "?filename=a.jpg&latitude=1&longitude=1&altitude=400000", "image/jpeg", bytes.NewReader(jpeg), 400, "400000 m is out of range"},
 		{"text posing as an image", base + "?filename=a.jpg", "image/jpeg", strings.NewReader("hello, this is not a picture"), 400, "not a JPEG, TIFF or PNG"},
-		{"over the size limit", base + "?filename=big.jpg", "image/jpeg", io.MultiReader(bytes.NewReader(jpeg), bytes.NewReader(make([]byte, 200000))), 429, "limit"},
+		{"over the size limit", base + "?filename=big.jpg", "image/jpeg", io.MultiReader(bytes.NewReader(jpeg), bytes.NewReader(make([]byte, 200000))), 413, "limit"},
 		{"a field after the file", base, mw.FormDataContentType(), &late, 400, "comes after the file"},
 		{"form without a file", base, "multipart/form-data; boundary=xyz", strings.NewReader("--xyz--\r\n"), 400, "no file"},
 		{"L not a number", base + "?filename=a.jpg&savi_l=half", "image/jpeg", bytes.NewReader(jpeg), 400, `savi_l "half" is not a number`},
@@ -189,8 +189,8 @@ func TestRESTUpload(t *testing.T) {
 	_ = conn.SetDeadline(time.Now().Add(30 * time.Second))
 	fmt.Fprintf(conn, "POST /v1/images:upload?filename=huge.jpg HTTP/1.1\r\nHost: x\r\nContent-Type: image/jpeg\r\nContent-Length: 99999999999999\r\n\r\n\xff\xd8\xff")
 	line, err := bufio.NewReader(conn).ReadString('\n')
-	if err != nil || !strings.HasPrefix(line, "HTTP/1.1 429") {
-		t.Errorf("declared 99999999999999 bytes: %q, %v; want an immediate 429", line, err)
+	if err != nil || !strings.HasPrefix(line, "HTTP/1.1 413") {
+		t.Errorf("declared 99999999999999 bytes: %q, %v; want an immediate 413", line, err)
 	}
 
 	// Only the three good uploads were recorded.

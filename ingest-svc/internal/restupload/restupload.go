@@ -79,7 +79,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusMethodNotAllowed, status.Newf(codes.Unimplemented, "%s %s: uploads are POST", r.Method, r.URL.Path).Proto())
 		return
 	case h.opt.MaxBytes > 0 && r.ContentLength > h.opt.MaxBytes+formSlack:
-		writeError(w, status.Errorf(codes.ResourceExhausted, "the request declares %d bytes; uploads are limited to %d (MAX_UPLOAD_BYTES)", r.ContentLength, h.opt.MaxBytes))
+		tooLarge(w, status.Newf(codes.ResourceExhausted, "the request declares %d bytes; uploads are limited to %d (MAX_UPLOAD_BYTES)", r.ContentLength, h.opt.MaxBytes))
 		return
 	case mediaType == "application/json" || mediaType == "application/x-ndjson":
 		// The gateway's form: newline-delimited UploadImageRequest messages.
@@ -353,9 +353,19 @@ func (h *Handler) fail(w http.ResponseWriter, dr *deadlineReader, err, cause err
 		w.Header().Set("Connection", "close")
 		writeJSON(w, http.StatusRequestTimeout, status.Newf(codes.DeadlineExceeded,
 			"nothing received for %s (UPLOAD_IDLE_TIMEOUT): upload ended; nothing was stored", h.opt.Idle).Proto())
+	case status.Code(err) == codes.ResourceExhausted && h.opt.MaxBytes > 0 && dr.bytesRead() > h.opt.MaxBytes:
+		w.Header().Set("Connection", "close")
+		tooLarge(w, status.Convert(err))
 	default:
 		writeError(w, err)
 	}
+}
+
+// tooLarge answers an upload over MAX_UPLOAD_BYTES with 413: the code the
+// gateway gives ResourceExhausted, 429, tells a client to try the same
+// request again later, which cannot succeed.
+func tooLarge(w http.ResponseWriter, st *status.Status) {
+	writeJSON(w, http.StatusRequestEntityTooLarge, st.Proto())
 }
 
 // deadlineReader reads an HTTP request body with a read deadline of idle
@@ -365,8 +375,9 @@ type deadlineReader struct {
 	rc       *http.ResponseController
 	idle     time.Duration
 	mu       sync.Mutex
-	done     bool // stop was called
-	deadline bool // a read ended at its deadline
+	done     bool  // stop was called
+	deadline bool  // a read ended at its deadline
+	n        int64 // bytes read
 }
 
 func (d *deadlineReader) Read(p []byte) (int, error) {
@@ -382,12 +393,17 @@ func (d *deadlineReader) Read(p []byte) (int, error) {
 	}
 	d.mu.Unlock()
 	n, err := d.r.Read(p)
-	if errors.Is(err, os.ErrDeadlineExceeded) {
-		d.mu.Lock()
-		d.deadline = true
-		d.mu.Unlock()
-	}
+	d.mu.Lock()
+	d.n += int64(n)
+	d.deadline = d.deadline || errors.Is(err, os.ErrDeadlineExceeded)
+	d.mu.Unlock()
 	return n, err
+}
+
+func (d *deadlineReader) bytesRead() int64 {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.n
 }
 
 func (d *deadlineReader) timedOut() bool {
