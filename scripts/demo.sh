@@ -23,7 +23,7 @@ done
 run=$root/.run/demo
 rm -rf "$run" && mkdir -p "$run/logs"
 db=canopy_demo
-psql -q -h 127.0.0.1 -U postgres -d postgres -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" -c "CREATE DATABASE $db"
+PGOPTIONS="-c client_min_messages=warning" psql -q -h 127.0.0.1 -U postgres -d postgres -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" -c "CREATE DATABASE $db"
 
 export DATABASE_URL="postgres://postgres@127.0.0.1:5432/$db?sslmode=disable"
 export BLOB_STORE=local BLOB_DIR="$run/blobs" WORK_DIR="$run" LOG_FORMAT=text

@@ -140,7 +140,9 @@ func (a *cli) show(ctx context.Context, args []string) error {
 		for _, k := range kinds {
 			ix := strings.Join(byKind[k], " ")
 			if strings.TrimSpace(ix) == "" {
-				ix = "-"
+				// Not of an index (the thumbnail): say how many there are,
+				// where "-" read as none.
+				ix = fmt.Sprintf("%d file(s)", len(byKind[k]))
 			}
 			fmt.Fprintf(w, "output %s\t%s\n", k, ix)
 		}
