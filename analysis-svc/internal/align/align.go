@@ -408,24 +408,35 @@ func cover(a Affine, width, height int) image.Rectangle {
 func warp(dst, src []float32, width, height int, a Affine, area image.Rectangle) {
 	nan := float32(math.NaN())
 	aw := area.Dx()
+	fw, fh := float64(width), float64(height)
 	for y := area.Min.Y; y < area.Max.Y; y++ {
-		for x := area.Min.X; x < area.Max.X; x++ {
-			sx, sy := a.at(float64(x), float64(y))
-			i := (y-area.Min.Y)*aw + x - area.Min.X
-			x0, y0 := math.Floor(sx), math.Floor(sy)
-			if x0 < 0 || y0 < 0 || x0 > float64(width-1) || y0 > float64(height-1) {
-				dst[i] = nan
+		out := dst[(y-area.Min.Y)*aw : (y-area.Min.Y+1)*aw]
+		// Along a row the source point moves by (a[1], a[4]) a pixel.
+		x0 := float64(area.Min.X)
+		bx, by := a[0]+a[2]*float64(y), a[3]+a[5]*float64(y)
+		for i := range out {
+			sx, sy := bx+a[1]*(x0+float64(i)), by+a[4]*(x0+float64(i))
+			// Outside [0, width) x [0, height) is no data. Inside, the
+			// coordinates are not negative, so int() is their floor
+			// (math.Floor is a function call on baseline amd64).
+			if !(sx >= 0 && sy >= 0 && sx < fw && sy < fh) {
+				out[i] = nan
 				continue
 			}
-			ix, iy := int(x0), int(y0)
-			fx, fy := sx-x0, sy-y0
-			jx, jy := min(ix+1, width-1), min(iy+1, height-1)
-			v00 := float64(src[iy*width+ix])
-			v10 := float64(src[iy*width+jx])
-			v01 := float64(src[jy*width+ix])
-			v11 := float64(src[jy*width+jx])
+			ix, iy := int(sx), int(sy)
+			fx, fy := sx-float64(ix), sy-float64(iy)
+			p := iy*width + ix
+			dx, dy := 1, width
+			if ix == width-1 {
+				dx = 0
+			}
+			if iy == height-1 {
+				dy = 0
+			}
+			v00, v10 := float64(src[p]), float64(src[p+dx])
+			v01, v11 := float64(src[p+dy]), float64(src[p+dy+dx])
 			v := (v00*(1-fx)+v10*fx)*(1-fy) + (v01*(1-fx)+v11*fx)*fy
-			dst[i] = float32(v) // NaN in any neighbour propagates
+			out[i] = float32(v) // NaN in any neighbour propagates
 		}
 	}
 }
@@ -435,13 +446,17 @@ func warp(dst, src []float32, width, height int, a Affine, area image.Rectangle)
 func gradient(v []float32, width, height int) []float64 {
 	g := make([]float64, width*height)
 	for y := 1; y < height-1; y++ {
+		up, mid, down := v[(y-1)*width:y*width], v[y*width:(y+1)*width], v[(y+1)*width:(y+2)*width]
+		out := g[y*width : (y+1)*width]
 		for x := 1; x < width-1; x++ {
-			at := func(dx, dy int) float64 { return float64(v[(y+dy)*width+x+dx]) }
-			gx := at(1, -1) + 2*at(1, 0) + at(1, 1) - at(-1, -1) - 2*at(-1, 0) - at(-1, 1)
-			gy := at(-1, 1) + 2*at(0, 1) + at(1, 1) - at(-1, -1) - 2*at(0, -1) - at(1, -1)
+			ul, u, ur := float64(up[x-1]), float64(up[x]), float64(up[x+1])
+			l, r := float64(mid[x-1]), float64(mid[x+1])
+			dl, d, dr := float64(down[x-1]), float64(down[x]), float64(down[x+1])
+			gx := ur + 2*r + dr - ul - 2*l - dl
+			gy := dl + 2*d + dr - ul - 2*u - ur
 			m := math.Sqrt(gx*gx + gy*gy)
 			if m == m {
-				g[y*width+x] = m
+				out[x] = m
 			}
 		}
 	}
@@ -559,7 +574,7 @@ func shifts(wins []window, refs [][]complex128, g []float64, width int) (dx, dy,
 				i, mi := v*a.w+u, mv*a.w+(a.w-u)%a.w
 				zc := cmplx.Conj(z[mi])
 				fa := (z[i] + zc) / 2
-				fb := (z[i] - zc) / 2i
+				fb := (z[i] - zc) * -0.5i // / 2i, exactly
 				pa := normalised(fa * cmplx.Conj(refs[k][i]))
 				pb := normalised(fb * cmplx.Conj(refs[k+1][i]))
 				// Both correlation surfaces are real: pack them again.
