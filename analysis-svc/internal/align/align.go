@@ -116,6 +116,9 @@ func Align(bands []Band, width, height, ref int) (*Result, error) {
 	rb := bands[ref]
 	rx, ry := pp(rb)
 	ts := make([]Transform, len(bands))
+	// warped[i] is band i resampled by its final mapping over the whole
+	// frame, as measuring the residuals left it: the output is its crop.
+	warped := make([][]float32, len(bands))
 	// Bands register independently of one another: one goroutine each.
 	var wg sync.WaitGroup
 	for i, b := range bands {
@@ -129,7 +132,7 @@ func Align(bands []Band, width, height, ref int) (*Result, error) {
 			if b.Focal > 0 && rb.Focal > 0 {
 				s = b.Focal / rb.Focal
 			}
-			ts[i] = register(b.Data, width, height, Affine{px - s*rx, s, 0, py - s*ry, 0, s}, half, full)
+			ts[i], warped[i] = register(b.Data, width, height, Affine{px - s*rx, s, 0, py - s*ry, 0, s}, half, full)
 		})
 	}
 	wg.Wait()
@@ -143,14 +146,15 @@ func Align(bands []Band, width, height, ref int) (*Result, error) {
 	}
 	res := &Result{Width: crop.Dx(), Height: crop.Dy(), Crop: crop, Transforms: ts}
 	for i, b := range bands {
-		out := make([]float32, crop.Dx()*crop.Dy())
+		src := warped[i]
 		if i == ref {
-			for y := crop.Min.Y; y < crop.Max.Y; y++ {
-				copy(out[(y-crop.Min.Y)*crop.Dx():], b.Data[y*width+crop.Min.X:y*width+crop.Max.X])
-			}
-		} else {
-			warp(out, b.Data, width, height, ts[i].Affine, crop)
+			src = b.Data
 		}
+		out := make([]float32, crop.Dx()*crop.Dy())
+		for y := crop.Min.Y; y < crop.Max.Y; y++ {
+			copy(out[(y-crop.Min.Y)*crop.Dx():], src[y*width+crop.Min.X:y*width+crop.Max.X])
+		}
+		warped[i] = nil // the crop is kept; let the frame go
 		res.Bands = append(res.Bands, out)
 	}
 	return res, nil
@@ -206,8 +210,9 @@ func toFull(a Affine) Affine {
 // the reference principal point is the band's principal point, and angles
 // scale with the focal-length ratio) of one band: the global shift and the
 // coarse affine fit at half resolution when half is not nil, then the
-// fine fit and the residuals at full resolution.
-func register(src []float32, width, height int, a Affine, half, full *level) Transform {
+// fine fit and the residuals at full resolution. It also returns the band
+// resampled by the final mapping over the whole frame.
+func register(src []float32, width, height int, a Affine, half, full *level) (Transform, []float32) {
 	t := Transform{Initial: a}
 	start := full
 	coarse := src
@@ -245,13 +250,13 @@ func register(src []float32, width, height int, a Affine, half, full *level) Tra
 	}
 	a = iterate(full, src, a, 1)
 	t.Affine = a
-	t.measure(src, full)
+	warped := t.measure(src, full)
 	cx, cy := float64(width-1)/2, float64(height-1)/2
 	t.InitialDX, t.InitialDY = offsetAt(t.Initial, cx, cy)
 	t.DX, t.DY = offsetAt(a, cx, cy)
 	t.Scale = math.Sqrt(math.Abs(a[1]*a[5] - a[2]*a[4]))
 	t.RotationDeg = math.Atan2(a[4], a[1]) * 180 / math.Pi
-	return t
+	return t, warped
 }
 
 func offsetAt(a Affine, x, y float64) (float64, float64) {
@@ -260,8 +265,8 @@ func offsetAt(a Affine, x, y float64) (float64, float64) {
 }
 
 // measure records the residual misalignment of the band warped by t, at
-// full resolution.
-func (t *Transform) measure(src []float32, l *level) {
+// full resolution, and returns the warped band.
+func (t *Transform) measure(src []float32, l *level) []float32 {
 	tmp := make([]float32, l.w*l.h)
 	warp(tmp, src, l.w, l.h, t.Affine, image.Rect(0, 0, l.w, l.h))
 	g := gradient(tmp, l.w, l.h)
@@ -282,6 +287,7 @@ func (t *Transform) measure(src []float32, l *level) {
 	if t.Windows > 0 {
 		t.ResidualRMS = math.Sqrt(sum / float64(t.Windows))
 	}
+	return tmp
 }
 
 // refine measures the local shifts of the warped band's gradient g and fits
