@@ -448,7 +448,8 @@ func warp(dst, src []float32, width, height int, a Affine, area image.Rectangle)
 }
 
 // gradient is the Sobel gradient magnitude, 0 at the border and wherever a
-// neighbour is NaN (so masked pixels add no false edges).
+// neighbour is not finite: NaN or ±Inf is no data, and adds no false edge
+// (an infinite one would make every correlation it enters NaN).
 func gradient(v []float32, width, height int) []float64 {
 	g := make([]float64, width*height)
 	for y := 1; y < height-1; y++ {
@@ -460,8 +461,7 @@ func gradient(v []float32, width, height int) []float64 {
 			dl, d, dr := float64(down[x-1]), float64(down[x]), float64(down[x+1])
 			gx := ur + 2*r + dr - ul - 2*l - dl
 			gy := dl + 2*d + dr - ul - 2*u - ur
-			m := math.Sqrt(gx*gx + gy*gy)
-			if m == m {
+			if m := math.Sqrt(gx*gx + gy*gy); m-m == 0 { // finite
 				out[x] = m
 			}
 		}
@@ -524,7 +524,11 @@ func (win window) tapered(g []float64, width int) []float64 {
 
 // spectrum is the Fourier transform of the tapered window of g.
 func (win window) spectrum(g []float64, width int) []complex128 {
-	t := win.tapered(g, width)
+	return win.transform(win.tapered(g, width))
+}
+
+// transform is the Fourier transform of t, a tapered window.
+func (win window) transform(t []float64) []complex128 {
 	out := make([]complex128, len(t))
 	for i, v := range t {
 		out[i] = complex(v, 0)
@@ -546,7 +550,16 @@ func normalised(c complex128) complex128 {
 // g(x, y) ≈ ref(x - dx, y - dy), to a fraction of a pixel, and the peak's
 // height.
 func (win window) shift(ref []complex128, g []float64, width int) (dx, dy, peak float64) {
-	s := win.spectrum(g, width)
+	return win.shiftOf(ref, win.tapered(g, width))
+}
+
+// shiftOf is shift of the tapered window t; a window with no structure
+// (t all 0) has no peak.
+func (win window) shiftOf(ref []complex128, t []float64) (dx, dy, peak float64) {
+	if !structured(t) {
+		return 0, 0, 0
+	}
+	s := win.transform(t)
 	for i, v := range s {
 		s[i] = normalised(v * cmplx.Conj(ref[i]))
 	}
@@ -554,20 +567,43 @@ func (win window) shift(ref []complex128, g []float64, width int) (dx, dy, peak 
 	return win.peak(s, false)
 }
 
+// structured reports whether a tapered window has any structure at all.
+func structured(t []float64) bool {
+	for _, v := range t {
+		if v != 0 {
+			return true
+		}
+	}
+	return false
+}
+
 // shifts is shift for every window (all of one size) over the same g. Two
 // real windows go through one complex transform each way: the first as the
 // real part, the second as the imaginary part, separated by the symmetry
-// of real signals' spectra (X[-f] = conj(X[f])).
+// of real signals' spectra (X[-f] = conj(X[f])). Only windows with
+// structure are paired: separating the two leaves each with the other's
+// rounding, which in a window with nothing of its own normalises to noise
+// with peaks as high as a weak real one's.
 func shifts(wins []window, refs [][]complex128, g []float64, width int) (dx, dy, peak []float64) {
 	dx, dy, peak = make([]float64, len(wins)), make([]float64, len(wins)), make([]float64, len(wins))
-	for k := 0; k < len(wins); k += 2 {
-		if k+1 == len(wins) || wins[k].w != wins[k+1].w || wins[k].h != wins[k+1].h {
-			dx[k], dy[k], peak[k] = wins[k].shift(refs[k], g, width)
-			k--
+	var live []int // the windows with structure, each with its taper
+	tapers := make([][]float64, len(wins))
+	for k, win := range wins {
+		if t := win.tapered(g, width); structured(t) {
+			tapers[k] = t
+			live = append(live, k)
+		}
+	}
+	for j := 0; j < len(live); j += 2 {
+		k := live[j]
+		if j+1 == len(live) || wins[k].w != wins[live[j+1]].w || wins[k].h != wins[live[j+1]].h {
+			dx[k], dy[k], peak[k] = wins[k].shiftOf(refs[k], tapers[k])
+			j--
 			continue
 		}
-		a, b := wins[k], wins[k+1]
-		ta, tb := a.tapered(g, width), b.tapered(g, width)
+		l := live[j+1]
+		a, b := wins[k], wins[l]
+		ta, tb := tapers[k], tapers[l]
 		z := make([]complex128, len(ta))
 		for i := range z {
 			z[i] = complex(ta[i], tb[i])
@@ -582,14 +618,14 @@ func shifts(wins []window, refs [][]complex128, g []float64, width int) (dx, dy,
 				fa := (z[i] + zc) / 2
 				fb := (z[i] - zc) * -0.5i // / 2i, exactly
 				pa := normalised(fa * cmplx.Conj(refs[k][i]))
-				pb := normalised(fb * cmplx.Conj(refs[k+1][i]))
+				pb := normalised(fb * cmplx.Conj(refs[l][i]))
 				// Both correlation surfaces are real: pack them again.
 				q[i] = pa + 1i*pb
 			}
 		}
 		fft2(q, a.w, a.h, true, a.pw, a.ph)
 		dx[k], dy[k], peak[k] = a.peak(q, false)
-		dx[k+1], dy[k+1], peak[k+1] = b.peak(q, true)
+		dx[l], dy[l], peak[l] = b.peak(q, true)
 	}
 	return dx, dy, peak
 }
