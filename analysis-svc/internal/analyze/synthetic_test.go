@@ -206,3 +206,32 @@ func TestIndexWithoutValidPixels(t *testing.T) {
 		t.Errorf("a capture of no data: %v; want ErrMissingBands saying no pixel has data", err)
 	}
 }
+
+// TestConstantBandIsWarnedOf: a NIR band of zeros gives NDVI -1 everywhere
+// ((0 - r) / (0 + r)), a figure that reads as bare ground; the analysis
+// says the band looks empty. Bands that vary get no such warning.
+func TestConstantBandIsWarnedOf(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "dead.tif")
+	writeTIFF(t, p, godal.Float32, 3, 1, [][]float32{{0, 0, 0}, {0.2, 0.1, 0.3}}, []string{"nir", "red"})
+	res := run(t, []File{{Path: p, Filename: "dead.tif"}}, Options{})
+	if ndvi := indexResult(t, res, "NDVI").Stats; ndvi.Valid != 3 || ndvi.Mean != -1 {
+		t.Errorf("NDVI = %+v, want -1 at 3 pixels", ndvi)
+	}
+	var found []string
+	for _, w := range res.Warnings {
+		if strings.Contains(w, "same value") {
+			found = append(found, w)
+		}
+	}
+	if len(found) != 1 || !strings.Contains(found[0], "NIR band (dead.tif) has the same value (0) in all of its 3 pixels") {
+		t.Errorf("warnings %q; want one about the NIR band", res.Warnings)
+	}
+
+	p = filepath.Join(t.TempDir(), "alive.tif")
+	writeTIFF(t, p, godal.Float32, 3, 1, [][]float32{{0.5, 0.6, 0.5}, {0.2, 0.1, 0.3}}, []string{"nir", "red"})
+	for _, w := range run(t, []File{{Path: p, Filename: "alive.tif"}}, Options{}).Warnings {
+		if strings.Contains(w, "same value") {
+			t.Errorf("warning %q on bands that vary", w)
+		}
+	}
+}
