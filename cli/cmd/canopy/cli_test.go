@@ -279,6 +279,39 @@ func completedFixture() *fakeStatus {
 	}
 }
 
+// result ID prints the index table, then how each band of a rig capture
+// was aligned (the reference band named as such), then the warnings.
+func TestCLIResultShowsBandAlignment(t *testing.T) {
+	st := completedFixture()
+	st.analyses["capture-1"].BandAlignment = []*canopyv1.BandAlignment{
+		{Band: "Red", Filename: "IMG_0001_3.tif", Reference: true, Scale: 1, Peak: 1},
+		{Band: "NIR", Filename: "IMG_0001_4.tif", OffsetX: 56.4321, OffsetY: -5.5, Scale: 0.99871, RotationDeg: -0.1234, ResidualPx: 0.2, ResidualMaxPx: 0.875, Peak: 0.3141},
+	}
+	code, out, errOut := runCLI(t, serveFakes(t, nil, st), nil, "result", "capture-1")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	var got []string
+	for _, line := range strings.Split(out, "\n") {
+		if f := strings.Fields(line); len(f) > 0 && (f[0] == "band" || f[0] == "Red" || f[0] == "NIR" || f[0] == "warning") {
+			got = append(got, strings.Join(f, " "))
+		}
+	}
+	want := []string{
+		"band file offset x,y px scale rotation deg residual px max px peak",
+		"Red IMG_0001_3.tif reference",
+		"NIR IMG_0001_4.tif 56.43,-5.50 0.9987 -0.123 0.20 0.88 0.314",
+		"warning w",
+	}
+	if strings.Join(got, "|") != strings.Join(want, "|") {
+		t.Errorf("lines\n%q\nwant\n%q\nin:\n%s", got, want, out)
+	}
+	// An analysis without alignment (one file) prints no such table.
+	if _, out, _ = runCLI(t, serveFakes(t, nil, completedFixture()), nil, "result", "photo-2"); strings.Contains(out, "offset x,y") {
+		t.Errorf("alignment table for a one-file capture:\n%s", out)
+	}
+}
+
 // results --format csv|json: one row per image, full-precision numbers,
 // the vegetation fraction and dominant health class of NDVI or, without
 // NDVI, of the mapped index; empty cells for what an image lacks.

@@ -447,6 +447,30 @@ func (a *cli) result(ctx context.Context, args []string) error {
 		fmt.Fprintf(w, "%s\t%d\t%.4f\t%.4f\t%.4f\t%.4f\t%.4f\t%.3f\t%s\n", ix.GetName(), ix.GetValidPixels(), ix.GetMean(), ix.GetStd(),
 			ix.GetMin(), ix.GetPercentiles().GetP50(), ix.GetMax(), ix.GetVegetationFraction(), note)
 	}
+	if err := w.Flush(); err != nil {
+		return err
+	}
+	if al := an.GetBandAlignment(); len(al) > 0 {
+		// How far each band was moved onto the reference, and how far off
+		// it may still be: what to look at before trusting per-pixel
+		// values near edges.
+		fmt.Fprintln(a.stdout)
+		w = tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(w, "band\tfile\toffset x,y px\tscale\trotation deg\tresidual px\tmax px\tpeak")
+		for _, b := range al {
+			if b.GetReference() {
+				fmt.Fprintf(w, "%s\t%s\treference\t\t\t\t\t\n", b.GetBand(), b.GetFilename())
+				continue
+			}
+			fmt.Fprintf(w, "%s\t%s\t%.2f,%.2f\t%.4f\t%.3f\t%.2f\t%.2f\t%.3f\n", b.GetBand(), b.GetFilename(), b.GetOffsetX(), b.GetOffsetY(),
+				b.GetScale(), b.GetRotationDeg(), b.GetResidualPx(), b.GetResidualMaxPx(), b.GetPeak())
+		}
+		if err := w.Flush(); err != nil {
+			return err
+		}
+		fmt.Fprintln(a.stdout)
+	}
+	w = tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
 	for _, warn := range an.GetWarnings() {
 		fmt.Fprintf(w, "warning\t%s\n", warn)
 	}
