@@ -46,7 +46,8 @@ if [ "$mode" = quick ]; then
   # alternate in time; each figure is the median of three.
   for _ in 1 2 3; do
     (cd analysis-svc && go test -run '^$' -bench 'MemoryBandwidth|AnalyzeMicaSense|ComputeAndSummarize/NDVI' \
-      -benchtime 3x ./internal/analyze ./internal/index)
+      -benchtime 3x ./internal/analyze ./internal/index &&
+      go test -run '^$' -bench 'FFT2/1024x512' -benchtime 10x ./internal/align)
   done >"$run/kernels.txt"
   canopy-bench kernels -out "$out" "$run/kernels.txt"
   canopy-bench table -out "$out"
@@ -86,7 +87,8 @@ cleanup
 
 echo "==> analysis kernels (go test -bench, services stopped)" >&2
 for _ in 1 2 3; do # alternating in time, medians of three
-  (cd analysis-svc && go test -run '^$' -bench . -benchtime 2x ./internal/analyze ./internal/index)
+  (cd analysis-svc && go test -run '^$' -bench . -benchtime 2x ./internal/analyze ./internal/index &&
+    go test -run '^$' -bench 'FFT2/1024x512' -benchtime 10x ./internal/align)
 done >"$run/kernels.txt"
 canopy-bench kernels -out "$out" "$run/kernels.txt"
 canopy-bench table -out "$out" | tee bench/results/latest.md

@@ -26,6 +26,10 @@ type KernelResult struct {
 	// The slowest index kernel's MB/s over the memory loop's (>= 0.5 is
 	// "within 2x").
 	WorstIndexVsMemBW float64 `json:"worst_index_vs_membw"`
+	// FFTVsRadix2 is how many times as fast band alignment's 2-D FFT is
+	// as the plain radix-2 transform it replaced, both over a 1024 x 512
+	// window in the same run (BenchmarkFFT2).
+	FFTVsRadix2 float64 `json:"fft_vs_radix2,omitempty"`
 }
 
 // AnalyzeBench is one whole-image analysis benchmark.
@@ -144,6 +148,9 @@ func cmdKernels(args []string) error {
 				k.WorstIndexVsMemBW = ib.RatioToMemBW
 			}
 		}
+	}
+	if r2, r4 := lines["BenchmarkFFT2/1024x512/radix2"], lines["BenchmarkFFT2/1024x512/radix4"]; r2.mbps > 0 && r4.mbps > 0 {
+		k.FFTVsRadix2 = ratio(r4.mbps, r2.mbps)
 	}
 	if len(lines) == 0 {
 		return fmt.Errorf("no benchmark lines in %s", fs.Arg(0))
