@@ -408,7 +408,6 @@ func Analyze(ctx context.Context, files []File, opt Options, out Outputs) (*Resu
 		}
 	}
 	res.Warnings = append(res.Warnings, capt.Warnings...)
-	res.Warnings = append(res.Warnings, constantBands(capt.Bands)...)
 	if capt.Metadata.GPSVoid {
 		res.Warnings = append(res.Warnings, "the camera flagged its GPS fix as void: the position, if any, is unreliable")
 	}
@@ -450,37 +449,6 @@ func Analyze(ctx context.Context, files []File, opt Options, out Outputs) (*Resu
 	}
 	res.Duration = time.Since(start)
 	return res, nil
-}
-
-// constantBands warns of each data band whose every pixel with data has
-// one value: a band file left blank or a dead sensor, whose indices come
-// out as one number (NDVI -1 over a NIR band of zeros) that reads as an
-// answer about the plants.
-func constantBands(bands []raster.CaptureBand) []string {
-	var out []string
-	for _, b := range bands {
-		if b.Data == nil || b.Role == index.Alpha || b.Role == index.Other {
-			continue
-		}
-		first, n := float32(0), 0
-		constant := true
-		for _, v := range b.Data {
-			if v-v != 0 { // NaN or ±Inf: no data
-				continue
-			}
-			if n == 0 {
-				first = v
-			} else if v != first {
-				constant = false
-				break
-			}
-			n++
-		}
-		if constant && n > 1 {
-			out = append(out, fmt.Sprintf("the %s band (%s) has the same value (%g) in all of its %d pixels with data: an empty band file or a dead sensor? Indices that use it say nothing about the plants", b.Role, b.File, first, n))
-		}
-	}
-	return out
 }
 
 // MapFileName is the name of an index's colour map in Outputs.MapDir.

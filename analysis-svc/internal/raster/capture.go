@@ -331,6 +331,7 @@ func (c *Capture) Read(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
+		c.warnConstantBands(fi, px, scales)
 		if rig != nil && c.DeclaredScale > 0 && !declaredIgnored {
 			declaredIgnored = true
 			c.Warnings = append(c.Warnings, "the declared reflectance scale is ignored for rig band files: they hold raw sensor values")
@@ -591,6 +592,54 @@ func (c *Capture) validRange() (lo, hi float64) {
 		}
 	}
 	return float64(l), float64(h)
+}
+
+// warnConstantBands warns of each data band of file fi whose every pixel
+// with data holds one value, as the file stores it: a band file left blank
+// or a dead sensor gives indices of one number (NDVI -1 over a NIR band of
+// zeros) that read as an answer about the plants. It looks at the values
+// as read, before any radiometric correction: vignetting and the row
+// gradient make a stuck sensor's constant vary. scales are those the file
+// was read with (nil: raw).
+func (c *Capture) warnConstantBands(fi int, px [][]float32, scales []BandScale) {
+	f := c.files[fi]
+	for i, b := range c.Bands {
+		if c.bandFile[i] != fi || b.Role == index.Alpha || b.Role == index.Other {
+			continue
+		}
+		v, n, ok := constantValue(px[b.Number-1])
+		if !ok || n < 2 {
+			continue
+		}
+		stored := float64(v)
+		if scales != nil && !scales[b.Number-1].none() {
+			sc := scales[b.Number-1]
+			stored = (stored - sc.Offset) / sc.Scale
+			if !strings.HasPrefix(f.Bands[b.Number-1].DataType, "Float") {
+				stored = math.Round(stored) // undo float32 rounding of a count
+			}
+		}
+		c.Warnings = append(c.Warnings, fmt.Sprintf("the %s band (%s) has the same value (%g as stored) in all of its %d pixels with data: an empty band file or a dead sensor? Indices that use it say nothing about the plants",
+			b.Role, f.Name, stored, n))
+	}
+}
+
+// constantValue reports whether every finite value of v is the same one,
+// with that value and how many finite values there are; NaN and ±Inf are
+// no data.
+func constantValue(v []float32) (value float32, n int, ok bool) {
+	for _, x := range v {
+		if x-x != 0 {
+			continue
+		}
+		if n == 0 {
+			value = x
+		} else if x != value {
+			return 0, 0, false
+		}
+		n++
+	}
+	return value, n, true
 }
 
 func applyScale(v []float32, scale, offset float64) {
