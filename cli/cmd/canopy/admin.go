@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -64,7 +63,7 @@ func (a *cli) admin(ctx context.Context, args []string) error {
 			return schemaHint(err)
 		}
 		if *asJSON {
-			return json.NewEncoder(a.stdout).Encode(map[string]string{
+			return a.encodeJSON(map[string]string{
 				"id": p.KeyID, "key": key, "project": p.ProjectID, "role": string(p.Role), "prefix": p.Prefix,
 			})
 		}
@@ -102,7 +101,7 @@ func (a *cli) admin(ctx context.Context, args []string) error {
 			for _, k := range keys {
 				out = append(out, row{k.KeyID, k.ProjectID, string(k.Role), k.Name, k.Prefix, k.CreatedAt, k.RevokedAt})
 			}
-			return json.NewEncoder(a.stdout).Encode(out)
+			return a.encodeJSON(out)
 		}
 		tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
 		fmt.Fprintln(tw, "ID\tPROJECT\tROLE\tNAME\tPREFIX\tCREATED\tREVOKED")

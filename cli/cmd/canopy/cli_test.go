@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"hash"
 	"io"
 	"net"
@@ -576,6 +577,77 @@ func TestHappenedAt(t *testing.T) {
 	} {
 		if got := happenedAt(c.m).UTC().Format("15:04:05.999"); got != c.want {
 			t.Errorf("%s: %s, want %s", c.name, got, c.want)
+		}
+	}
+}
+
+// hostileName holds every kind of character a file name can bring that a
+// terminal acts on or that breaks a table: ESC, CR, a line break, a tab,
+// DEL and a C1 control (CSI).
+const hostileName = "IMG_0001_4\x1b[2J\r\nfake line\t\x7f\u009b31m.tif"
+
+// --json output is JSON whatever the names in it: DEL and the C1 controls
+// (which encoding/json leaves raw) become \u escapes instead of being
+// spelled out as \x7f, which made the document invalid (found by a
+// fresh-user test); the name decodes back to itself, and no byte a
+// terminal acts on is printed raw.
+func TestCLIJSONWithControlCharacters(t *testing.T) {
+	st := completedFixture()
+	st.images[0].Filename = hostileName
+	st.analyses["capture-1"].BandAlignment = []*canopyv1.BandAlignment{{Band: "NIR", Filename: hostileName}}
+	addr := serveFakes(t, nil, st)
+	for _, args := range [][]string{
+		{"status", "--json", "capture-1"},
+		{"result", "--json", "capture-1"},
+		{"show", "--json", "capture-1"},
+		{"results", "--format", "json", "capture-1"},
+	} {
+		code, out, errOut := runCLI(t, addr, nil, args...)
+		if code != 0 {
+			t.Fatalf("%v: exit %d: %s", args, code, errOut)
+		}
+		var v any
+		if err := json.Unmarshal([]byte(out), &v); err != nil {
+			t.Errorf("%v: not JSON (%v): %q", args, err, out)
+			continue
+		}
+		if !strings.Contains(fmt.Sprint(v), hostileName) {
+			t.Errorf("%v: the file name does not decode back to itself: %v", args, v)
+		}
+		if i := strings.IndexFunc(strings.TrimSuffix(out, "\n"), func(r rune) bool { return r < 0x20 || (r >= 0x7f && r <= 0x9f) }); i >= 0 {
+			t.Errorf("%v: control character %q printed raw at %d: %q", args, out[i], i, out)
+		}
+	}
+}
+
+// In the text forms a file name stays in its cell: one line per band in
+// the alignment table, and one status line, however many line breaks and
+// tabs the name holds.
+func TestCLITextKeepsHostileNamesInTheirCells(t *testing.T) {
+	st := completedFixture()
+	st.images[0].Filename = hostileName
+	st.analyses["capture-1"].BandAlignment = []*canopyv1.BandAlignment{
+		{Band: "Red", Filename: "IMG_0001_3.tif", Reference: true},
+		{Band: "NIR", Filename: hostileName, OffsetX: 1.5, OffsetY: -2, Scale: 1, ResidualPx: 0.25, ResidualMaxPx: 0.5, Peak: 0.4},
+	}
+	addr := serveFakes(t, nil, st)
+	_, out, _ := runCLI(t, addr, nil, "result", "capture-1")
+	var nir []string
+	for _, line := range strings.Split(out, "\n") {
+		if strings.HasPrefix(line, "NIR ") {
+			nir = append(nir, line)
+		}
+		if strings.HasPrefix(line, "fake line") {
+			t.Errorf("a file name started a line of its own: %q", line)
+		}
+	}
+	if len(nir) != 1 || !strings.Contains(nir[0], `IMG_0001_4\x1b[2J / fake line \x7f\u009b31m.tif`) || !strings.HasSuffix(strings.Fields(nir[0])[len(strings.Fields(nir[0]))-1], "0.400") {
+		t.Errorf("NIR rows %q; want one, the name in one cell and the peak last, in:\n%s", nir, out)
+	}
+	_, out, _ = runCLI(t, addr, nil, "status", "capture-1")
+	for _, line := range strings.Split(out, "\n") {
+		if strings.HasPrefix(line, "fake line") {
+			t.Errorf("status: a file name started a line of its own:\n%s", out)
 		}
 	}
 }

@@ -181,10 +181,10 @@ func (a *cli) upload(ctx context.Context, args []string) error {
 		case *asJSON:
 			a.printJSON(resp)
 		case resp.GetDuplicate():
-			fmt.Fprintf(a.stdout, "already uploaded %s  %s  %d file(s), %s, %s\n", resp.GetImageId(), g.Name, len(g.Paths),
+			fmt.Fprintf(a.stdout, "already uploaded %s  %s  %d file(s), %s, %s\n", resp.GetImageId(), cell(g.Name), len(g.Paths),
 				humanBytes(resp.GetSizeBytes()), statusName(resp.GetStatus()))
 		default:
-			fmt.Fprintf(a.stdout, "uploaded %s  %s  %d file(s), %s\n", resp.GetImageId(), g.Name, len(g.Paths), humanBytes(resp.GetSizeBytes()))
+			fmt.Fprintf(a.stdout, "uploaded %s  %s  %d file(s), %s\n", resp.GetImageId(), cell(g.Name), len(g.Paths), humanBytes(resp.GetSizeBytes()))
 		}
 	}
 	if *watch && len(ids) > 0 {
@@ -399,7 +399,7 @@ func (a *cli) status(ctx context.Context, args []string) error {
 	w := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintf(w, "id\t%s\n", img.GetId())
 	fmt.Fprintf(w, "status\t%s\n", statusName(img.GetStatus()))
-	fmt.Fprintf(w, "file\t%s (%d file(s), %s)\n", img.GetFilename(), len(img.GetFiles()), humanBytes(img.GetSizeBytes()))
+	fmt.Fprintf(w, "file\t%s (%d file(s), %s)\n", cell(img.GetFilename()), len(img.GetFiles()), humanBytes(img.GetSizeBytes()))
 	fmt.Fprintf(w, "gps\t%s\n", gpsText(img.GetGps()))
 	fmt.Fprintf(w, "attempts\t%d\n", img.GetAttempts())
 	if img.GetLastError() != "" {
@@ -459,10 +459,10 @@ func (a *cli) result(ctx context.Context, args []string) error {
 		fmt.Fprintln(w, "band\tfile\toffset x,y px\tscale\trotation deg\tresidual px\tmax px\tpeak")
 		for _, b := range al {
 			if b.GetReference() {
-				fmt.Fprintf(w, "%s\t%s\treference\t\t\t\t\t\n", b.GetBand(), b.GetFilename())
+				fmt.Fprintf(w, "%s\t%s\treference\t\t\t\t\t\n", cell(b.GetBand()), cell(b.GetFilename()))
 				continue
 			}
-			fmt.Fprintf(w, "%s\t%s\t%.2f,%.2f\t%.4f\t%.3f\t%.2f\t%.2f\t%.3f\n", b.GetBand(), b.GetFilename(), b.GetOffsetX(), b.GetOffsetY(),
+			fmt.Fprintf(w, "%s\t%s\t%.2f,%.2f\t%.4f\t%.3f\t%.2f\t%.2f\t%.3f\n", cell(b.GetBand()), cell(b.GetFilename()), b.GetOffsetX(), b.GetOffsetY(),
 				b.GetScale(), b.GetRotationDeg(), b.GetResidualPx(), b.GetResidualMaxPx(), b.GetPeak())
 		}
 		if err := w.Flush(); err != nil {
@@ -581,7 +581,9 @@ func (a *cli) printJSON(m proto.Message) {
 	if json.Unmarshal(b, &v) == nil {
 		b, _ = json.Marshal(v)
 	}
-	fmt.Fprintln(a.stdout, string(b))
+	if err := a.writeJSON(b); err != nil {
+		fmt.Fprintln(a.stderr, "write json:", err)
+	}
 }
 
 func statusName(s canopyv1.ImageStatus) string {

@@ -130,8 +130,7 @@ func (a *cli) printResults(ctx context.Context, ids []string, format string) err
 		if err != nil {
 			return err
 		}
-		fmt.Fprintln(a.stdout, string(b))
-		return nil
+		return a.writeJSON(b)
 	case "csv":
 		w := csv.NewWriter(a.stdout)
 		if err := w.Write(csvHeader); err != nil {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
 	"io"
 	"strings"
@@ -57,3 +58,37 @@ func needsEscape(p []byte) bool {
 // cell makes s one table cell: a tab or a line break inside a value (a
 // file name, a multi-line error) would start a new column or row.
 var cell = strings.NewReplacer("\r\n", " / ", "\n", " / ", "\r", " / ", "\t", " ").Replace
+
+// writeJSON writes one JSON document and a newline to the raw stdout,
+// with the characters a terminal acts on that encoding/json leaves as they
+// are (DEL and the C1 controls; it escapes those below 0x20 itself) as \u
+// escapes. In JSON they can only stand inside strings, so the document
+// stays valid and means the same; spelled out by terminalSafe (\x7f) it
+// was no longer JSON.
+func (a *cli) writeJSON(b []byte) error {
+	var out strings.Builder
+	for len(b) > 0 {
+		r, size := utf8.DecodeRune(b)
+		switch {
+		case r == 0x7f || (r >= 0x80 && r <= 0x9f):
+			fmt.Fprintf(&out, `\u%04x`, r)
+		case r == utf8.RuneError && size == 1:
+			out.WriteString(`\ufffd`) // not UTF-8: what encoding/json makes of it
+		default:
+			out.Write(b[:size])
+		}
+		b = b[size:]
+	}
+	out.WriteByte('\n')
+	_, err := io.WriteString(a.rawStdout, out.String())
+	return err
+}
+
+// encodeJSON is writeJSON of v as encoding/json marshals it.
+func (a *cli) encodeJSON(v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	return a.writeJSON(b)
+}

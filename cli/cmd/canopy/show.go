@@ -53,13 +53,12 @@ func (a *cli) show(ctx context.Context, args []string) error {
 		if err != nil {
 			return err
 		}
-		fmt.Fprintln(a.stdout, string(b))
-		return nil
+		return a.writeJSON(b)
 	}
 
 	w := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintf(w, "id\t%s\n", img.GetId())
-	fmt.Fprintf(w, "file\t%s (%d file(s), %s)\n", img.GetFilename(), len(img.GetFiles()), humanBytes(img.GetSizeBytes()))
+	fmt.Fprintf(w, "file\t%s (%d file(s), %s)\n", cell(img.GetFilename()), len(img.GetFiles()), humanBytes(img.GetSizeBytes()))
 	if img.GetBatchId() != "" {
 		fmt.Fprintf(w, "batch\t%s\n", img.GetBatchId())
 	}
