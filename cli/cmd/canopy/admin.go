@@ -50,7 +50,7 @@ func (a *cli) admin(ctx context.Context, args []string) error {
 		roleName := fs.String("role", "", "viewer, uploader, worker or admin")
 		name := fs.String("name", "", "a note to recognise the key by")
 		asJSON := fs.Bool("json", false, "print JSON")
-		if err := fs.Parse(rest); err != nil {
+		if err := parseFlags(fs, rest); err != nil {
 			return errUsage
 		}
 		role, err := auth.ParseRole(*roleName)
@@ -80,7 +80,7 @@ func (a *cli) admin(ctx context.Context, args []string) error {
 		fs := flag.NewFlagSet("canopy admin key list", flag.ContinueOnError)
 		fs.SetOutput(a.stderr)
 		asJSON := fs.Bool("json", false, "print JSON")
-		if err := fs.Parse(rest); err != nil {
+		if err := parseFlags(fs, rest); err != nil {
 			return errUsage
 		}
 		keys, err := auth.ListKeys(ctx, pool)

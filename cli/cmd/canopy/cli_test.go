@@ -504,6 +504,17 @@ func TestCLIUploadAnalysisFlags(t *testing.T) {
 	if code, _, errOut := runCLI(t, addr, nil, "upload", "--savi-l", "half", photo); code == 0 || !strings.Contains(errOut, "not a number") {
 		t.Errorf("--savi-l half: exit %d, stderr %q; want a usage error", code, errOut)
 	}
+	// Flags may follow the files (they were taken for file names: "stat
+	// --json: no such file", found by a fresh-user test), and after "--"
+	// everything is a file.
+	code, out, errOut := runCLI(t, addr, nil, "upload", photo, "--indices", "VARI", "--json")
+	var resp map[string]any
+	if code != 0 || json.Unmarshal([]byte(out), &resp) != nil || ingest.n != 3 || !proto.Equal(ingest.opts[len(ingest.opts)-1], &canopyv1.AnalysisOptions{Indices: []string{"VARI"}}) {
+		t.Errorf("flags after the file: exit %d, stdout %q, stderr %q, %d images, options %v; want a third image, asked for VARI, printed as JSON", code, out, errOut, ingest.n, ingest.opts[len(ingest.opts)-1])
+	}
+	if code, _, errOut := runCLI(t, addr, nil, "upload", "--", photo, "--json"); code == 0 || !strings.Contains(errOut, "--json") {
+		t.Errorf("a file named --json after --: exit %d, stderr %q; want it looked for as a file", code, errOut)
+	}
 }
 
 // A file named twice (here once by name, once through a glob) is uploaded

@@ -91,6 +91,43 @@ func (a *cli) flags(name string) *flag.FlagSet {
 	return fs
 }
 
+// parseFlags parses a command's arguments with its flags allowed after
+// the files or ids as well as before them (canopy upload *.tif --watch):
+// the flag package alone stops at the first argument that is not a flag,
+// and then took --watch for a file name. Everything after "--" is an
+// argument, as usual.
+func parseFlags(fs *flag.FlagSet, args []string) error {
+	var flags, rest []string
+	for i := 0; i < len(args); i++ {
+		arg := args[i]
+		if arg == "--" {
+			rest = append(rest, args[i+1:]...)
+			break
+		}
+		if len(arg) < 2 || arg[0] != '-' {
+			rest = append(rest, arg)
+			continue
+		}
+		flags = append(flags, arg)
+		name := strings.TrimLeft(arg, "-")
+		if strings.Contains(name, "=") {
+			continue
+		}
+		f := fs.Lookup(name)
+		if f == nil {
+			continue // Parse names it as unknown
+		}
+		if b, ok := f.Value.(interface{ IsBoolFlag() bool }); ok && b.IsBoolFlag() {
+			continue
+		}
+		if i+1 < len(args) { // the flag's value
+			i++
+			flags = append(flags, args[i])
+		}
+	}
+	return fs.Parse(append(append(flags, "--"), rest...))
+}
+
 const uploadHelp = `usage: canopy upload [flags] FILE|FOLDER|GLOB...
 
 Uploads images; the band files of one multispectral rig capture (MicaSense
@@ -132,7 +169,7 @@ func (a *cli) upload(ctx context.Context, args []string) error {
 	asJSON := fs.Bool("json", false, "print JSON: one upload response per image (and watch updates with --watch)")
 	analysis := analysisFlags(fs)
 	fs.Usage = func() { fmt.Fprint(a.stderr, uploadHelp); fs.PrintDefaults() }
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return errUsage
 	}
 	paths, err := expand(fs.Args())
@@ -318,7 +355,7 @@ func expand(args []string) ([]string, error) {
 func (a *cli) watch(ctx context.Context, args []string) error {
 	fs := a.flags("watch")
 	asJSON := fs.Bool("json", false, "print JSON")
-	if err := fs.Parse(args); err != nil || fs.NArg() == 0 {
+	if err := parseFlags(fs, args); err != nil || fs.NArg() == 0 {
 		fmt.Fprintln(a.stderr, "usage: canopy watch [--json] ID...")
 		return errUsage
 	}
@@ -380,7 +417,7 @@ func (a *cli) watchIDs(ctx context.Context, ids []string, asJSON bool) error {
 func (a *cli) status(ctx context.Context, args []string) error {
 	fs := a.flags("status")
 	asJSON := fs.Bool("json", false, "print JSON")
-	if err := fs.Parse(args); err != nil || fs.NArg() != 1 {
+	if err := parseFlags(fs, args); err != nil || fs.NArg() != 1 {
 		fmt.Fprintln(a.stderr, "usage: canopy status [--json] ID")
 		return errUsage
 	}
@@ -415,7 +452,7 @@ func (a *cli) status(ctx context.Context, args []string) error {
 func (a *cli) result(ctx context.Context, args []string) error {
 	fs := a.flags("result")
 	asJSON := fs.Bool("json", false, "print the whole analysis as JSON")
-	if err := fs.Parse(args); err != nil || fs.NArg() != 1 {
+	if err := parseFlags(fs, args); err != nil || fs.NArg() != 1 {
 		fmt.Fprintln(a.stderr, "usage: canopy result [--json] ID")
 		return errUsage
 	}
@@ -482,7 +519,7 @@ func (a *cli) list(ctx context.Context, args []string) error {
 	st := fs.String("status", "", "only images in this status: uploaded, processing, completed, failed")
 	batch := fs.String("batch", "", "only this batch")
 	asJSON := fs.Bool("json", false, "print JSON")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return errUsage
 	}
 	req := &canopyv1.ListImagesRequest{BatchId: *batch}
@@ -534,7 +571,7 @@ func (a *cli) listAll(ctx context.Context, req *canopyv1.ListImagesRequest) ([]*
 func (a *cli) stats(ctx context.Context, args []string) error {
 	fs := a.flags("stats")
 	asJSON := fs.Bool("json", false, "print JSON")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return errUsage
 	}
 	c, err := a.connect()

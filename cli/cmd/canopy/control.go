@@ -11,7 +11,7 @@ import (
 func (a *cli) retry(ctx context.Context, args []string) error {
 	fs := a.flags("retry")
 	asJSON := fs.Bool("json", false, "print each image as JSON")
-	if err := fs.Parse(args); err != nil || fs.NArg() == 0 {
+	if err := parseFlags(fs, args); err != nil || fs.NArg() == 0 {
 		fmt.Fprintln(a.stderr, "usage: canopy retry [--json] ID...")
 		return errUsage
 	}
@@ -25,7 +25,7 @@ func (a *cli) cancel(ctx context.Context, args []string) error {
 	fs := a.flags("cancel")
 	reason := fs.String("reason", "", "why, recorded in the event log")
 	asJSON := fs.Bool("json", false, "print each image as JSON")
-	if err := fs.Parse(args); err != nil || fs.NArg() == 0 {
+	if err := parseFlags(fs, args); err != nil || fs.NArg() == 0 {
 		fmt.Fprintln(a.stderr, "usage: canopy cancel [--reason TEXT] [--json] ID...")
 		return errUsage
 	}

@@ -48,7 +48,7 @@ func (a *cli) download(ctx context.Context, args []string) error {
 	list := fs.Bool("list", false, "list the outputs instead of downloading one")
 	asJSON := fs.Bool("json", false, "print JSON (the list, or what was written)")
 	fs.Usage = func() { fmt.Fprint(a.stderr, downloadHelp); fs.PrintDefaults() }
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return errUsage
 	}
 	if fs.NArg() != 1 {

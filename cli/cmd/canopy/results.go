@@ -60,7 +60,7 @@ func (a *cli) results(ctx context.Context, args []string) error {
 	format := fs.String("format", "table", "table, json or csv")
 	asJSON := fs.Bool("json", false, "same as --format json")
 	fs.Usage = func() { fmt.Fprint(a.stderr, resultsHelp); fs.PrintDefaults() }
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return errUsage
 	}
 	if *asJSON {

@@ -21,7 +21,7 @@ import (
 func (a *cli) show(ctx context.Context, args []string) error {
 	fs := a.flags("show")
 	asJSON := fs.Bool("json", false, `print {"image": ..., "analysis": ...} (analysis null until the image is completed)`)
-	if err := fs.Parse(args); err != nil || fs.NArg() != 1 {
+	if err := parseFlags(fs, args); err != nil || fs.NArg() != 1 {
 		fmt.Fprintln(a.stderr, "usage: canopy show [--json] ID")
 		return errUsage
 	}
