@@ -53,6 +53,9 @@ func (a *cli) admin(ctx context.Context, args []string) error {
 		if err := parseFlags(fs, rest); err != nil {
 			return errUsage
 		}
+		if err := a.noArgs(fs); err != nil {
+			return err
+		}
 		role, err := auth.ParseRole(*roleName)
 		if err != nil {
 			fmt.Fprintln(a.stderr, adminUsage)
@@ -82,6 +85,9 @@ func (a *cli) admin(ctx context.Context, args []string) error {
 		asJSON := fs.Bool("json", false, "print JSON")
 		if err := parseFlags(fs, rest); err != nil {
 			return errUsage
+		}
+		if err := a.noArgs(fs); err != nil {
+			return err
 		}
 		keys, err := auth.ListKeys(ctx, pool)
 		if err != nil {
@@ -113,18 +119,23 @@ func (a *cli) admin(ctx context.Context, args []string) error {
 			if k.RevokedAt != nil {
 				revoked = k.RevokedAt.UTC().Format(time.RFC3339)
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s…\t%s\t%s\n", k.KeyID, proj, k.Role, k.Name, k.Prefix, k.CreatedAt.UTC().Format(time.RFC3339), revoked)
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s…\t%s\t%s\n", k.KeyID, cell(proj), k.Role, cell(k.Name), k.Prefix, k.CreatedAt.UTC().Format(time.RFC3339), revoked)
 		}
 		return tw.Flush()
 	case "revoke":
-		if len(rest) != 1 {
-			fmt.Fprintln(a.stderr, adminUsage)
+		fs := flag.NewFlagSet("canopy admin key revoke", flag.ContinueOnError)
+		fs.SetOutput(a.stderr)
+		fs.Usage = func() { fmt.Fprintln(a.stderr, adminUsage) }
+		if err := parseFlags(fs, rest); err != nil || fs.NArg() != 1 {
+			if err == nil {
+				fs.Usage()
+			}
 			return errUsage
 		}
-		if err := auth.RevokeKey(ctx, pool, rest[0]); err != nil {
+		if err := auth.RevokeKey(ctx, pool, fs.Arg(0)); err != nil {
 			return schemaHint(err)
 		}
-		fmt.Fprintf(a.stderr, "revoked key %s (services stop accepting it within %s)\n", rest[0], auth.KeyCacheTTL)
+		fmt.Fprintf(a.stderr, "revoked key %s (services stop accepting it within %s)\n", fs.Arg(0), auth.KeyCacheTTL)
 		return nil
 	}
 	fmt.Fprintln(a.stderr, adminUsage)

@@ -662,3 +662,56 @@ func TestCLITextKeepsHostileNamesInTheirCells(t *testing.T) {
 		}
 	}
 }
+
+// Arguments a command cannot use are refused, not ignored or taken for
+// something else (found by a fresh-user test of the flags-anywhere parsing).
+func TestCLIArgumentErrors(t *testing.T) {
+	t.Chdir(t.TempDir()) // sample writes where it is told; nothing may land here
+	photo := filepath.Join(t.TempDir(), "a.jpg")
+	if err := os.WriteFile(photo, []byte{0xFF, 0xD8, 0xFF, 9}, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ingest := &storingIngest{byID: map[string]*canopyv1.UploadImageResponse{}}
+	addr := serveFakes(t, ingest, completedFixture())
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"upload", photo, "--batch"}, "flag needs an argument: -batch"}, // it took "--" for the batch
+		{[]string{"cancel", "capture-1", "--reason"}, "flag needs an argument: -reason"},
+		{[]string{"list", "extra"}, `unexpected argument "extra"`},
+		{[]string{"stats", "--", "--json"}, `unexpected argument "--json"`},
+		{[]string{"sample", "-h"}, "usage: canopy sample DIR"}, // it wrote the samples into a folder named -h
+	} {
+		code, _, errOut := runCLI(t, addr, nil, c.args...)
+		if code != 2 || !strings.Contains(errOut, c.want) {
+			t.Errorf("%q: exit %d, stderr %q; want 2 and %q", c.args, code, errOut, c.want)
+		}
+	}
+	if ingest.n != 0 {
+		t.Errorf("%d uploads; want none", ingest.n)
+	}
+	if entries, _ := os.ReadDir("."); len(entries) != 0 {
+		t.Errorf("files written: %v", entries)
+	}
+}
+
+// A line break in an error or warning stays in its row: the status block
+// shows one status line however the error reads.
+func TestCLIStatusBlockKeepsErrorsOnTheirRow(t *testing.T) {
+	st := completedFixture()
+	st.images[2].LastError = "cancelled: operator\nstatus\tcompleted"
+	addr := serveFakes(t, nil, st)
+	for _, cmd := range []string{"status", "show"} {
+		_, out, _ := runCLI(t, addr, nil, cmd, "bad-3")
+		n := 0
+		for _, line := range strings.Split(out, "\n") {
+			if f := strings.Fields(line); len(f) > 0 && f[0] == "status" {
+				n++
+			}
+		}
+		if n != 1 || !strings.Contains(out, "cancelled: operator / status completed") {
+			t.Errorf("%s: %d status lines; want 1 and the error on one row:\n%s", cmd, n, out)
+		}
+	}
+}

@@ -120,12 +120,25 @@ func parseFlags(fs *flag.FlagSet, args []string) error {
 		if b, ok := f.Value.(interface{ IsBoolFlag() bool }); ok && b.IsBoolFlag() {
 			continue
 		}
-		if i+1 < len(args) { // the flag's value
-			i++
-			flags = append(flags, args[i])
+		if i+1 == len(args) {
+			// A value flag last: Parse alone says its value is missing
+			// (before the "--" below, it took "--" for the value).
+			return fs.Parse(flags)
 		}
+		i++
+		flags = append(flags, args[i]) // the flag's value
 	}
 	return fs.Parse(append(append(flags, "--"), rest...))
+}
+
+// noArgs refuses arguments a command does not take, instead of ignoring
+// them (canopy list extra listed everything).
+func (a *cli) noArgs(fs *flag.FlagSet) error {
+	if fs.NArg() > 0 {
+		fmt.Fprintf(a.stderr, "%s: unexpected argument %q\n", fs.Name(), fs.Arg(0))
+		return errUsage
+	}
+	return nil
 }
 
 const uploadHelp = `usage: canopy upload [flags] FILE|FOLDER|GLOB...
@@ -388,9 +401,9 @@ func (a *cli) watchIDs(ctx context.Context, ids []string, asJSON bool) error {
 				img := m.GetImage()
 				line := fmt.Sprintf("%s  %-10s  %s", happenedAt(m).Local().Format("15:04:05.000"), statusName(img.GetStatus()), img.GetId())
 				if msg := m.GetEvent().GetMessage(); msg != "" {
-					line += "  " + msg
+					line += "  " + cell(msg)
 				} else if img.GetStatus() == canopyv1.ImageStatus_IMAGE_STATUS_FAILED {
-					line += "  " + img.GetLastError()
+					line += "  " + cell(img.GetLastError())
 				}
 				fmt.Fprintln(a.stdout, line)
 				if img.GetStatus() == canopyv1.ImageStatus_IMAGE_STATUS_FAILED {
@@ -440,7 +453,7 @@ func (a *cli) status(ctx context.Context, args []string) error {
 	fmt.Fprintf(w, "gps\t%s\n", gpsText(img.GetGps()))
 	fmt.Fprintf(w, "attempts\t%d\n", img.GetAttempts())
 	if img.GetLastError() != "" {
-		fmt.Fprintf(w, "error\t%s\n", img.GetLastError())
+		fmt.Fprintf(w, "error\t%s\n", cell(img.GetLastError()))
 	}
 	fmt.Fprintf(w, "uploaded\t%s\n", img.GetUploadedAt().AsTime().Format(time.RFC3339Nano))
 	if img.GetProcessedAt() != nil {
@@ -474,7 +487,7 @@ func (a *cli) result(ctx context.Context, args []string) error {
 	fmt.Fprintln(w, "index\tvalid px\tmean\tstd\tmin\tp50\tmax\tveg frac\tnote")
 	for _, ix := range an.GetIndices() {
 		if !ix.GetAvailable() {
-			fmt.Fprintf(w, "%s\t-\t-\t-\t-\t-\t-\t-\t%s\n", ix.GetName(), ix.GetReason())
+			fmt.Fprintf(w, "%s\t-\t-\t-\t-\t-\t-\t-\t%s\n", ix.GetName(), cell(ix.GetReason()))
 			continue
 		}
 		note := ""
@@ -509,7 +522,7 @@ func (a *cli) result(ctx context.Context, args []string) error {
 	}
 	w = tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
 	for _, warn := range an.GetWarnings() {
-		fmt.Fprintf(w, "warning\t%s\n", warn)
+		fmt.Fprintf(w, "warning\t%s\n", cell(warn))
 	}
 	return w.Flush()
 }
@@ -521,6 +534,9 @@ func (a *cli) list(ctx context.Context, args []string) error {
 	asJSON := fs.Bool("json", false, "print JSON")
 	if err := parseFlags(fs, args); err != nil {
 		return errUsage
+	}
+	if err := a.noArgs(fs); err != nil {
+		return err
 	}
 	req := &canopyv1.ListImagesRequest{BatchId: *batch}
 	if *st != "" {
@@ -574,6 +590,9 @@ func (a *cli) stats(ctx context.Context, args []string) error {
 	if err := parseFlags(fs, args); err != nil {
 		return errUsage
 	}
+	if err := a.noArgs(fs); err != nil {
+		return err
+	}
 	c, err := a.connect()
 	if err != nil {
 		return err
@@ -592,11 +611,15 @@ func (a *cli) stats(ctx context.Context, args []string) error {
 }
 
 func (a *cli) sample(args []string) error {
-	if len(args) != 1 {
-		fmt.Fprintln(a.stderr, "usage: canopy sample DIR")
+	fs := a.flags("sample")
+	fs.Usage = func() { fmt.Fprintln(a.stderr, "usage: canopy sample DIR") }
+	if err := parseFlags(fs, args); err != nil || fs.NArg() != 1 {
+		if err == nil {
+			fs.Usage()
+		}
 		return errUsage
 	}
-	paths, err := sample.Write(args[0], 640, 480)
+	paths, err := sample.Write(fs.Arg(0), 640, 480)
 	if err != nil {
 		return err
 	}

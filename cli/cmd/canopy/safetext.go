@@ -30,7 +30,7 @@ func (t terminalSafe) Write(p []byte) (int, error) {
 			fmt.Fprintf(&b, `\x%02x`, p[0])
 		case r < 0x20 || r == 0x7f:
 			fmt.Fprintf(&b, `\x%02x`, r)
-		case r >= 0x80 && r <= 0x9f: // C1 controls, CSI among them
+		case r >= 0x80 && r <= 0x9f, bidiControl(r): // C1 controls (CSI among them), bidi overrides
 			fmt.Fprintf(&b, `\u%04x`, r)
 		default:
 			b.Write(p[:size])
@@ -50,9 +50,26 @@ func needsEscape(p []byte) bool {
 			return true
 		case c == 0xc2 && i+1 < len(p) && p[i+1] >= 0x80 && p[i+1] <= 0x9f: // a C1 control in UTF-8
 			return true
+		case c == 0xd8 || c == 0xe2: // the lead bytes of the bidi controls
+			if r, _ := utf8.DecodeRune(p[i:]); bidiControl(r) {
+				return true
+			}
 		}
 	}
 	return !utf8.Valid(p)
+}
+
+// bidiControl reports the invisible characters that reorder the text after
+// them (U+202E, right-to-left override, shows "rlo\u202egpj.exe" as
+// "rloexe.jpg"): in a file name they can make one name read as another.
+func bidiControl(r rune) bool {
+	switch {
+	case r == 0x061c, r == 0x200e, r == 0x200f:
+		return true
+	case r >= 0x202a && r <= 0x202e, r >= 0x2066 && r <= 0x2069:
+		return true
+	}
+	return false
 }
 
 // cell makes s one table cell: a tab or a line break inside a value (a
@@ -61,8 +78,8 @@ var cell = strings.NewReplacer("\r\n", " / ", "\n", " / ", "\r", " / ", "\t", " 
 
 // writeJSON writes one JSON document and a newline to the raw stdout,
 // with the characters a terminal acts on that encoding/json leaves as they
-// are (DEL and the C1 controls; it escapes those below 0x20 itself) as \u
-// escapes. In JSON they can only stand inside strings, so the document
+// are (DEL, the C1 controls and the bidi controls; it escapes those below
+// 0x20 itself) as \u escapes. In JSON they can only stand inside strings, so the document
 // stays valid and means the same; spelled out by terminalSafe (\x7f) it
 // was no longer JSON.
 func (a *cli) writeJSON(b []byte) error {
@@ -70,7 +87,7 @@ func (a *cli) writeJSON(b []byte) error {
 	for len(b) > 0 {
 		r, size := utf8.DecodeRune(b)
 		switch {
-		case r == 0x7f || (r >= 0x80 && r <= 0x9f):
+		case r == 0x7f || (r >= 0x80 && r <= 0x9f) || bidiControl(r):
 			fmt.Fprintf(&out, `\u%04x`, r)
 		case r == utf8.RuneError && size == 1:
 			out.WriteString(`\ufffd`) // not UTF-8: what encoding/json makes of it

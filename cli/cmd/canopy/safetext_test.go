@@ -16,6 +16,8 @@ func TestTerminalSafe(t *testing.T) {
 		{"bell\x07 del\x7f nul\x00", `bell\x07 del\x7f nul\x00`},
 		{"csi\u009b31m", `csi\u009b31m`},
 		{"lat\xe9n1.jpg", `lat\xe9n1.jpg`},
+		{"rlo\u202egpj.exe and \u2066isolate\u2069 \u200f", `rlo\u202egpj.exe and \u2066isolate\u2069 \u200f`},
+		{"arabic \u0627 and quotes \u2019\u201c stay", "arabic \u0627 and quotes \u2019\u201c stay"},
 	} {
 		var b bytes.Buffer
 		n, err := terminalSafe{&b}.Write([]byte(c.in))

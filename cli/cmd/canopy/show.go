@@ -60,11 +60,11 @@ func (a *cli) show(ctx context.Context, args []string) error {
 	fmt.Fprintf(w, "id\t%s\n", img.GetId())
 	fmt.Fprintf(w, "file\t%s (%d file(s), %s)\n", cell(img.GetFilename()), len(img.GetFiles()), humanBytes(img.GetSizeBytes()))
 	if img.GetBatchId() != "" {
-		fmt.Fprintf(w, "batch\t%s\n", img.GetBatchId())
+		fmt.Fprintf(w, "batch\t%s\n", cell(img.GetBatchId()))
 	}
 	fmt.Fprintf(w, "status\t%s (attempts %d)\n", statusName(img.GetStatus()), img.GetAttempts())
 	if img.GetLastError() != "" {
-		fmt.Fprintf(w, "error\t%s\n", img.GetLastError())
+		fmt.Fprintf(w, "error\t%s\n", cell(img.GetLastError()))
 	}
 	fmt.Fprintf(w, "gps\t%s\n", gpsText(img.GetGps()))
 	if img.GetCaptureTime() != nil {
@@ -92,7 +92,7 @@ func (a *cli) show(ctx context.Context, args []string) error {
 	fmt.Fprintln(w, "index\tmean\tp50\tveg frac\tbare/water\tstressed\tmoderate\thealthy\tnote")
 	for _, ix := range an.GetIndices() {
 		if !ix.GetAvailable() {
-			fmt.Fprintf(w, "%s\t-\t-\t-\t-\t-\t-\t-\t%s\n", ix.GetName(), ix.GetReason())
+			fmt.Fprintf(w, "%s\t-\t-\t-\t-\t-\t-\t-\t%s\n", ix.GetName(), cell(ix.GetReason()))
 			continue
 		}
 		shares := map[string]string{}
@@ -121,7 +121,7 @@ func (a *cli) show(ctx context.Context, args []string) error {
 	if len(an.GetWarnings()) > 0 {
 		fmt.Fprintln(a.stdout)
 		for _, warn := range an.GetWarnings() {
-			fmt.Fprintf(a.stdout, "warning: %s\n", warn)
+			fmt.Fprintf(a.stdout, "warning: %s\n", cell(warn))
 		}
 	}
 	if outs := outputsOf(an); len(outs) > 0 {
