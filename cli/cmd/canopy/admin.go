@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"text/tabwriter"
 	"time"
@@ -44,8 +43,7 @@ func (a *cli) admin(ctx context.Context, args []string) error {
 	sub, rest := args[1], args[2:]
 	switch sub {
 	case "create":
-		fs := flag.NewFlagSet("canopy admin key create", flag.ContinueOnError)
-		fs.SetOutput(a.stderr)
+		fs := a.flags("admin key create")
 		project := fs.String("project", "", "the key's project (created if new); omit only for a worker key of every project")
 		roleName := fs.String("role", "", "viewer, uploader, worker or admin")
 		name := fs.String("name", "", "a note to recognise the key by")
@@ -80,8 +78,7 @@ func (a *cli) admin(ctx context.Context, args []string) error {
 		fmt.Fprintf(a.stderr, "created %s key %s for project %s; this is the only time the key is shown\n", p.Role, p.KeyID, proj)
 		return nil
 	case "list":
-		fs := flag.NewFlagSet("canopy admin key list", flag.ContinueOnError)
-		fs.SetOutput(a.stderr)
+		fs := a.flags("admin key list")
 		asJSON := fs.Bool("json", false, "print JSON")
 		if err := parseFlags(fs, rest); err != nil {
 			return errUsage
@@ -123,8 +120,7 @@ func (a *cli) admin(ctx context.Context, args []string) error {
 		}
 		return tw.Flush()
 	case "revoke":
-		fs := flag.NewFlagSet("canopy admin key revoke", flag.ContinueOnError)
-		fs.SetOutput(a.stderr)
+		fs := a.flags("admin key revoke")
 		fs.Usage = func() { fmt.Fprintln(a.stderr, adminUsage) }
 		if err := parseFlags(fs, rest); err != nil || fs.NArg() != 1 {
 			if err == nil {
