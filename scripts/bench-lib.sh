@@ -26,7 +26,7 @@ start_ours() {
   mkdir -p "$run/logs"
   psql -q -h 127.0.0.1 -U postgres -d postgres -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" -c "CREATE DATABASE $db" 2>/dev/null
   base_url="postgres://postgres@127.0.0.1:5432/$db?sslmode=disable"
-  export BLOB_STORE=local BLOB_DIR="$run/blobs" WORK_DIR="$run" LOG_FORMAT=text LOG_LEVEL=warn
+  export BLOB_STORE=local BLOB_DIR="$run/blobs" WORK_DIR="$run" LOG_FORMAT=text LOG_LEVEL=${BENCH_LOG_LEVEL:-warn}
   # The bench both uploads and works the queue, which no single key's role
   # may do; the dev mode lets one caller do both. Keys would add a cached
   # lookup per call, which these figures leave out.

@@ -7,6 +7,9 @@
 #   scripts/bench.sh          full run  -> bench/results/latest.json + latest.md
 #   scripts/bench.sh quick    CI sizes  -> bench/results/check.json, then the
 #                             check against bench/baseline.json (ratios only)
+#   scripts/bench.sh e2e      only upload -> completed of the older design's
+#                             3 MP images -> bench/results/e2e.json (about a
+#                             minute; for trying a change to the analysis)
 #
 # Every benchmark loop is bounded in count and time; all traffic stays on
 # 127.0.0.1.
@@ -20,7 +23,8 @@ t_start=$SECONDS
 case $mode in
   full) out=bench/results/latest.json ;;
   quick) out=bench/results/check.json ;;
-  *) echo "usage: $0 [full|quick]" >&2; exit 2 ;;
+  e2e) out=bench/results/e2e.json ;;
+  *) echo "usage: $0 [full|quick|e2e]" >&2; exit 2 ;;
 esac
 
 source scripts/bench-lib.sh
@@ -45,7 +49,7 @@ if [ "$mode" = quick ]; then
   # Three separate go test runs, so the kernels and the memory loop
   # alternate in time; each figure is the median of three.
   for _ in 1 2 3; do
-    (cd analysis-svc && go test -run '^$' -bench 'MemoryBandwidth|AnalyzeMicaSense|ComputeAndSummarize/NDVI' \
+    (cd analysis-svc && go test -run '^$' -bench 'MemoryBandwidth|AnalyzeMicaSense|Compute/NDVI' \
       -benchtime 3x ./internal/analyze ./internal/index &&
       go test -run '^$' -bench 'FFT2/1024x512' -benchtime 10x ./internal/align)
   done >"$run/kernels.txt"
@@ -54,6 +58,16 @@ if [ "$mode" = quick ]; then
   echo "==> comparing with bench/baseline.json" >&2
   canopy-bench check -out "$out" -baseline bench/baseline.json
   echo "bench-check took $((SECONDS - t_start)) s" >&2
+  exit 0
+fi
+
+if [ "$mode" = e2e ]; then
+  start_analysis
+  ensure_old_design_python
+  /usr/bin/python3 ../shared/baseline/make_test_images.py "$run/images" >/dev/null
+  "${bench[@]}" -scenarios e2e -e2e-section e2e -e2e-files "$run/images/field_a.png@NRG,$run/images/field_b.jpg@NRG" \
+    -e2e-idle "${E2E_IDLE:-5}" -e2e-n 16 -e2e-c 8 >/dev/null
+  canopy-bench table -out "$out"
   exit 0
 fi
 

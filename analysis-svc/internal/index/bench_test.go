@@ -42,6 +42,26 @@ func BenchmarkComputeAndSummarize(b *testing.B) {
 	}
 }
 
+// BenchmarkCompute is the index kernel alone over 20 MP (Def.Compute: the
+// bands read, the index written), without the statistics
+// BenchmarkComputeAndSummarize adds.
+func BenchmarkCompute(b *testing.B) {
+	bands := benchBands()
+	dst := make([]float32, benchPixels)
+	for _, name := range []string{"NDVI", "EVI", "VARI", "MSAVI2"} {
+		d, _ := Lookup(name)
+		b.Run(name, func(b *testing.B) {
+			b.SetBytes(int64(benchPixels) * 4 * int64(len(d.Needs)))
+			for b.Loop() {
+				if err := d.Compute(dst, &bands, Params{SAVIL: 0.5}); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(benchPixels)*float64(b.N)/b.Elapsed().Seconds(), "pixels/s")
+		})
+	}
+}
+
 // BenchmarkSummarizeParts times the statistics alone, over one index's
 // values (NDVI of the benchmark bands): the fused SummarizeAll against the
 // separate passes it replaces.

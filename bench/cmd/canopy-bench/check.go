@@ -34,6 +34,7 @@ var checkFigures = []string{
 	"notify_cost.with_vs_without",
 	"notify_cost.one_writer.with_vs_without",
 	"kernels.worst_index_vs_membw",
+	"kernels.worst_kernel_alone_vs_membw",
 	"kernels.fft_vs_radix2",
 }
 

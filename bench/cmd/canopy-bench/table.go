@@ -69,15 +69,20 @@ func printTable(w io.Writer, r *Results) {
 		if a := k.MicaSense; a != nil {
 			add("analysis, 1280x960 5-band 16-bit capture", fmt.Sprintf("%.0f ms/capture, %.1f MP/s; %.0f MB/s vs memory loop %.0f = %.3f", a.MsPerImage, a.MPixPerS, a.MBps, a.MemBWMBps, a.RatioToMemBW), "", "")
 		}
-		if len(k.Index) > 0 {
+		indexRow := func(what string, m map[string]*IndexBench, worst float64, target string) {
+			if len(m) == 0 {
+				return
+			}
 			var parts []string
 			for _, n := range []string{"NDVI", "EVI", "VARI", "MSAVI2"} {
-				if ib := k.Index[n]; ib != nil {
+				if ib := m[n]; ib != nil {
 					parts = append(parts, fmt.Sprintf("%s %.0f MB/s (%.2f)", n, ib.MBps, ib.RatioToMemBW))
 				}
 			}
-			add("index kernel + stats, 20 MP, vs memory loop", strings.Join(parts, ", "), ">= 0.5 of memory loop (within 2x)", yes(k.WorstIndexVsMemBW >= 0.5))
+			add(what, strings.Join(parts, ", "), target, yes(worst >= 0.5))
 		}
+		indexRow("index kernel alone, 20 MP, vs memory loop", k.KernelOnly, k.WorstKernelOnlyVsMemBW, ">= 0.5 of memory loop (within 2x)")
+		indexRow("index kernel + stats, 20 MP, vs memory loop", k.Index, k.WorstIndexVsMemBW, ">= 0.5 (the stricter reading)")
 		if k.FFTVsRadix2 > 0 {
 			add("band alignment's FFT, 1024 x 512, vs the former radix-2 one", fmt.Sprintf("%.2fx as fast", k.FFTVsRadix2), "", "")
 		}
