@@ -159,6 +159,9 @@ type summarizer struct {
 	kept      []uint32
 	keepLimit int
 	overflow  bool
+	// masked says that the last run held no data, so the next is summed
+	// with masking straight away (see addRun).
+	masked bool
 	// secondPass says that finish went over all values again.
 	secondPass bool
 
@@ -337,8 +340,10 @@ func (s *summarizer) add(vals []float32) {
 // The loop assumes that every value is valid, which saves masking each
 // one; a NaN or ±Inf makes s2 NaN or +Inf (a finite float32 squared, 4096
 // times, stays far below MaxFloat64), and then addRun does the sums again
-// with maskedSums. The values' bins need no second look: no data falls in
-// the bins of the non-finite keys, which finish ignores, and is never kept.
+// with maskedSums, and sums the runs after it masked from the start
+// (maskedRun) until one holds no more no data. The values' bins need no
+// second look: no data falls in the bins of the non-finite keys, which
+// finish ignores, and is never kept.
 func (s *summarizer) addRun(vals []float32, z int) {
 	k := s.mean
 	if s.valid == 0 {
@@ -351,10 +356,55 @@ func (s *summarizer) addRun(vals []float32, z int) {
 		}
 	}
 	bits := floatBits(vals)
+	var (
+		sum, zs, s1, s2 float64
+		n, w            int
+	)
+	if s.masked {
+		// No data comes in stretches (an image's nodata border, VARI's
+		// sky and water): after a run with some, the next is summed with
+		// masking at once rather than twice. The sums are the same either
+		// way, bit for bit: maskedSums adds in the same order and adds +0
+		// for no data.
+		sum, zs, s1, s2, n, w = s.maskedRun(bits, k, z)
+		s.masked = n < len(vals)
+	} else {
+		sum, zs, s1, s2, w = s.plainRun(vals, bits, k, z)
+		n = len(vals)
+		if math.IsNaN(s2) || math.IsInf(s2, 0) {
+			sum, zs, s1, s2, n = maskedSums(bits, k, s.sum, s.zoneSum[z])
+			s.masked = true
+		}
+	}
+	s.sum, s.zoneSum[z] = sum, zs
+	s.zoneValid[z] += int64(n)
+	if n > 0 {
+		nf, total := float64(n), s.valid+int64(n)
+		runMean := k + s1/nf
+		runM2 := max(0, s2-s1*s1/nf)
+		delta := runMean - s.mean
+		s.mean += delta * nf / float64(total)
+		s.m2 += runM2 + delta*delta*float64(s.valid)*nf/float64(total)
+		s.valid = total
+	}
+	if w > 0 {
+		if len(s.kept)+w > s.keepLimit {
+			// Too many to be worth keeping: finish makes its second
+			// pass instead.
+			s.overflow, s.kept = true, nil
+			clear(s.track[:])
+			return
+		}
+		s.kept = append(s.kept, s.stage[:w]...)
+	}
+}
+
+// plainRun is addRun's loop over a run it takes to be all valid: it
+// counts and stages every value and returns the running sums, s1 and s2
+// (addRun's d and d² sums about k) and how many values it staged.
+func (s *summarizer) plainRun(vals []float32, bits []uint32, k float64, z int) (sum, zs, s1, s2 float64, w int) {
 	hist, track, stage := s.hist[:], s.track[:], s.stage[:]
-	sum, zs := s.sum, s.zoneSum[z]
-	var s1, s2 float64
-	w := 0
+	sum, zs = s.sum, s.zoneSum[z]
 	// Two values a turn: the loop's own instructions are a tenth of the
 	// work otherwise.
 	i := 0
@@ -389,32 +439,62 @@ func (s *summarizer) addRun(vals []float32, z int) {
 		s1 += d
 		s2 += d * d
 	}
-	n := len(vals)
-	if math.IsNaN(s2) || math.IsInf(s2, 0) {
-		sum, zs, s1, s2, n = maskedSums(bits, k, s.sum, s.zoneSum[z])
-	}
-	s.sum, s.zoneSum[z] = sum, zs
-	s.zoneValid[z] += int64(n)
-	if n > 0 {
-		nf, total := float64(n), s.valid+int64(n)
-		runMean := k + s1/nf
-		runM2 := max(0, s2-s1*s1/nf)
-		delta := runMean - s.mean
-		s.mean += delta * nf / float64(total)
-		s.m2 += runM2 + delta*delta*float64(s.valid)*nf/float64(total)
-		s.valid = total
-	}
-	if w > 0 {
-		if len(s.kept)+w > s.keepLimit {
-			// Too many to be worth keeping: finish makes its second
-			// pass instead.
-			s.overflow, s.kept = true, nil
-			clear(s.track[:])
-			return
-		}
-		s.kept = append(s.kept, stage[:w]...)
-	}
+	return sum, zs, s1, s2, w
 }
+
+// maskedRun is plainRun for a run that may hold no data, with maskedSums'
+// arithmetic: it also returns the count of valid values. No data needs no
+// mask in the counting: its keys' bins are never tracked, and finish
+// ignores them.
+func (s *summarizer) maskedRun(bits []uint32, k float64, z int) (sum, zs, s1, s2 float64, n, w int) {
+	hist, track, stage := s.hist[:], s.track[:], s.stage[:]
+	sum, zs = s.sum, s.zoneSum[z]
+	kBits := math.Float64bits(k)
+	i := 0
+	for ; i+1 < len(bits); i += 2 {
+		b0, b1 := bits[i], bits[i+1]
+		r0, r1 := b0>>16, b1>>16
+		hist[r0]++
+		stage[w&(chunk-1)] = b0
+		w += int(track[r0])
+		hist[r1]++
+		stage[w&(chunk-1)] = b1
+		w += int(track[r1])
+		m0, m1 := validMask(b0), validMask(b1)
+		f0 := float64(math.Float32frombits(b0 & uint32(m0)))
+		f1 := float64(math.Float32frombits(b1 & uint32(m1)))
+		sum += f0
+		sum += f1
+		zs += f0
+		zs += f1
+		n += int(m0&1 + m1&1)
+		d0 := f0 - math.Float64frombits(kBits&m0)
+		d1 := f1 - math.Float64frombits(kBits&m1)
+		s1 += d0 + d1
+		s2 += d0*d0 + d1*d1
+	}
+	for ; i < len(bits); i++ {
+		b := bits[i]
+		r := b >> 16
+		hist[r]++
+		stage[w&(chunk-1)] = b
+		w += int(track[r])
+		m := validMask(b)
+		f := float64(math.Float32frombits(b & uint32(m)))
+		sum += f
+		zs += f
+		n += int(m & 1)
+		d := f - math.Float64frombits(kBits&m)
+		s1 += d
+		s2 += d * d
+	}
+	return sum, zs, s1, s2, n, w
+}
+
+// validMask is all ones for the bits of a finite float32, else 0, as a
+// uint64 for masking both a float32's bits and a float64's: its exponent
+// field less all ones is negative unless it is all ones.
+func validMask(b uint32) uint64 { return uint64(int64(int32(b&0x7f800000-0x7f800000)) >> 63) }
 
 // maskedSums is addRun's sums over values some of which may be no data:
 // from sum and zs on, the valid values' sums, their d's and d²'s sums and
@@ -424,9 +504,7 @@ func (s *summarizer) addRun(vals []float32, z int) {
 // pixels) would pay a misprediction per pixel.
 func maskedSums(bits []uint32, k, sum, zs float64) (_, _, s1, s2 float64, n int) {
 	kBits := math.Float64bits(k)
-	// m is all ones for a valid value, else 0: its exponent field less
-	// all ones is negative unless it is all ones.
-	mask := func(b uint32) uint64 { return uint64(int64(int32(b&0x7f800000-0x7f800000)) >> 63) }
+	mask := validMask
 	// Two values a turn, as addRun's loop.
 	i := 0
 	for ; i+1 < len(bits); i += 2 {

@@ -51,6 +51,15 @@ func summaryCases() []summaryCase {
 			}
 			return float32(0.4 + 0.5*math.Sin(float64(i%257)/19)*math.Cos(float64(i/257)/7))
 		}), 257, 131),
+		// Stretches of no data between stretches without, a run long or
+		// shorter: pass one switches between its plain and masked runs.
+		std("no data in stretches", gen(400*300, func(i int) float32 {
+			switch {
+			case (i/3000)%3 == 0, i%10007 == 5:
+				return []float32{nan, inf, -inf}[i%3]
+			}
+			return float32(rng.Float64()*1.6 - 0.6)
+		}), 400, 300),
 		std("quantised like an 8-bit photo", gen(640*480, func(int) float32 {
 			a, b := rng.IntN(256), rng.IntN(256)
 			return float32(normDiff(float64(a), float64(b)))
