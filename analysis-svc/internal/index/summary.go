@@ -442,52 +442,20 @@ func (s *summarizer) plainRun(vals []float32, bits []uint32, k float64, z int) (
 	return sum, zs, s1, s2, w
 }
 
-// maskedRun is plainRun for a run that may hold no data, with maskedSums'
-// arithmetic: it also returns the count of valid values. No data needs no
-// mask in the counting: its keys' bins are never tracked, and finish
-// ignores them.
+// maskedRun is plainRun for a run that may hold no data: it counts and
+// stages the values, then sums them with maskedSums, which also counts
+// the valid ones. The run is in the first-level cache, so the second
+// loop over it costs little. No data needs no mask in the counting: its
+// keys' bins are never tracked, and finish ignores them.
 func (s *summarizer) maskedRun(bits []uint32, k float64, z int) (sum, zs, s1, s2 float64, n, w int) {
 	hist, track, stage := s.hist[:], s.track[:], s.stage[:]
-	sum, zs = s.sum, s.zoneSum[z]
-	kBits := math.Float64bits(k)
-	i := 0
-	for ; i+1 < len(bits); i += 2 {
-		b0, b1 := bits[i], bits[i+1]
-		r0, r1 := b0>>16, b1>>16
-		hist[r0]++
-		stage[w&(chunk-1)] = b0
-		w += int(track[r0])
-		hist[r1]++
-		stage[w&(chunk-1)] = b1
-		w += int(track[r1])
-		m0, m1 := validMask(b0), validMask(b1)
-		f0 := float64(math.Float32frombits(b0 & uint32(m0)))
-		f1 := float64(math.Float32frombits(b1 & uint32(m1)))
-		sum += f0
-		sum += f1
-		zs += f0
-		zs += f1
-		n += int(m0&1 + m1&1)
-		d0 := f0 - math.Float64frombits(kBits&m0)
-		d1 := f1 - math.Float64frombits(kBits&m1)
-		s1 += d0 + d1
-		s2 += d0*d0 + d1*d1
-	}
-	for ; i < len(bits); i++ {
-		b := bits[i]
+	for _, b := range bits {
 		r := b >> 16
 		hist[r]++
 		stage[w&(chunk-1)] = b
 		w += int(track[r])
-		m := validMask(b)
-		f := float64(math.Float32frombits(b & uint32(m)))
-		sum += f
-		zs += f
-		n += int(m & 1)
-		d := f - math.Float64frombits(kBits&m)
-		s1 += d
-		s2 += d * d
 	}
+	sum, zs, s1, s2, n = maskedSums(bits, k, s.sum, s.zoneSum[z])
 	return sum, zs, s1, s2, n, w
 }
 
