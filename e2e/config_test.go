@@ -214,3 +214,33 @@ func TestAnalysisRefusesMissingWorkDir(t *testing.T) {
 		t.Errorf("WORK_DIR=%s: %v", missing, err)
 	}
 }
+
+// A misspelt LOG_LEVEL or LOG_FORMAT stops every service at start-up,
+// naming the variable, instead of logging at info as if nothing were
+// asked; any case of a known value is taken.
+func TestServicesRefuseUnknownLogSettings(t *testing.T) {
+	loads := map[string]func(config.Getenv) error{
+		"ingest-svc":   func(g config.Getenv) error { _, err := ingestapp.LoadConfig(g); return err },
+		"status-svc":   func(g config.Getenv) error { _, err := statusapp.LoadConfig(g); return err },
+		"analysis-svc": func(g config.Getenv) error { _, err := analysisapp.LoadConfig(g); return err },
+	}
+	for svc, load := range loads {
+		for _, c := range []struct {
+			env  map[string]string
+			want string // "" for no error
+		}{
+			{map[string]string{"LOG_LEVEL": "verbose"}, `LOG_LEVEL="verbose": want debug, info, warn or error`},
+			{map[string]string{"LOG_FORMAT": "xml"}, `LOG_FORMAT="xml": want text or json`},
+			{map[string]string{"LOG_LEVEL": "DEBUG", "LOG_FORMAT": "JSON"}, ""},
+			{map[string]string{"LOG_LEVEL": "warn"}, ""},
+		} {
+			err := load(func(k string) string { return c.env[k] })
+			switch {
+			case c.want == "" && err != nil:
+				t.Errorf("%s with %v: %v", svc, c.env, err)
+			case c.want != "" && (err == nil || !strings.Contains(err.Error(), c.want)):
+				t.Errorf("%s with %v: %v, want an error saying %s", svc, c.env, err, c.want)
+			}
+		}
+	}
+}

@@ -49,7 +49,7 @@ if [ "$mode" = quick ]; then
   # Three separate go test runs, so the kernels and the memory loop
   # alternate in time; each figure is the median of three.
   for _ in 1 2 3; do
-    (cd analysis-svc && go test -run '^$' -bench 'MemoryBandwidth|AnalyzeMicaSense|Compute/NDVI' \
+    (cd analysis-svc && go test -run '^$' -bench 'MemoryBandwidth|AnalyzeMicaSense|Compute/(NDVI|MSAVI2)$' \
       -benchtime 3x ./internal/analyze ./internal/index &&
       go test -run '^$' -bench 'FFT2/1024x512' -benchtime 10x ./internal/align)
   done >"$run/kernels.txt"

@@ -76,9 +76,8 @@ func LoadConfig(getenv config.Getenv) (Config, error) {
 			},
 			ShutdownGrace: r.Duration(20*time.Second, 0, "SHUTDOWN_GRACE"),
 		},
-		LogFormat: r.String("text", "LOG_FORMAT"),
-		LogLevel:  r.String("info", "LOG_LEVEL"),
 	}
+	c.LogFormat, c.LogLevel = r.Logging()
 	c.IngestTLS = r.Bool(c.IngestCAFile != "", "INGEST_TLS")
 	thresholds, err := index.ParseThresholds(r.String("", "HEALTH_THRESHOLDS"))
 	c.Worker.Options.HealthThresholds = thresholds

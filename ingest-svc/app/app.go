@@ -85,9 +85,8 @@ func LoadConfig(getenv config.Getenv) (Config, error) {
 			Interval: r.Duration(30*time.Second, 10*time.Millisecond, "OUTPUT_SWEEP_INTERVAL"),
 			Grace:    r.Duration(2*time.Minute, 0, "OUTPUT_SWEEP_GRACE"),
 		},
-		LogFormat: r.String("text", "LOG_FORMAT"),
-		LogLevel:  r.String("info", "LOG_LEVEL"),
 	}
+	c.LogFormat, c.LogLevel = r.Logging()
 	if err := r.Err(); err != nil {
 		return Config{}, fmt.Errorf("ingest-svc config: %w", err)
 	}

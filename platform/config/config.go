@@ -222,3 +222,21 @@ func (r *Reader) TLS() (certFile, keyFile string) {
 	}
 	return certFile, keyFile
 }
+
+// Logging reads LOG_FORMAT (text, the default, or json) and LOG_LEVEL
+// (debug, info, the default, warn or error). A misspelt level fails the
+// start instead of quietly logging at info: someone who asked for debug
+// to chase a problem should not be left wondering where the lines went.
+func (r *Reader) Logging() (format, level string) {
+	format = strings.ToLower(r.String("text", "LOG_FORMAT"))
+	if format != "text" && format != "json" {
+		r.errs = append(r.errs, fmt.Errorf("LOG_FORMAT=%q: want text or json", format))
+	}
+	level = strings.ToLower(r.String("info", "LOG_LEVEL"))
+	switch level {
+	case "debug", "info", "warn", "error":
+	default:
+		r.errs = append(r.errs, fmt.Errorf("LOG_LEVEL=%q: want debug, info, warn or error", level))
+	}
+	return format, level
+}

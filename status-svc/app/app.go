@@ -53,9 +53,8 @@ func LoadConfig(getenv config.Getenv) (Config, error) {
 		Auth:      r.Auth(),
 		EventPoll: r.Duration(time.Second, 10*time.Millisecond, "EVENT_POLL_INTERVAL"),
 		GapWait:   r.Duration(statusapi.DefaultGapWait, 10*time.Millisecond, "EVENT_GAP_WAIT"),
-		LogFormat: r.String("text", "LOG_FORMAT"),
-		LogLevel:  r.String("info", "LOG_LEVEL"),
 	}
+	c.LogFormat, c.LogLevel = r.Logging()
 	if err := r.Err(); err != nil {
 		return Config{}, fmt.Errorf("status-svc config: %w", err)
 	}

@@ -302,21 +302,37 @@ func (f *File) readFloat32(w, h int, conv []bandConv, opts ...godal.DatasetIOOpt
 }
 
 // widen converts raw, bands of bandLen values one after the other, to
-// float32 by conv, split across the cores. An 8- or 16-bit band has at
-// most 65,536 distinct values, so each band's are converted once, into a
-// table, and every pixel is a load from it instead of a conversion and a
-// multiply-add per pixel (BenchmarkWiden: 1.3-1.5x as fast): the same
-// bits as convert gives, since the table is convert's output.
+// float32 by conv, split across the cores. A band to be scaled or to have
+// a nodata value masked has at most 65,536 distinct values (8 or 16 bits),
+// so those are converted once, into a table, and each pixel is a load from
+// it instead of a conversion, a multiply-add or a compare: the same bits,
+// since the table is convert's own output. BenchmarkWiden: 1.1-1.5x as
+// fast for those; slower for a band taken as read (convert's loop is
+// then only the widening) or one with few pixels beside the table's
+// entries, which keep the per-pixel loop.
 func widen[T uint8 | uint16](raw []T, bandLen int, conv []bandConv) []float32 {
 	out := make([]float32, len(raw))
 	tables := make([]*widenTable, len(conv))
 	for i, c := range conv {
-		tables[i] = newWidenTable[T](c)
+		if (c.hasNoData || !c.scale.none()) && bandLen >= 8*tableEntries[T]() {
+			tables[i] = newWidenTable[T](c)
+		}
 	}
 	inParallel(out, bandLen, func(i, at int, dst []float32) {
-		lookup(dst, raw[at:at+len(dst)], tables[i])
+		if t := tables[i]; t != nil {
+			lookup(dst, raw[at:at+len(dst)], t)
+		} else {
+			convert(dst, raw[at:at+len(dst)], conv[i])
+		}
 	})
 	return out
+}
+
+// tableEntries is how many values T has: 256 or 65,536.
+func tableEntries[T uint8 | uint16]() int {
+	var top T
+	top--
+	return int(top) + 1
 }
 
 // widenTable holds a band's converted value for every raw value. It is
@@ -326,9 +342,7 @@ type widenTable [1 << 16]float32
 
 func newWidenTable[T uint8 | uint16](c bandConv) *widenTable {
 	var t widenTable
-	var top T
-	top-- // the type's largest value
-	all := make([]T, int(top)+1)
+	all := make([]T, tableEntries[T]())
 	for v := range all {
 		all[v] = T(v)
 	}

@@ -92,7 +92,13 @@ func printTable(w io.Writer, r *Results) {
 			continue
 		}
 		for _, id := range e.Idle {
-			add("upload -> completed, idle, "+id.File, fmt.Sprintf("p50 %.0f / p99 %.0f ms (n=%d)", id.Latency.P50, id.Latency.P99, id.Latency.N), "p50 < 300 ms (3 MP image)", "")
+			// The target is for a 3 MP image: the older design's test
+			// images (r.E2E). The real captures are of other sizes.
+			target, met := "", ""
+			if e == r.E2E {
+				target, met = "p50 < 300 ms (3 MP image)", yes(id.Latency.P50 < 300)
+			}
+			add("upload -> completed, idle, "+id.File, fmt.Sprintf("p50 %.0f / p99 %.0f ms (n=%d)", id.Latency.P50, id.Latency.P99, id.Latency.N), target, met)
 		}
 		if e.N > 0 {
 			add(fmt.Sprintf("burst of %d, c=%d: %s", e.N, e.Concurrency, strings.Join(e.Files, ", ")), fmt.Sprintf("%.1f uploads/s, %.2f images/s, upload->completed p50 %.0f / p99 %.0f ms, %d failed", e.UploadsPerS, e.ImagesPerS, e.Latency.P50, e.Latency.P99, e.Failures), "", "")
