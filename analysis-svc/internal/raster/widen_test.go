@@ -60,47 +60,32 @@ func TestWidenTableMatchesConvert(t *testing.T) {
 		{scale: BandScale{Scale: 2e-5, Offset: -0.01}, hasNoData: true, noData: 200},
 		{hasNoData: true, noData: 0},
 	}
-	check := func(name string, got, want []float32) {
-		t.Helper()
-		for v := range want {
-			if math.Float32bits(got[v]) != math.Float32bits(want[v]) {
-				t.Fatalf("%s value %d: %v, convert %v", name, v, got[v], want[v])
-			}
-		}
-	}
-	// every returns each value of T once, then again until n values.
-	every8 := func(n int) []uint8 {
-		r := make([]uint8, n)
-		for i := range r {
-			r[i] = uint8(i)
-		}
-		return r
-	}
-	every16 := func(n int) []uint16 {
-		r := make([]uint16, n)
-		for i := range r {
-			r[i] = uint16(i)
-		}
-		return r
-	}
 	for _, c := range convs {
-		for _, n := range []int{256, 8 * 256 * 3} {
-			raw := every8(n)
-			want := make([]float32, n)
-			convert(want, raw, c)
-			got := make([]float32, n)
-			lookup(got, raw, newWidenTable[uint8](c))
-			check("8-bit table", got, want)
-			check("8-bit widen", widen(raw, n, []bandConv{c}), want)
+		checkTableAndWiden[uint8](t, "8-bit", c, 256, 8*256*3)
+		checkTableAndWiden[uint16](t, "16-bit", c, 1<<16, 8<<16+5)
+	}
+}
+
+// checkTableAndWiden widens bands of each length in ns, holding every value
+// of T in turn, through c's table and through widen, and compares the bits
+// with convert's.
+func checkTableAndWiden[T uint8 | uint16](t *testing.T, name string, c bandConv, ns ...int) {
+	t.Helper()
+	for _, n := range ns {
+		raw := make([]T, n)
+		for i := range raw {
+			raw[i] = T(i)
 		}
-		for _, n := range []int{1 << 16, 8<<16 + 5} {
-			raw := every16(n)
-			want := make([]float32, n)
-			convert(want, raw, c)
-			got := make([]float32, n)
-			lookup(got, raw, newWidenTable[uint16](c))
-			check("16-bit table", got, want)
-			check("16-bit widen", widen(raw, n, []bandConv{c}), want)
+		want := make([]float32, n)
+		convert(want, raw, c)
+		table := make([]float32, n)
+		lookup(table, raw, newWidenTable[T](c))
+		for what, got := range map[string][]float32{"table": table, "widen": widen(raw, n, []bandConv{c})} {
+			for v := range want {
+				if math.Float32bits(got[v]) != math.Float32bits(want[v]) {
+					t.Fatalf("%s %s, %+v, value %d: %v, convert %v", name, what, c, raw[v], got[v], want[v])
+				}
+			}
 		}
 	}
 }
