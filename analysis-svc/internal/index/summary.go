@@ -472,11 +472,10 @@ func validMask(b uint32) uint64 { return uint64(int64(int32(b&0x7f800000-0x7f800
 // pixels) would pay a misprediction per pixel.
 func maskedSums(bits []uint32, k, sum, zs float64) (_, _, s1, s2 float64, n int) {
 	kBits := math.Float64bits(k)
-	mask := validMask
 	// Two values a turn, as addRun's loop.
 	i := 0
 	for ; i+1 < len(bits); i += 2 {
-		m0, m1 := mask(bits[i]), mask(bits[i+1])
+		m0, m1 := validMask(bits[i]), validMask(bits[i+1])
 		f0 := float64(math.Float32frombits(bits[i] & uint32(m0)))
 		f1 := float64(math.Float32frombits(bits[i+1] & uint32(m1)))
 		sum += f0
@@ -490,7 +489,7 @@ func maskedSums(bits []uint32, k, sum, zs float64) (_, _, s1, s2 float64, n int)
 		s2 += d0*d0 + d1*d1
 	}
 	for ; i < len(bits); i++ {
-		m := mask(bits[i])
+		m := validMask(bits[i])
 		f := float64(math.Float32frombits(bits[i] & uint32(m)))
 		sum += f
 		zs += f
