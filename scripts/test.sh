@@ -11,7 +11,7 @@ if [ ! -d ../shared/data ] && [ -z "${CANOPY_SHARED_DATA:-}" ]; then
   echo "note: ../shared/data not found: tests on real drone images will be skipped" >&2
 fi
 pkgs=()
-for m in gen platform ingest-svc analysis-svc status-svc cli e2e; do pkgs+=("./$m/..."); done
+for m in gen platform ingest-svc analysis-svc status-svc cli e2e bench; do pkgs+=("./$m/..."); done
 go test -count=1 -timeout 30m "$@" "${pkgs[@]}"
 # The TypeScript SDK, compiled and called against a private running stack.
 bash scripts/sdk-ts.sh

@@ -24,14 +24,40 @@ const (
 )
 
 func benchAnalyze(b *testing.B, fs []File, w, h, bands int) {
-	b.SetBytes(int64(w * h * bands * 4))
-	ctx := context.Background()
-	for b.Loop() {
-		if _, err := Analyze(ctx, fs, Options{}, Outputs{Map: io.Discard, Thumbnail: io.Discard}); err != nil {
-			b.Fatal(err)
-		}
+	analyze := func(ctx context.Context) error {
+		_, err := Analyze(ctx, fs, Options{}, Outputs{Map: io.Discard, Thumbnail: io.Discard})
+		return err
 	}
-	b.ReportMetric(float64(w*h)*float64(b.N)/b.Elapsed().Seconds(), "pixels/s")
+	pixelsPerS := func(b *testing.B) {
+		b.ReportMetric(float64(w*h)*float64(b.N)/b.Elapsed().Seconds(), "pixels/s")
+	}
+	// one: a single analysis at a time, its indices spread over the cores
+	// (the latency of an image on an idle worker).
+	b.Run("one", func(b *testing.B) {
+		b.SetBytes(int64(w * h * bands * 4))
+		ctx := context.Background()
+		for b.Loop() {
+			if err := analyze(ctx); err != nil {
+				b.Fatal(err)
+			}
+		}
+		pixelsPerS(b)
+	})
+	// pool: GOMAXPROCS analyses at once, as analysis-svc's worker pool runs
+	// them by default (WORKERS): the throughput of a busy worker.
+	b.Run("pool", func(b *testing.B) {
+		b.SetBytes(int64(w * h * bands * 4))
+		b.RunParallel(func(pb *testing.PB) {
+			ctx := context.Background()
+			for pb.Next() {
+				if err := analyze(ctx); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		})
+		pixelsPerS(b)
+	})
 }
 
 func BenchmarkAnalyzeMicaSense(b *testing.B) {

@@ -64,10 +64,21 @@ func printTable(w io.Writer, r *Results) {
 	}
 	if k := r.Kernels; k != nil {
 		if a := k.RGB20MP; a != nil {
-			add("analysis, 20 MP RGB JPEG (whole Analyze)", fmt.Sprintf("%.0f ms/image, %.2f images/s/core, %.1f MP/s; %.0f MB/s vs memory loop %.0f = %.3f", a.MsPerImage, a.ImagesPerSPerCore, a.MPixPerS, a.MBps, a.MemBWMBps, a.RatioToMemBW), ">= 2 images/s per core", yes(a.ImagesPerSPerCore >= 2))
+			// The target is a throughput: judged on the pool's figure
+			// when there is one (older results have only one at a time).
+			perCore, pool := a.ImagesPerSPerCore, ""
+			if p := a.Pool; p != nil {
+				perCore = p.ImagesPerSPerCore
+				pool = fmt.Sprintf("; %d at once, as the worker pool runs: %.2f images/s = %.2f images/s/core", p.AtOnce, p.ImagesPerS, p.ImagesPerSPerCore)
+			}
+			add("analysis, 20 MP RGB JPEG (whole Analyze)", fmt.Sprintf("one at a time %.0f ms/image (%.2f images/s/core, %.1f MP/s; %.0f MB/s vs memory loop %.0f = %.3f)%s", a.MsPerImage, a.ImagesPerSPerCore, a.MPixPerS, a.MBps, a.MemBWMBps, a.RatioToMemBW, pool), ">= 2 images/s per core", yes(perCore >= 2))
 		}
 		if a := k.MicaSense; a != nil {
-			add("analysis, 1280x960 5-band 16-bit capture", fmt.Sprintf("%.0f ms/capture, %.1f MP/s; %.0f MB/s vs memory loop %.0f = %.3f", a.MsPerImage, a.MPixPerS, a.MBps, a.MemBWMBps, a.RatioToMemBW), "", "")
+			pool := ""
+			if p := a.Pool; p != nil {
+				pool = fmt.Sprintf("; %d at once: %.2f captures/s", p.AtOnce, p.ImagesPerS)
+			}
+			add("analysis, 1280x960 5-band 16-bit capture", fmt.Sprintf("one at a time %.0f ms/capture (%.1f MP/s; %.0f MB/s vs memory loop %.0f = %.3f)%s", a.MsPerImage, a.MPixPerS, a.MBps, a.MemBWMBps, a.RatioToMemBW, pool), "", "")
 		}
 		indexRow := func(what string, m map[string]*IndexBench, worst float64, target string) {
 			if len(m) == 0 {
