@@ -11,10 +11,10 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"hash"
 	"io"
 	"log/slog"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/google/uuid"
@@ -269,7 +269,7 @@ type fileWriter struct {
 	pw     *io.PipeWriter
 	done   chan error
 	cancel context.CancelFunc // ends the Put's own context
-	hash   hash.Hash
+	hash   *chunkHasher
 	size   int64
 	prefix bytes.Buffer
 	ctype  string
@@ -335,7 +335,7 @@ func (u *receiver) startFile(idx int) {
 	// still being written when the abort arrives, stays behind. cleanup
 	// cancels this context only if the store does not finish in putAbortWait.
 	ctx, cancel := context.WithCancel(context.WithoutCancel(u.ctx))
-	fw := &fileWriter{index: idx, key: key, pw: pw, done: make(chan error, 1), cancel: cancel, hash: sha256.New()}
+	fw := &fileWriter{index: idx, key: key, pw: pw, done: make(chan error, 1), cancel: cancel, hash: newChunkHasher()}
 	go func() {
 		_, err := u.svc.blobs.Put(ctx, key, pr)
 		pr.CloseWithError(err) // unblock the writer if Put gave up early
@@ -365,7 +365,7 @@ func (u *receiver) write(data []byte) error {
 			return err
 		}
 	}
-	fw.hash.Write(data)
+	fw.hash.add(data)
 	fw.size += int64(len(data))
 	if _, err := fw.pw.Write(data); err != nil {
 		return u.svc.unavailable(u.ctx, "store upload", err)
@@ -390,13 +390,14 @@ func (u *receiver) finishFile() error {
 	fw.pw.Close()
 	err := <-fw.done
 	fw.cancel()
+	sum := fw.hash.sum()
 	if err != nil {
 		u.cur = nil
 		return u.svc.unavailable(u.ctx, "store upload", err)
 	}
 	u.stored = append(u.stored, storedFile{
 		spec: u.specs[fw.index], key: fw.key, contentType: fw.ctype, size: fw.size,
-		sha256: hex.EncodeToString(fw.hash.Sum(nil)), prefix: fw.prefix.Bytes(),
+		sha256: hex.EncodeToString(sum), prefix: fw.prefix.Bytes(),
 	})
 	u.cur = nil
 	return nil
@@ -407,6 +408,7 @@ func (u *receiver) finishFile() error {
 func (u *receiver) cleanup() {
 	ctx := context.WithoutCancel(u.ctx)
 	if fw := u.cur; fw != nil {
+		fw.hash.sum() // ends its goroutine; the sum is not needed
 		fw.pw.CloseWithError(errors.New("upload aborted"))
 		// Put removes its partial object itself.
 		t := time.NewTimer(putAbortWait)
@@ -429,6 +431,51 @@ func (u *receiver) cleanup() {
 }
 
 const sniffLen = 8
+
+// chunkHasher computes a file's SHA-256 on its own goroutine, beside the
+// one receiving the chunks and the one writing them to the store: hashed
+// on the receiving goroutine it was a fifth of ingest-svc's CPU in a
+// one-stream upload, and that stream ran at 0.63-0.70 of its speed
+// without the hash (379-414 against 594-601 MB/s).
+//
+// It keeps the chunks it is given until it has hashed them. A chunk is
+// the Data of a message gRPC unmarshalled into memory of its own (proto
+// copies bytes fields unless told to alias), so nothing overwrites it;
+// the queue's capacity bounds how many chunks a stream holds this way.
+type chunkHasher struct {
+	q      chan []byte
+	result chan []byte
+	once   sync.Once
+	digest []byte
+}
+
+// hashQueue is how many chunks the hasher may lag behind the receiver.
+const hashQueue = 2
+
+func newChunkHasher() *chunkHasher {
+	h := &chunkHasher{q: make(chan []byte, hashQueue), result: make(chan []byte, 1)}
+	go func() {
+		d := sha256.New()
+		for b := range h.q {
+			d.Write(b)
+		}
+		h.result <- d.Sum(nil)
+	}()
+	return h
+}
+
+// add hands a chunk to the hasher; it must not be changed afterwards.
+func (h *chunkHasher) add(b []byte) { h.q <- b }
+
+// sum returns the SHA-256 of every chunk added and ends the goroutine;
+// later calls return the same sum.
+func (h *chunkHasher) sum() []byte {
+	h.once.Do(func() {
+		close(h.q)
+		h.digest = <-h.result
+	})
+	return h.digest
+}
 
 // sniff decides the content type from the first bytes, whatever the client
 // claims, and refuses what the analysis cannot read.
