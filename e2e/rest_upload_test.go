@@ -165,6 +165,11 @@ func TestRESTUpload(t *testing.T) {
 		if code != c.want || !strings.Contains(r.Message, c.inMessage) {
 			t.Errorf("%s: HTTP %d %q; want %d with %q", c.name, code, r.Message, c.want, c.inMessage)
 		}
+		// The status's own message, not a Go error's text around it
+		// (a fresh-user test found "upload: rpc error: code = ..." on 413).
+		if strings.Contains(r.Message, "rpc error") {
+			t.Errorf("%s: message %q carries a wrapped Go error's text", c.name, r.Message)
+		}
 	}
 	// A JPEG sent as JSON is told what to send instead.
 	if code, r := postUpload(t, base+"?filename=a.jpg", "application/json", bytes.NewReader(jpeg)); code != 400 || !strings.Contains(r.Message, "give it its own type, such as image/jpeg") {

@@ -99,6 +99,12 @@ func (c *Client) UploadFiles(ctx context.Context, files []File, opt UploadOption
 			return nil, fmt.Errorf("open %s: %w", f.Path, err)
 		}
 		defer fh.Close()
+		// Said here, naming the file: an empty file sends no chunk, and
+		// the server could only answer that the upload ended after its
+		// metadata.
+		if st, err := fh.Stat(); err == nil && st.Mode().IsRegular() && st.Size() == 0 {
+			return nil, fmt.Errorf("%s is empty: nothing to upload", f.Path)
+		}
 		readers[i] = fh
 		// A name in another encoding (Latin-1 from an old card reader) is
 		// sent with U+FFFD for the bytes that are not UTF-8: the name is

@@ -274,3 +274,28 @@ func TestUploadFilesWithTextThatIsNotUTF8(t *testing.T) {
 		t.Error("the refused upload reached the server")
 	}
 }
+
+// An empty file is refused before anything is sent, naming the file (the
+// server could only say the upload ended after its metadata).
+func TestUploadFilesRefusesAnEmptyFile(t *testing.T) {
+	rec := &recordingIngest{md: make(chan *canopyv1.UploadMetadata, 2)}
+	c := serveFake(t, func(srv *grpc.Server) { canopyv1.RegisterIngestServiceServer(srv, rec) })
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	dir := t.TempDir()
+	band := filepath.Join(dir, "IMG_0001_1.tif")
+	empty := filepath.Join(dir, "IMG_0001_2.tif")
+	if err := os.WriteFile(band, []byte("II*\x00"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(empty, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, err := c.UploadFiles(ctx, []client.File{{Path: band}, {Path: empty}}, client.UploadOptions{})
+	if err == nil || !strings.Contains(err.Error(), empty+" is empty") {
+		t.Fatalf("upload with an empty band file: %v, want it named as empty", err)
+	}
+	if len(rec.md) != 0 {
+		t.Error("the refused upload reached the server")
+	}
+}

@@ -69,26 +69,33 @@ type IndexBench struct {
 }
 
 type benchLine struct {
-	nsPerOp, mbps, pixps float64
+	nsPerOp, mbps, pixps, imgps float64
 }
 
 // BenchmarkName-2   3   398003543 ns/op   61.75 MB/s   3087410 pixels/s
 var benchRE = regexp.MustCompile(`^(Benchmark\S+?)(?:-(\d+))?\s+\d+\s+(.*)$`)
 
 // parseBench reads every benchmark line; with -count N a benchmark has N
-// lines and each metric is their median.
+// lines and each metric is their median. Every line must have run on the
+// same number of cores (go test -cpu with one value): medians across
+// core counts, or figures per core, would mean nothing.
 func parseBench(r io.Reader) (map[string]benchLine, int, error) {
 	all := map[string][]benchLine{}
-	procs := 1
+	procs := 0
 	sc := bufio.NewScanner(r)
 	for sc.Scan() {
 		m := benchRE.FindStringSubmatch(strings.TrimSpace(sc.Text()))
 		if m == nil {
 			continue
 		}
+		p := 1 // go test leaves out the suffix when GOMAXPROCS is 1
 		if m[2] != "" {
-			procs, _ = strconv.Atoi(m[2])
+			p, _ = strconv.Atoi(m[2])
 		}
+		if procs != 0 && p != procs {
+			return nil, 0, fmt.Errorf("benchmarks ran on %d and on %d cores (%s); give go test -cpu one value", procs, p, m[1])
+		}
+		procs = p
 		var bl benchLine
 		f := strings.Fields(m[3])
 		for i := 0; i+1 < len(f); i += 2 {
@@ -103,6 +110,8 @@ func parseBench(r io.Reader) (map[string]benchLine, int, error) {
 				bl.mbps = v
 			case "pixels/s":
 				bl.pixps = v
+			case "images/s":
+				bl.imgps = v
 			}
 		}
 		all[m[1]] = append(all[m[1]], bl)
@@ -112,13 +121,13 @@ func parseBench(r io.Reader) (map[string]benchLine, int, error) {
 	}
 	out := map[string]benchLine{}
 	for name, bls := range all {
-		var ns, mb, px []float64
+		var ns, mb, px, im []float64
 		for _, bl := range bls {
-			ns, mb, px = append(ns, bl.nsPerOp), append(mb, bl.mbps), append(px, bl.pixps)
+			ns, mb, px, im = append(ns, bl.nsPerOp), append(mb, bl.mbps), append(px, bl.pixps), append(im, bl.imgps)
 		}
-		out[name] = benchLine{nsPerOp: median(ns), mbps: median(mb), pixps: median(px)}
+		out[name] = benchLine{nsPerOp: median(ns), mbps: median(mb), pixps: median(px), imgps: median(im)}
 	}
-	return out, procs, nil
+	return out, max(procs, 1), nil
 }
 
 func cmdKernels(args []string) error {
@@ -163,10 +172,10 @@ func kernelResult(lines map[string]benchLine, procs int) *KernelResult {
 		a := &AnalyzeBench{MsPerImage: round3(bl.nsPerOp / 1e6), ImagesPerS: round3(1e9 / bl.nsPerOp), MPixPerS: round3(bl.pixps / 1e6), MBps: bl.mbps, MemBWMBps: k.MemBW[mem]}
 		a.ImagesPerSPerCore = round3(1e9 / bl.nsPerOp / float64(procs)) // from the unrounded rate
 		a.RatioToMemBW = ratio(a.MBps, a.MemBWMBps)
-		// RunParallel's ns/op is wall time over all the analyses done.
-		if pl, ok := lines[name+"/pool"]; ok && pl.nsPerOp > 0 {
-			ips := 1e9 / pl.nsPerOp
-			a.Pool = &PoolBench{AtOnce: procs, ImagesPerS: round3(ips), ImagesPerSPerCore: round3(ips / float64(procs)), MPixPerS: round3(pl.pixps / 1e6)}
+		// The pool benchmark's op is a round of procs analyses; it
+		// reports images/s itself.
+		if pl, ok := lines[name+"/pool"]; ok && pl.imgps > 0 {
+			a.Pool = &PoolBench{AtOnce: procs, ImagesPerS: round3(pl.imgps), ImagesPerSPerCore: round3(pl.imgps / float64(procs)), MPixPerS: round3(pl.pixps / 1e6)}
 		}
 		return a
 	}

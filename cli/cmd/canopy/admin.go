@@ -71,11 +71,11 @@ func (a *cli) admin(ctx context.Context, args []string) error {
 		// The key alone on stdout, so scripts can capture it; the rest is
 		// for the person running the command.
 		fmt.Fprintln(a.stdout, key)
-		proj := p.ProjectID
-		if proj == "" {
-			proj = "(every project)"
+		scope := "project " + p.ProjectID
+		if p.ProjectID == "" {
+			scope = "every project"
 		}
-		fmt.Fprintf(a.stderr, "created %s key %s for project %s; this is the only time the key is shown\n", p.Role, p.KeyID, proj)
+		fmt.Fprintf(a.stderr, "created %s key %s for %s; this is the only time the key is shown\n", p.Role, p.KeyID, scope)
 		return nil
 	case "list":
 		fs := a.flags("admin key list")

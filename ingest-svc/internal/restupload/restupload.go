@@ -355,7 +355,7 @@ func (h *Handler) fail(w http.ResponseWriter, dr *deadlineReader, err, cause err
 			"nothing received for %s (UPLOAD_IDLE_TIMEOUT): upload ended; nothing was stored", h.opt.Idle).Proto())
 	case status.Code(err) == codes.ResourceExhausted && h.opt.MaxBytes > 0 && dr.bytesRead() > h.opt.MaxBytes:
 		w.Header().Set("Connection", "close")
-		tooLarge(w, status.Convert(err))
+		tooLarge(w, statusOf(err))
 	default:
 		writeError(w, err)
 	}
@@ -428,14 +428,19 @@ func (d *deadlineReader) stopped() bool {
 // writeError answers like the gateway does: the HTTP code for the gRPC code
 // and a google.rpc.Status body.
 func writeError(w http.ResponseWriter, err error) {
-	// The status itself, not status.Convert's: that folds any wrapping
-	// text into the message.
-	var se interface{ GRPCStatus() *status.Status }
-	st := status.New(codes.InvalidArgument, err.Error())
-	if errors.As(err, &se) {
-		st = se.GRPCStatus()
-	}
+	st := statusOf(err)
 	writeJSON(w, runtime.HTTPStatusFromCode(st.Code()), st.Proto())
+}
+
+// statusOf is the gRPC status err carries, not status.Convert's: that
+// folds any wrapping text into the message ("upload: rpc error: code =
+// ..."). An error without one is the caller's: InvalidArgument.
+func statusOf(err error) *status.Status {
+	var se interface{ GRPCStatus() *status.Status }
+	if errors.As(err, &se) {
+		return se.GRPCStatus()
+	}
+	return status.New(codes.InvalidArgument, err.Error())
 }
 
 func writeJSON(w http.ResponseWriter, code int, m proto.Message) {

@@ -449,7 +449,8 @@ type chunkHasher struct {
 	digest []byte
 }
 
-// hashQueue is how many chunks the hasher may lag behind the receiver.
+// hashQueue is how many chunks may wait for the hasher, besides the one it
+// is hashing.
 const hashQueue = 2
 
 func newChunkHasher() *chunkHasher {
