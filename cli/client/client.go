@@ -99,13 +99,16 @@ func (c *Client) UploadFiles(ctx context.Context, files []File, opt UploadOption
 			return nil, fmt.Errorf("open %s: %w", f.Path, err)
 		}
 		defer fh.Close()
-		// Said here, naming the file: an empty file sends no chunk, and
-		// the server could only answer that the upload ended after its
-		// metadata.
-		if st, err := fh.Stat(); err == nil && st.Mode().IsRegular() && st.Size() == 0 {
-			return nil, fmt.Errorf("%s is empty: nothing to upload", f.Path)
-		}
 		readers[i] = fh
+		if st, err := fh.Stat(); err == nil && st.Mode().IsRegular() {
+			// Said here, naming the file: an empty file sends no chunk,
+			// and the server could only answer that the upload ended
+			// after its metadata.
+			if st.Size() == 0 {
+				return nil, fmt.Errorf("%s is empty: nothing to upload", f.Path)
+			}
+			readers[i] = &sizedReader{r: fh, want: st.Size()}
+		}
 		// A name in another encoding (Latin-1 from an old card reader) is
 		// sent with U+FFFD for the bytes that are not UTF-8: the name is
 		// only a label, and the file still uploads.
@@ -165,6 +168,28 @@ func (c *Client) Upload(ctx context.Context, md *canopyv1.UploadMetadata, reader
 		return nil, fmt.Errorf("upload: %w", err)
 	}
 	return resp, nil
+}
+
+// sizedReader reads a file that must keep the size it had when it was
+// opened. One cut short or grown while it is sent was stored as whatever
+// had been read and reported as uploaded; the error ends the upload
+// instead (Upload aborts the stream on a read error, so nothing is
+// stored).
+type sizedReader struct {
+	r         io.Reader
+	want, got int64
+}
+
+func (s *sizedReader) Read(p []byte) (int, error) {
+	n, err := s.r.Read(p)
+	s.got += int64(n)
+	switch {
+	case s.got > s.want:
+		return n, fmt.Errorf("the file grew while it was uploaded (it had %d bytes when opened); nothing was stored", s.want)
+	case errors.Is(err, io.EOF) && s.got < s.want:
+		return n, fmt.Errorf("the file changed while it was uploaded: it ended after %d of the %d bytes it had when opened; nothing was stored", s.got, s.want)
+	}
+	return n, err
 }
 
 // serverAnswer is what the server said when it ended the call before the

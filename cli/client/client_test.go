@@ -231,6 +231,9 @@ func TestWatchGivesUp(t *testing.T) {
 type recordingIngest struct {
 	canopyv1.UnimplementedIngestServiceServer
 	md chan *canopyv1.UploadMetadata
+	// end, if set, receives the error that ended the stream: io.EOF when
+	// the client finished it, otherwise it was aborted.
+	end chan error
 }
 
 func (r *recordingIngest) UploadImage(stream grpc.ClientStreamingServer[canopyv1.UploadImageRequest, canopyv1.UploadImageResponse]) error {
@@ -241,6 +244,9 @@ func (r *recordingIngest) UploadImage(stream grpc.ClientStreamingServer[canopyv1
 	r.md <- msg.GetMetadata()
 	for {
 		if _, err := stream.Recv(); err != nil {
+			if r.end != nil {
+				r.end <- err
+			}
 			break
 		}
 	}
@@ -297,5 +303,57 @@ func TestUploadFilesRefusesAnEmptyFile(t *testing.T) {
 	}
 	if len(rec.md) != 0 {
 		t.Error("the refused upload reached the server")
+	}
+}
+
+// A file cut short while it is sent fails the upload, saying so, and the
+// stream is aborted rather than finished: it was reported as uploaded with
+// the bytes read so far (found by a fresh-user test truncating a 300 MiB
+// file mid-upload).
+func TestUploadFilesFailsWhenTheFileChangesMidUpload(t *testing.T) {
+	for _, c := range []struct {
+		name   string
+		change func(path string) error
+		want   string
+	}{
+		{"cut short", func(p string) error { return os.Truncate(p, 5000) }, "ended after 5000 of the 20000 bytes"},
+		{"grown", func(p string) error {
+			f, err := os.OpenFile(p, os.O_APPEND|os.O_WRONLY, 0)
+			if err != nil {
+				return err
+			}
+			_, err = f.Write(make([]byte, 3000))
+			return errors.Join(err, f.Close())
+		}, "grew while it was uploaded (it had 20000 bytes"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			rec := &recordingIngest{md: make(chan *canopyv1.UploadMetadata, 1), end: make(chan error, 1)}
+			cl := serveFake(t, func(srv *grpc.Server) { canopyv1.RegisterIngestServiceServer(srv, rec) })
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			p := filepath.Join(t.TempDir(), "field.jpg")
+			if err := os.WriteFile(p, append([]byte{0xFF, 0xD8, 0xFF, 0xE0}, make([]byte, 19996)...), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			changed := false
+			_, err := cl.UploadFiles(ctx, []client.File{{Path: p}}, client.UploadOptions{ChunkSize: 1000, Progress: func(int64) {
+				if !changed { // after the first chunk is sent
+					changed = true
+					// The server's handler has the stream (else an abort
+					// could end it before the handler ran, and rec.end
+					// would never hear of it).
+					<-rec.md
+					if err := c.change(p); err != nil {
+						t.Error(err)
+					}
+				}
+			}})
+			if err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Fatalf("upload of a file %s mid-upload: %v, want an error with %q", c.name, err, c.want)
+			}
+			if end := <-rec.end; errors.Is(end, io.EOF) {
+				t.Error("the client finished the stream; it should have aborted it")
+			}
+		})
 	}
 }

@@ -151,3 +151,25 @@ func TestKeyLookupOfAGoneCaller(t *testing.T) {
 		t.Errorf("logged as a failed lookup:\n%s", logs.String())
 	}
 }
+
+// Project ids the table's CHECK refuses are refused in words, before the
+// database (a fresh-user test got the raw constraint violation); the
+// longest and oddest ids it allows still reach it and pass.
+func TestCreateKeyProjectIDs(t *testing.T) {
+	ctx := context.Background()
+	pool, err := pgxpool.New(ctx, dbtest.NewDatabase(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	for _, id := range []string{"Default", "a b", "-farm", "_farm", strings.Repeat("f", 64), "farm.north"} {
+		if _, _, err := CreateKey(ctx, pool, id, Viewer, "v"); err == nil || !strings.Contains(err.Error(), "a project id is 1 to 63") || strings.Contains(err.Error(), "SQLSTATE") {
+			t.Errorf("project %q: %v; want it refused in words", id, err)
+		}
+	}
+	for _, id := range []string{"0", "farm_2-north", strings.Repeat("f", 63)} {
+		if _, _, err := CreateKey(ctx, pool, id, Viewer, "v"); err != nil {
+			t.Errorf("project %q: %v; want it accepted", id, err)
+		}
+	}
+}

@@ -11,6 +11,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"regexp"
 	"strings"
 	"time"
 
@@ -88,9 +89,16 @@ func hashKey(key string) []byte {
 // CreateKey makes a key for project ("" only for an all-projects worker
 // key), creating the project if it is new, and returns the key: the only
 // time it is ever shown.
+// projectID is the rule of projects.id (migration 0004), checked here so
+// that a bad id is told in words rather than as a violated constraint.
+var projectID = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,62}$`)
+
 func CreateKey(ctx context.Context, db Querier, project string, role Role, name string) (key string, p *Principal, err error) {
 	if project == "" && role != Worker {
 		return "", nil, errors.New("only a worker key may span every project; name a project")
+	}
+	if project != "" && !projectID.MatchString(project) {
+		return "", nil, fmt.Errorf("project %q: a project id is 1 to 63 lower-case letters, digits, '-' and '_', starting with a letter or digit", project)
 	}
 	secret := make([]byte, 32)
 	if _, err := rand.Read(secret); err != nil {

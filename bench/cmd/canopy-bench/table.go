@@ -31,11 +31,12 @@ func printTable(w io.Writer, r *Results) {
 		add(fmt.Sprintf("upload, %d streams x %d MB", c.Streams, c.ImageMB),
 			fmt.Sprintf("%.0f MB/s, %.1f images/s; bare %.0f MB/s = %.2f; disk %.0f MB/s; vs slower reference %.2f; %d failed", c.MBps, c.ImagesPerS, c.BareMBps, c.RatioToBare, c.DiskMBps, c.RatioToFloor, c.Failures), "", "")
 		okRSS := c.PeakRSSMiB > 0 && c.PeakRSSMiB < 1536
-		target := "< 1.5 GiB at 100 x 50 MB"
+		target, met := "< 1.5 GiB at 100 x 50 MB", yes(okRSS)
 		if c.Streams != 100 || c.ImageMB != 50 {
-			target = "(full run: 100 x 50 MB < 1.5 GiB)"
+			// A short run's streams say nothing of the target's.
+			target, met = "(full run: 100 x 50 MB < 1.5 GiB)", "not judged"
 		}
-		add("ingest-svc peak RSS during it", fmt.Sprintf("%.0f MiB (idle %.0f)", c.PeakRSSMiB, c.IdleRSSMiB), target, yes(okRSS))
+		add("ingest-svc peak RSS during it", fmt.Sprintf("%.0f MiB (idle %.0f)", c.PeakRSSMiB, c.IdleRSSMiB), target, met)
 	}
 	if p := r.Pickup; p != nil {
 		add(fmt.Sprintf("pickup, commit -> claim, idle worker (n=%d)", p.N), fmt.Sprintf("p50 %.2f / p95 %.2f / p99 %.2f ms", p.Latency.P50, p.Latency.P95, p.Latency.P99), "p50 <= 5, p99 <= 50 ms", yes(p.Latency.P50 <= 5 && p.Latency.P99 <= 50))
@@ -53,12 +54,20 @@ func printTable(w io.Writer, r *Results) {
 		add("the same, one writer", fmt.Sprintf("%.0f vs %.0f commits/s = %.2f", n.OneWriter.WithNotify, n.OneWriter.WithoutNotify, n.OneWriter.Ratio), "", "")
 	}
 	if f := r.Fanout; f != nil {
+		// The latency target is at 1,000 events/s: a short run's lower
+		// rate is not judged against it.
+		latency := func(s FanoutStep) string {
+			if f.EventsPerS < 1000 {
+				return fmt.Sprintf("not judged at %d/s", f.EventsPerS)
+			}
+			return yes(s.Latency.P50 <= 5 && s.Latency.P99 <= 50 && s.EventsPerS >= 0.95*float64(f.EventsPerS))
+		}
 		for _, s := range f.Steps {
 			add(fmt.Sprintf("fan-out, %d WatchImage + %d WatchImages, %d events/s asked", s.Watchers, f.Firehoses, f.EventsPerS),
 				fmt.Sprintf("%.0f events/s; p50 %.2f / p99 %.2f ms (batch streams p50 %.2f / p99 %.2f); lost %d+%d; %d pg conns, %d LISTEN",
 					s.EventsPerS, s.Latency.P50, s.Latency.P99, s.Firehose.P50, s.Firehose.P99, s.Lost, s.FirehoseLost, s.StatusConns, s.StatusListenConns),
 				"p50 <= 5, p99 <= 50 ms at 1000/s; lost 0; 1 LISTEN",
-				"latency "+yes(s.Latency.P50 <= 5 && s.Latency.P99 <= 50 && s.EventsPerS >= 0.95*float64(f.EventsPerS))+"; lost "+yes(s.Lost == 0 && s.FirehoseLost == 0)+"; LISTEN "+yes(s.StatusListenConns == 1))
+				"latency "+latency(s)+"; lost "+yes(s.Lost == 0 && s.FirehoseLost == 0)+"; LISTEN "+yes(s.StatusListenConns == 1))
 		}
 		add("status-svc pg connections, largest W / smallest W", fmt.Sprintf("%.2f", f.ConnGrowth), "1 (constant)", yes(f.ConnGrowth == 1))
 	}

@@ -16,6 +16,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -712,6 +713,28 @@ func TestCLIStatusBlockKeepsErrorsOnTheirRow(t *testing.T) {
 		}
 		if n != 1 || !strings.Contains(out, "cancelled: operator / status completed") {
 			t.Errorf("%s: %d status lines; want 1 and the error on one row:\n%s", cmd, n, out)
+		}
+	}
+}
+
+// A pipe or standard input is refused before anything is read, saying
+// what to do: the upload reads each file twice (its checksum, then its
+// bytes), so a FIFO hung the CLI beyond Ctrl-C and a spent pipe sent
+// nothing (found by a fresh-user test).
+func TestCLIUploadRefusesPipesAndStdin(t *testing.T) {
+	dir := t.TempDir()
+	fifo := filepath.Join(dir, "field.jpg")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Skipf("no FIFOs here: %v", err)
+	}
+	ingest := &storingIngest{byID: map[string]*canopyv1.UploadImageResponse{}}
+	addr := serveFakes(t, ingest, nil)
+	for _, c := range []struct{ arg, want string }{
+		{fifo, fifo + " is not a regular file"},
+		{"-", "not read from standard input"},
+	} {
+		if code, _, errOut := runCLI(t, addr, nil, "upload", c.arg); code == 0 || !strings.Contains(errOut, c.want) || ingest.n != 0 {
+			t.Errorf("upload %s: exit %d, stderr %q, %d uploads; want an error with %q and none sent", c.arg, code, errOut, ingest.n, c.want)
 		}
 	}
 }

@@ -337,11 +337,20 @@ func expand(args []string) ([]string, error) {
 			matches = []string{arg}
 		}
 		for _, m := range matches {
+			if m == "-" {
+				return nil, errors.New("-: images are not read from standard input; save the image to a file and name that")
+			}
 			st, err := os.Stat(m)
 			if err != nil {
 				return nil, err
 			}
 			if !st.IsDir() {
+				// A pipe or device cannot be read twice: once for the
+				// checksum that makes the upload resumable, then to send.
+				// Reading a spent pipe again hung or sent nothing.
+				if !st.Mode().IsRegular() {
+					return nil, fmt.Errorf("%s is not a regular file (a pipe, device or socket): save the image to a file and name that", m)
+				}
 				add(m)
 				continue
 			}

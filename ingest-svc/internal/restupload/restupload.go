@@ -15,6 +15,7 @@ import (
 	"mime/multipart"
 	"net/http"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -137,6 +138,10 @@ func (h *Handler) body(w http.ResponseWriter, r *http.Request) (dr *deadlineRead
 // raw takes the body as the file; metadata comes from the query string
 // (or X-Canopy-* headers, for clients that cannot set a query).
 func (h *Handler) raw(w http.ResponseWriter, r *http.Request, dr *deadlineReader) {
+	if err := knownNames(r.URL.Query()); err != nil {
+		writeError(w, err)
+		return
+	}
 	md, err := metadata(func(name string) string {
 		if v := r.URL.Query().Get(name); v != "" {
 			return v
@@ -189,6 +194,14 @@ func (h *Handler) multipart(w http.ResponseWriter, r *http.Request, boundary str
 			fields[part.FormName()] = string(v)
 			continue
 		}
+		if err := knownNames(r.URL.Query()); err != nil {
+			writeError(w, err)
+			return
+		}
+		if err := knownNames(fields); err != nil {
+			writeError(w, err)
+			return
+		}
 		md, err := metadata(func(name string) string {
 			if v, ok := fields[name]; ok {
 				return v
@@ -232,6 +245,26 @@ func (p *lastPart) Read(b []byte) (int, error) {
 		return n, status.Errorf(codes.InvalidArgument, "read form: %v", nerr)
 	}
 	return n, status.Errorf(codes.InvalidArgument, "form part %q comes after the file: send the fields first, then one file", next.FormName())
+}
+
+// params are the names metadata reads, as query parameters or form
+// fields.
+var params = []string{
+	"filename", "client_upload_id", "batch_id", "band_layout", "capture_time",
+	"latitude", "longitude", "altitude",
+	"savi_l", "reflectance_scale", "takeoff_altitude_m", "indices", "panel", "calibrate_with",
+}
+
+// knownNames refuses a name metadata does not read: a misspelt setting
+// (savil=0.9) was dropped without a word and the upload analysed with
+// the default.
+func knownNames[V any](values map[string]V) error {
+	for name := range values {
+		if !slices.Contains(params, name) {
+			return status.Errorf(codes.InvalidArgument, "unknown parameter %q; the upload takes %s", name, strings.Join(params, ", "))
+		}
+	}
+	return nil
 }
 
 // metadata builds the upload's metadata from named values; the names are
