@@ -50,11 +50,7 @@ func TestInsecureDevMode(t *testing.T) {
 
 func TestKeysMode(t *testing.T) {
 	ctx := context.Background()
-	pool, err := pgxpool.New(ctx, dbtest.NewDatabase(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pool.Close()
+	pool := newTestPool(t)
 	viewer, vp, err := CreateKey(ctx, pool, "farm", Viewer, "v")
 	if err != nil {
 		t.Fatal(err)
@@ -128,11 +124,7 @@ func TestKeysMode(t *testing.T) {
 // false alarms for something the client did.
 func TestKeyLookupOfAGoneCaller(t *testing.T) {
 	ctx := context.Background()
-	pool, err := pgxpool.New(ctx, dbtest.NewDatabase(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pool.Close()
+	pool := newTestPool(t)
 	key, _, err := CreateKey(ctx, pool, "farm", Viewer, "v")
 	if err != nil {
 		t.Fatal(err)
@@ -157,11 +149,7 @@ func TestKeyLookupOfAGoneCaller(t *testing.T) {
 // longest and oddest ids it allows still reach it and pass.
 func TestCreateKeyProjectIDs(t *testing.T) {
 	ctx := context.Background()
-	pool, err := pgxpool.New(ctx, dbtest.NewDatabase(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pool.Close()
+	pool := newTestPool(t)
 	for _, id := range []string{"Default", "a b", "-farm", "_farm", strings.Repeat("f", 64), "farm.north"} {
 		if _, _, err := CreateKey(ctx, pool, id, Viewer, "v"); err == nil || !strings.Contains(err.Error(), "a project id is 1 to 63") || strings.Contains(err.Error(), "SQLSTATE") {
 			t.Errorf("project %q: %v; want it refused in words", id, err)
@@ -172,4 +160,16 @@ func TestCreateKeyProjectIDs(t *testing.T) {
 			t.Errorf("project %q: %v; want it accepted", id, err)
 		}
 	}
+}
+
+// newTestPool connects to a fresh database of this test's own, closed when
+// the test ends.
+func newTestPool(t *testing.T) *pgxpool.Pool {
+	t.Helper()
+	pool, err := pgxpool.New(context.Background(), dbtest.NewDatabase(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pool.Close)
+	return pool
 }
