@@ -159,6 +159,8 @@ func TestRESTUpload(t *testing.T) {
 		{"unknown index", base + "?filename=a.jpg&indices=NDVI,NDWI", "image/jpeg", bytes.NewReader(jpeg), 400, `"NDWI" is not an index`},
 		// Misspelt, a setting was dropped without a word.
 		{"misspelt setting", base + "?filename=a.jpg&savil=0.9", "image/jpeg", bytes.NewReader(jpeg), 400, `unknown parameter "savil"`},
+		// Repeated, only the first counted, without a word.
+		{"a setting twice", base + "?filename=a.jpg&savi_l=0.9&savi_l=0.2", "image/jpeg", bytes.NewReader(jpeg), 400, `"savi_l" is given 2 times`},
 		// Not UTF-8: they failed to marshal, as HTTP 500 Internal.
 		{"a file name that is not UTF-8", base + "?filename=%FF%FE.jpg", "image/jpeg", bytes.NewReader(jpeg), 400, "metadata.files[0].filename: is not UTF-8 text"},
 		{"a batch id that is not UTF-8", base + "?filename=a.jpg&batch_id=%FF", "image/jpeg", bytes.NewReader(jpeg), 400, "metadata.batch_id: is not UTF-8 text"},

@@ -729,9 +729,30 @@ func TestCLIUploadRefusesPipesAndStdin(t *testing.T) {
 	}
 	ingest := &storingIngest{byID: map[string]*canopyv1.UploadImageResponse{}}
 	addr := serveFakes(t, ingest, nil)
+	// Found in a folder too, itself or through a symbolic link, beside a
+	// good image (a second fresh-user test: the folder search missed it).
+	folder := filepath.Join(dir, "flight")
+	if err := os.Mkdir(folder, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(folder, "DJI_0001.JPG"), []byte{0xFF, 0xD8, 0xFF, 9}, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	linked := filepath.Join(dir, "linked")
+	if err := os.Mkdir(linked, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(fifo, filepath.Join(linked, "DJI_0002.JPG")); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Mkfifo(filepath.Join(folder, "DJI_0002.JPG"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	for _, c := range []struct{ arg, want string }{
 		{fifo, fifo + " is not a regular file"},
 		{"-", "not read from standard input"},
+		{folder, filepath.Join(folder, "DJI_0002.JPG") + " is not a regular file"},
+		{linked, filepath.Join(linked, "DJI_0002.JPG") + " is not a regular file"},
 	} {
 		if code, _, errOut := runCLI(t, addr, nil, "upload", c.arg); code == 0 || !strings.Contains(errOut, c.want) || ingest.n != 0 {
 			t.Errorf("upload %s: exit %d, stderr %q, %d uploads; want an error with %q and none sent", c.arg, code, errOut, ingest.n, c.want)

@@ -314,6 +314,17 @@ func (a *cli) uploadGroup(ctx context.Context, c *client.Client, bar *progress, 
 	return resp, nil
 }
 
+// regular refuses what is not a regular file. A pipe or device cannot be
+// read twice, once for the checksum that makes the upload resumable and
+// again to send it: a FIFO hung the CLI beyond Ctrl-C (in open, waiting
+// for a writer), and a spent pipe sent nothing.
+func regular(path string, st os.FileInfo) error {
+	if !st.Mode().IsRegular() {
+		return fmt.Errorf("%s is not a regular file (a pipe, device or socket): save the image to a file and name that", path)
+	}
+	return nil
+}
+
 // expand turns folders into the image files inside them.
 //
 // A file named twice (or found through two arguments) is kept once, so it
@@ -345,11 +356,8 @@ func expand(args []string) ([]string, error) {
 				return nil, err
 			}
 			if !st.IsDir() {
-				// A pipe or device cannot be read twice: once for the
-				// checksum that makes the upload resumable, then to send.
-				// Reading a spent pipe again hung or sent nothing.
-				if !st.Mode().IsRegular() {
-					return nil, fmt.Errorf("%s is not a regular file (a pipe, device or socket): save the image to a file and name that", m)
+				if err := regular(m, st); err != nil {
+					return nil, err
 				}
 				add(m)
 				continue
@@ -360,9 +368,18 @@ func expand(args []string) ([]string, error) {
 				}
 				switch strings.ToLower(filepath.Ext(p)) {
 				case ".jpg", ".jpeg", ".tif", ".tiff", ".png":
-					if !d.IsDir() {
-						add(p)
+					if d.IsDir() {
+						return nil
 					}
+					// Stat follows a symbolic link to what it names.
+					st, err := os.Stat(p)
+					if err != nil {
+						return err
+					}
+					if err := regular(p, st); err != nil {
+						return err
+					}
+					add(p)
 				}
 				return nil
 			})

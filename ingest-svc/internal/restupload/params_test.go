@@ -1,6 +1,7 @@
 package restupload
 
 import (
+	"net/url"
 	"slices"
 	"testing"
 )
@@ -26,7 +27,7 @@ func TestParamsHoldEveryNameMetadataReads(t *testing.T) {
 			t.Errorf("metadata reads %q, which params (and so knownNames) lacks", name)
 		}
 	}
-	if err := knownNames(map[string]string{"savil": "0.9"}); err == nil {
+	if err := knownNames(url.Values{"savil": {"0.9"}}); err == nil {
 		t.Error("a misspelt name was let through")
 	}
 }

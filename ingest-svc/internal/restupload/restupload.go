@@ -14,6 +14,7 @@ import (
 	"mime"
 	"mime/multipart"
 	"net/http"
+	"net/url"
 	"os"
 	"slices"
 	"strconv"
@@ -174,7 +175,7 @@ func (h *Handler) multipart(w http.ResponseWriter, r *http.Request, boundary str
 		return
 	}
 	mr := multipart.NewReader(r.Body, boundary)
-	fields := map[string]string{}
+	fields := url.Values{}
 	for {
 		part, err := mr.NextPart()
 		if errors.Is(err, io.EOF) {
@@ -191,7 +192,7 @@ func (h *Handler) multipart(w http.ResponseWriter, r *http.Request, boundary str
 				h.fail(w, dr, status.Errorf(codes.InvalidArgument, "read form field %s: %v", part.FormName(), err), err)
 				return
 			}
-			fields[part.FormName()] = string(v)
+			fields.Add(part.FormName(), string(v))
 			continue
 		}
 		if err := knownNames(r.URL.Query()); err != nil {
@@ -203,8 +204,8 @@ func (h *Handler) multipart(w http.ResponseWriter, r *http.Request, boundary str
 			return
 		}
 		md, err := metadata(func(name string) string {
-			if v, ok := fields[name]; ok {
-				return v
+			if _, ok := fields[name]; ok {
+				return fields.Get(name)
 			}
 			return r.URL.Query().Get(name)
 		})
@@ -255,13 +256,17 @@ var params = []string{
 	"savi_l", "reflectance_scale", "takeoff_altitude_m", "indices", "panel", "calibrate_with",
 }
 
-// knownNames refuses a name metadata does not read: a misspelt setting
-// (savil=0.9) was dropped without a word and the upload analysed with
-// the default.
-func knownNames[V any](values map[string]V) error {
-	for name := range values {
+// knownNames refuses a name metadata does not read, or one given more
+// than once: a misspelt setting (savil=0.9) was dropped without a word
+// and the upload analysed with the default, and of a repeated one only
+// the first counted.
+func knownNames(values url.Values) error {
+	for name, vs := range values {
 		if !slices.Contains(params, name) {
 			return status.Errorf(codes.InvalidArgument, "unknown parameter %q; the upload takes %s", name, strings.Join(params, ", "))
+		}
+		if len(vs) > 1 {
+			return status.Errorf(codes.InvalidArgument, "parameter %q is given %d times; give it once", name, len(vs))
 		}
 	}
 	return nil
